@@ -1,0 +1,67 @@
+"""A small name -> object registry shared by init schemes, data sets, models and schedules.
+
+Configs name things by strings so a sweep can vary them; an unknown name raises ``ValueError``
+listing the known ones (DESIGN.md, "Registries").
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to objects. ``kind`` is used in error messages ("init scheme", "data set")."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, obj: T | None = None, *, overwrite: bool = False):
+        """Register ``obj`` under ``name``; without ``obj``, return a decorator."""
+
+        def _add(o: T) -> T:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+            if name in self._items and not overwrite and self._items[name] is not o:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._items[name] = o
+            return o
+
+        if obj is None:
+            return _add
+        return _add(obj)
+
+    def get(self, name: str) -> T:
+        if isinstance(name, str) and name in self._items:
+            return self._items[name]
+        raise ValueError(
+            f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}"
+        )
+
+    def available(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def check_finite_nonneg(name: str, value: float) -> float:
+    """Validate a non-negative finite number, naming it in the error."""
+    import math
+
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return v
+
