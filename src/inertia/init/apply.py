@@ -1,0 +1,260 @@
+"""Initialize a whole model: ``apply(model, scheme, rules=...)`` and the report it returns.
+
+Every parameter is visited once, in ``model.named_modules()`` order. For each one the first
+matching rule decides its scheme (else the default ``scheme``):
+
+- a rule keyed by a module type (``nn.RNN``, or a tuple of types) matches every parameter of
+  modules of that type;
+- a rule keyed by a string matches parameter names with shell-style wildcards
+  (``fnmatch``): ``"*weight_hh*"``, ``"encoder.*.weight"``, ``"0.bias"``.
+
+A scheme spec is a registry name (``"glorot_uniform"``), a callable
+``fn(tensor, generator=None, **kw)``, a pair ``(name, {kwargs})``, or a dict
+``{"scheme": name, **kwargs, "bias": value}`` (``bias`` sets the biases of the parameters the
+rule covers).
+
+What happens to each parameter:
+
+- **weights** (2-D and more) get the scheme. Fan-based schemes receive the module's exact fans
+  (:func:`inertia.init.fans`: grouped and transposed convolutions, embeddings). Recurrent weights
+  (``weight_ih_l*``, ``weight_hh_l*`` of RNN/LSTM/GRU) are initialized one gate block at a time,
+  each block ``[hidden, in]`` being its own matrix (so echo-state and orthogonal schemes act per
+  gate).
+- **biases** (parameters whose name starts with or ends in ``bias``) are set to the constant
+  ``bias`` (the rule's ``bias`` if the rule has one), unless a string rule names the bias itself
+  with a scheme.
+- **other 1-D parameters** (normalization scales) are left as they are, unless a rule names them.
+
+Example (Sutskever et al. 2013's tanh RNN)::
+
+    apply(rnn, "sparse", rules={
+        "*weight_hh*": ("echo_state", {"spectral_radius": 1.1}),
+        "*weight_ih*": ("normal", {"std": 0.001}),
+        nn.Linear: {"scheme": "sparse", "std": 0.25, "bias": 0.5},
+    })
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Union
+
+import torch
+from torch import nn
+
+from .fans import _RNN_GATES, param_fans, rnn_gates
+from .registry import get
+
+SchemeSpec = Union[str, Callable, tuple, dict]
+
+
+@dataclass
+class _Resolved:
+    label: str
+    fn: Optional[Callable]
+    kwargs: dict = field(default_factory=dict)
+    bias: Optional[float] = None
+
+
+def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
+    if isinstance(spec, str):
+        return _Resolved(spec, get(spec))
+    if callable(spec):
+        return _Resolved(getattr(spec, "__name__", repr(spec)), spec)
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], dict):
+        r = _resolve(spec[0], where)
+        r.kwargs = dict(spec[1])
+        r.bias = r.kwargs.pop("bias", None)
+        return r
+    if isinstance(spec, dict):
+        kw = dict(spec)
+        bias = kw.pop("bias", None)
+        name = kw.pop("scheme", None)
+        if name is None:
+            if bias is None:
+                raise ValueError(f"{where}: a dict scheme needs 'scheme' (and optional kwargs, 'bias'), got {spec!r}")
+            return _Resolved("bias-only", None, {}, float(bias))
+        r = _resolve(name, where)
+        r.kwargs, r.bias = kw, (None if bias is None else float(bias))
+        return r
+    raise ValueError(
+        f"{where}: a scheme must be a name, a callable, (name, kwargs) or a dict with 'scheme', got {spec!r}")
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _check_kwargs(r: _Resolved, where: str) -> None:
+    if r.fn is None or not r.kwargs:
+        return
+    try:
+        params = inspect.signature(r.fn).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n in params if n not in ("tensor", "generator", "fans")]
+    bad = sorted(set(r.kwargs) - set(params))
+    if bad:
+        raise ValueError(f"{where}: scheme {r.label!r} does not take {bad}; accepted: {accepted}")
+
+
+def _is_bias(pname: str) -> bool:
+    return pname.startswith("bias") or pname.endswith("bias")
+
+
+@dataclass
+class InitReport:
+    """What :func:`apply` did, one row per parameter: name, shape, scheme, fan_in, fan_out, std."""
+
+    rows: list = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> dict:
+        for r in self.rows:
+            if r["name"] == name:
+                return r
+        raise KeyError(name)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    _COLUMNS = ("name", "shape", "scheme", "fan_in", "fan_out", "std")
+
+    @staticmethod
+    def _cell(key: str, v: Any) -> str:
+        if v is None:
+            return "-"
+        if key == "shape":
+            return "x".join(str(s) for s in v)
+        if key == "std":
+            return f"{v:.4g}"
+        return str(v)
+
+    def __str__(self) -> str:
+        cells = [list(self._COLUMNS)] + [[self._cell(k, r[k]) for k in self._COLUMNS] for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self._COLUMNS))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def table(self):
+        """A ``rich.table.Table`` of the rows (for terminals)."""
+        from rich.table import Table
+
+        t = Table(*self._COLUMNS)
+        for r in self.rows:
+            t.add_row(*[self._cell(k, r[k]) for k in self._COLUMNS])
+        return t
+
+
+def _match(rules: list, module: nn.Module, full_name: str) -> Optional[tuple]:
+    for key, spec, by_name in rules:
+        if by_name:
+            if fnmatch.fnmatchcase(full_name, key):
+                return spec, True
+        elif isinstance(module, key):
+            return spec, False
+    return None
+
+
+def _normalize_rules(rules: Any) -> list:
+    if rules is None:
+        return []
+    items = rules.items() if isinstance(rules, dict) else rules
+    out = []
+    for key, spec in items:
+        where = f"rule {key!r}"
+        if isinstance(key, str):
+            out.append((key, _resolve(spec, where), True))
+        elif isinstance(key, type) and issubclass(key, nn.Module) or (
+                isinstance(key, tuple) and all(isinstance(k, type) and issubclass(k, nn.Module) for k in key)):
+            out.append((key, _resolve(spec, where), False))
+        else:
+            raise ValueError(f"rule keys must be module types or name patterns (str), got {key!r}")
+        _check_kwargs(out[-1][1], where)
+    return out
+
+
+def _init_weight(module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved,
+                 generator: Optional[torch.Generator]) -> tuple:
+    fn = r.fn
+    takes_fans = _accepts(fn, "fans")
+    gated = any(isinstance(module, c) for c in _RNN_GATES) and pname.startswith(("weight_ih", "weight_hh"))
+    fans = param_fans(module, pname) if p.dim() >= 2 else (None, None)
+    if gated:
+        gates = rnn_gates(module)
+        blocks = p.data.chunk(gates, dim=0)  # views of [hidden, in] gate blocks
+        for b in blocks:
+            kw = dict(r.kwargs, fans=fans) if takes_fans else r.kwargs
+            fn(b, generator=generator, **kw)
+    else:
+        kw = dict(r.kwargs, fans=fans) if takes_fans else r.kwargs
+        fn(p.data, generator=generator, **kw)
+    return fans
+
+
+def apply(model: nn.Module, scheme: SchemeSpec, *, bias: float = 0.0, rules: Any = None,
+          generator: Optional[torch.Generator] = None) -> InitReport:
+    """Initialize every parameter of ``model`` in place; return an :class:`InitReport`.
+
+    Args:
+        model: any ``nn.Module``.
+        scheme: default scheme for weights (registry name, callable, ``(name, kwargs)`` or dict).
+        bias: constant for biases not covered by a rule with its own ``bias``.
+        rules: ``{module type or name pattern: scheme spec}`` (first match wins, in order).
+        generator: source of randomness; the same seed gives the same model.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"apply needs an nn.Module, got {type(model).__name__}")
+    if not isinstance(bias, (int, float)) or not math.isfinite(bias):
+        raise ValueError(f"bias must be a finite number, got {bias!r}")
+    default = _resolve(scheme, "scheme")
+    _check_kwargs(default, "scheme")
+    norm_rules = _normalize_rules(rules)
+    report = InitReport()
+    for mod_name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            full = f"{mod_name}.{pname}" if mod_name else pname
+            hit = _match(norm_rules, module, full)
+            r, explicit = (hit if hit else (default, False))
+            fan_in = fan_out = None
+            if _is_bias(pname) and not (explicit and r.fn is not None):
+                value = r.bias if r.bias is not None else (default.bias if default.bias is not None else bias)
+                with torch.no_grad():
+                    p.fill_(value)
+                label = f"constant({value:g})"
+            elif p.dim() < 2 and not explicit:
+                label = "unchanged"
+            elif r.fn is None:
+                label = "unchanged"
+            else:
+                if p.dim() >= 2:
+                    fan_in, fan_out = _init_weight(module, pname, p, r, generator)
+                else:
+                    r.fn(p.data, generator=generator, **r.kwargs)
+                label = r.label + (f"({', '.join(f'{k}={v}' for k, v in r.kwargs.items())})" if r.kwargs else "")
+            std = float(p.detach().float().std()) if p.numel() > 1 else 0.0
+            report.rows.append({"name": full, "shape": tuple(p.shape), "scheme": label,
+                                "fan_in": fan_in, "fan_out": fan_out, "std": std})
+    if not report.rows:
+        raise ValueError(f"{type(model).__name__} has no parameters to initialize")
+    return report
+
+
+def iter_weight_layers(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
+    """(name, module) for modules holding a >= 2-D ``weight`` (Linear, Conv, Embedding, ...)."""
+    for name, m in model.named_modules():
+        w = getattr(m, "weight", None)
+        if isinstance(w, torch.Tensor) and w.dim() >= 2:
+            yield name, m

@@ -1,0 +1,163 @@
+"""Variance scaling: the one primitive behind every fan-based initialization.
+
+``variance_scaling_(W, scale, mode, distribution)`` draws W i.i.d. with mean 0 and
+
+    Var(W) = scale / fan,   fan = fan_in | fan_out | (fan_in + fan_out) / 2   (``mode``),
+
+from a normal, a normal truncated at two standard deviations, or a uniform distribution
+(as JAX's ``variance_scaling``). The named schemes are one-line specializations:
+
+=====================  ==========================  ===================================
+name                   Var(W)                      reference
+=====================  ==========================  ===================================
+``standard_uniform_``  g^2 / (3 fan_in), uniform   Glorot & Bengio 2010, eq. 1
+``glorot_uniform_``    2 g^2 / (fan_in + fan_out)  Glorot & Bengio 2010, eq. 16
+``glorot_normal_``     2 g^2 / (fan_in + fan_out)  normal variant of the above
+``he_uniform_``        g^2 / fan_in, g = sqrt(2)   He et al. 2015
+``he_normal_``         g^2 / fan_in, g = sqrt(2)   He et al. 2015
+``lecun_uniform_``     g^2 / fan_in, g = 1         LeCun et al. 1998
+``lecun_normal_``      g^2 / fan_in, g = 1         LeCun et al. 1998
+=====================  ==========================  ===================================
+
+``standard_uniform_`` is U[-g/sqrt(fan_in), g/sqrt(fan_in)]; with g = 1 it is also PyTorch's
+default for ``nn.Linear`` weights (kaiming_uniform with a = sqrt(5)).
+
+Random numbers are drawn in float32 (float64 for float64 tensors) on the CPU from ``generator``
+and copied into the tensor, so every dtype and device works and a seed gives the same tensor
+everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from .fans import tensor_fans
+
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+
+# Std of a standard normal truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (Phi(2) - Phi(-2))),
+# with phi, Phi the standard normal pdf and cdf. Dividing by it restores unit variance.
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def _check_nonneg(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
+    return torch.float64 if tensor.dtype == torch.float64 else torch.float32
+
+
+def _sample(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """A CPU buffer shaped like ``tensor`` with mean 0 and standard deviation ``std``."""
+    buf = torch.empty(tensor.shape, dtype=_work_dtype(tensor))
+    if distribution == "normal":
+        buf.normal_(0.0, std, generator=generator)
+    elif distribution == "uniform":
+        a = math.sqrt(3.0) * std
+        buf.uniform_(-a, a, generator=generator)
+    else:  # truncated normal at +-2 sigma by inverse cdf, rescaled to the requested std
+        lo, hi = 0.5 * (1 + math.erf(-2 / math.sqrt(2))), 0.5 * (1 + math.erf(2 / math.sqrt(2)))
+        buf.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
+        buf.erfinv_().mul_(math.sqrt(2.0) * std / TRUNCATED_NORMAL_STD).clamp_(
+            -2 * std / TRUNCATED_NORMAL_STD, 2 * std / TRUNCATED_NORMAL_STD)
+    return buf
+
+
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    generator: Optional[torch.Generator] = None,
+    *,
+    fans: Optional[tuple] = None,
+) -> torch.Tensor:
+    """Fill ``tensor`` in place with Var(W) = scale / fan; return it.
+
+    Args:
+        tensor: weight of shape ``[out, in, *kernel]`` (at least 2-D).
+        scale: variance numerator (``gain**2`` for the named schemes); must be >= 0.
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"`` (mean of the two).
+        distribution: ``"truncated_normal"`` (at 2 std, variance corrected), ``"normal"``,
+            ``"uniform"``.
+        generator: source of randomness; the same seed gives the same tensor.
+        fans: ``(fan_in, fan_out)`` to use instead of reading them off the shape; pass
+            :func:`inertia.init.fans` of the module for grouped/transposed convolutions and
+            recurrent gates (``inertia.init.apply`` does this for you).
+    """
+    scale = _check_nonneg("scale", scale)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")
+    fan_in, fan_out = fans if fans is not None else tensor_fans(tensor)
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    if fan <= 0:
+        raise ValueError(f"{mode} must be positive, got {fan} for shape {tuple(tensor.shape)}")
+    std = math.sqrt(scale / fan)
+    with torch.no_grad():
+        tensor.copy_(_sample(tensor, distribution, std, generator))
+    return tensor
+
+
+def _gain(g: float) -> float:
+    return _check_nonneg("gain", g)
+
+
+def glorot_uniform_(tensor, gain: float = 1.0, generator=None, *, fans=None):
+    """Glorot & Bengio's normalized init: U[-g sqrt(6/(fan_in+fan_out)), +g sqrt(6/(fan_in+fan_out))]."""
+    return variance_scaling_(tensor, 2 * _gain(gain) ** 2, "fan_avg", "uniform", generator, fans=fans)
+
+
+def glorot_normal_(tensor, gain: float = 1.0, generator=None, *, fans=None):
+    """Normal with Var = 2 g^2 / (fan_in + fan_out) (Glorot & Bengio 2010's variance, normal law)."""
+    return variance_scaling_(tensor, 2 * _gain(gain) ** 2, "fan_avg", "normal", generator, fans=fans)
+
+
+def standard_uniform_(tensor, gain: float = 1.0, generator=None, *, fans=None):
+    """Glorot & Bengio's "standard" init U[-g/sqrt(fan_in), g/sqrt(fan_in)] (Var = g^2/(3 fan_in))."""
+    return variance_scaling_(tensor, _gain(gain) ** 2 / 3, "fan_in", "uniform", generator, fans=fans)
+
+
+def he_uniform_(tensor, gain: float = math.sqrt(2.0), generator=None, *, fans=None):
+    """He et al. 2015: uniform with Var = g^2 / fan_in, g = sqrt(2) for ReLU."""
+    return variance_scaling_(tensor, _gain(gain) ** 2, "fan_in", "uniform", generator, fans=fans)
+
+
+def he_normal_(tensor, gain: float = math.sqrt(2.0), generator=None, *, fans=None):
+    """He et al. 2015: normal with Var = g^2 / fan_in, g = sqrt(2) for ReLU."""
+    return variance_scaling_(tensor, _gain(gain) ** 2, "fan_in", "normal", generator, fans=fans)
+
+
+def lecun_uniform_(tensor, gain: float = 1.0, generator=None, *, fans=None):
+    """LeCun et al. 1998: uniform with Var = g^2 / fan_in."""
+    return variance_scaling_(tensor, _gain(gain) ** 2, "fan_in", "uniform", generator, fans=fans)
+
+
+def lecun_normal_(tensor, gain: float = 1.0, generator=None, *, fans=None):
+    """LeCun et al. 1998: normal with Var = g^2 / fan_in (truncated at 2 std, as in JAX/Keras)."""
+    return variance_scaling_(tensor, _gain(gain) ** 2, "fan_in", "truncated_normal", generator, fans=fans)
+
+
+def normal_(tensor, std: float = 1.0, generator=None):
+    """N(0, std^2) i.i.d. (the paper's fixed-std inits, e.g. Temperoni et al.'s std in {1e-5, 0.01, 1})."""
+    std = _check_nonneg("std", std)
+    with torch.no_grad():
+        tensor.copy_(_sample(tensor, "normal", std, generator) if std > 0 else torch.zeros(tensor.shape))
+    return tensor
+
+
+def constant_(tensor, value: float = 0.0, generator=None):
+    """Fill with ``value`` (used for biases; ``generator`` is accepted and ignored)."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"value must be a finite number, got {value!r}")
+    with torch.no_grad():
+        tensor.fill_(value)
+    return tensor
