@@ -113,12 +113,12 @@ def _gain(g: float) -> float:
 
 def glorot_uniform_(tensor, gain: float = 1.0, generator=None, *, fans=None):
     """Glorot & Bengio's normalized init: U[-g sqrt(6/(fan_in+fan_out)), +g sqrt(6/(fan_in+fan_out))]."""
-    return variance_scaling_(tensor, 2 * _gain(gain) ** 2, "fan_avg", "uniform", generator, fans=fans)
+    return variance_scaling_(tensor, _gain(gain) ** 2, "fan_avg", "uniform", generator, fans=fans)
 
 
 def glorot_normal_(tensor, gain: float = 1.0, generator=None, *, fans=None):
     """Normal with Var = 2 g^2 / (fan_in + fan_out) (Glorot & Bengio 2010's variance, normal law)."""
-    return variance_scaling_(tensor, 2 * _gain(gain) ** 2, "fan_avg", "normal", generator, fans=fans)
+    return variance_scaling_(tensor, _gain(gain) ** 2, "fan_avg", "normal", generator, fans=fans)
 
 
 def standard_uniform_(tensor, gain: float = 1.0, generator=None, *, fans=None):
