@@ -54,9 +54,11 @@ def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
     return torch.float64 if tensor.dtype == torch.float64 else torch.float32
 
 
-def _sample(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """A CPU buffer shaped like ``tensor`` with mean 0 and standard deviation ``std``."""
-    buf = torch.empty(tensor.shape, dtype=_work_dtype(tensor))
+def _sample(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator],
+            out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Draws with mean 0 and standard deviation ``std``, into ``out`` or a new CPU buffer shaped
+    like ``tensor``."""
+    buf = out if out is not None else torch.empty(tensor.shape, dtype=_work_dtype(tensor))
     if distribution == "normal":
         buf.normal_(0.0, std, generator=generator)
     elif distribution == "uniform":
@@ -103,8 +105,16 @@ def variance_scaling_(
         raise ValueError(f"{mode} must be positive, got {fan} for shape {tuple(tensor.shape)}")
     std = math.sqrt(scale / fan)
     with torch.no_grad():
-        tensor.copy_(_sample(tensor, distribution, std, generator))
+        _fill(tensor, distribution, std, generator)
     return tensor
+
+
+def _fill(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator]) -> None:
+    # float32/float64 CPU tensors are drawn into directly; others via a float buffer (same numbers).
+    if tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64) and tensor.is_contiguous():
+        _sample(tensor, distribution, std, generator, out=tensor)
+    else:
+        tensor.copy_(_sample(tensor, distribution, std, generator))
 
 
 def _gain(g: float) -> float:
@@ -150,7 +160,7 @@ def normal_(tensor, std: float = 1.0, generator=None):
     """N(0, std^2) i.i.d. (the paper's fixed-std inits, e.g. Temperoni et al.'s std in {1e-5, 0.01, 1})."""
     std = _check_nonneg("std", std)
     with torch.no_grad():
-        tensor.copy_(_sample(tensor, "normal", std, generator) if std > 0 else torch.zeros(tensor.shape))
+        _fill(tensor, "normal", std, generator)
     return tensor
 
 
