@@ -1,0 +1,160 @@
+"""The ``inertia`` command line: a thin layer over the library.
+
+Every command validates its input before doing any work; a bad config, name or value
+prints one message naming what is wrong and what is accepted, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="inertia",
+    help="Initialization, momentum and diagnostics for deep and recurrent networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schedules_app = typer.Typer(help="Momentum and learning-rate schedules.", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+
+def _fail(message: str) -> "typer.Exit":
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _parse_overrides(items: List[str]) -> dict:
+    from .experiments.config import ConfigError, parse_value
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. optimizer.lr=0.01)")
+        k, v = item.split("=", 1)
+        out[k.strip()] = parse_value(v)
+    return out
+
+
+class _Activation:
+    """An activation module by name (for MLPs given as sizes on the command line)."""
+
+    def __new__(cls, name: str):
+        import torch
+
+        from .init.gain import activation_fn
+
+        fn = activation_fn(name)
+
+        class Act(torch.nn.Module):
+            def forward(self, x):
+                return fn(x)
+
+            def extra_repr(self):
+                return name
+
+        return Act()
+
+
+def build_model_spec(spec: str, activation: str = "tanh"):
+    """A model from the command line: ``784-1000-500-30`` (an MLP), a registered model name,
+    or ``module.path:factory`` (a callable returning an ``nn.Module``)."""
+    import torch
+
+    if ":" in spec:
+        mod_name, _, attr = spec.partition(":")
+        try:
+            sys.path.insert(0, str(Path.cwd()))
+            mod = importlib.import_module(mod_name)
+            factory = getattr(mod, attr)
+        except (ImportError, AttributeError) as e:
+            raise UsageError(f"cannot load model factory {spec!r}: {e}") from None
+        try:
+            model = factory()
+        except Exception as e:  # the user's code: report, don't crash
+            raise UsageError(f"model factory {spec!r} raised {type(e).__name__}: {e}") from None
+        if not isinstance(model, torch.nn.Module):
+            raise UsageError(f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+        return model
+    if all(p.strip().isdigit() for p in spec.split("-")) and "-" in spec:
+        sizes = [int(p) for p in spec.split("-")]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise UsageError(f"MLP sizes must be at least two positive integers, got {spec!r}")
+        from .init.gain import activation_fn
+
+        activation_fn(activation)  # validates the name
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(_Activation(activation))
+        return torch.nn.Sequential(*layers)
+    try:
+        from . import models
+
+        return models.get(spec)()
+    except (ImportError, AttributeError):
+        raise UsageError(f"unknown model {spec!r}; give sizes like 784-1000-500-30, or module.path:factory") from None
+    except ValueError as e:
+        raise UsageError(f"{e} (or give sizes like 784-1000-500-30, or module.path:factory)") from None
+
+
+@app.command("init-report")
+def init_report(
+    model: str = typer.Argument(..., help="784-1000-500-30 (an MLP), a registered model name, or module.path:factory"),
+    scheme: List[str] = typer.Option(["glorot_uniform"], "--scheme", "-s", help="init scheme name; repeat to compare"),
+    activation: str = typer.Option("tanh", help="activation for an MLP given by sizes"),
+    seed: int = typer.Option(0, help="generator seed"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the rows as JSON to this file"),
+):
+    """Initialize MODEL with each --scheme and print the per-layer fan-in, fan-out and std table.
+
+    Example: inertia init-report 784-1000-500-250-30 -s standard_uniform -s glorot_uniform
+    """
+    import torch
+
+    from . import init as inertia_init
+
+    try:
+        for s in scheme:
+            inertia_init.get(s)
+        net = build_model_spec(model, activation)
+    except (ValueError, UsageError) as e:
+        raise _fail(str(e))
+    out_rows = {}
+    for s in scheme:
+        report = inertia_init.apply(net, s, generator=torch.Generator().manual_seed(seed))
+        if not as_json:
+            console.print(f"[bold]scheme: {s}[/]")
+            console.print(report.table() if hasattr(report, "table") else str(report))
+        out_rows[s] = report.rows
+    if as_json:
+        print(json.dumps(out_rows, indent=2, default=str))
+    if out is not None:
+        from .experiments.store import atomic_write_json
+
+        atomic_write_json(out, {"model": model, "activation": activation, "seed": seed, "schemes": out_rows})
+        console.print(f"wrote {out}")
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()
