@@ -222,7 +222,7 @@ def test_parameters_without_gradients_are_skipped():
     opt = Momentum([x, y], lr=0.1)
     x.grad = torch.ones(2)
     opt.step()
-    assert torch.equal(y, torch.ones(2)) and "velocity" not in opt.state[y]
+    assert torch.equal(y, torch.ones(2)) and torch.equal(opt.velocity(y), torch.zeros(2))
 
 
 def test_at_theta_restores_the_lookahead_point():
@@ -271,3 +271,31 @@ def test_sparse_gradients_are_rejected():
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(ValueError, match="sparse gradients"):
         opt.step()
+
+
+def test_velocity_is_the_difference_of_successive_iterates():
+    a, b, x0 = quadratic(2)
+    x = torch.nn.Parameter(torch.tensor(x0))
+    opt = Momentum([x], lr=lr_at, momentum=mu_at, nesterov=True)
+    prev = torch.tensor(x0)
+    for _ in range(10):
+        opt.zero_grad()
+        (0.5 * x @ torch.tensor(a) @ x - torch.tensor(b) @ x).backward()
+        opt.step()
+        with opt.at_theta():
+            theta = x.detach().clone()
+        torch.testing.assert_close(opt.velocity(x), theta - prev, rtol=0, atol=1e-12)
+        prev = theta
+
+
+def test_zero_learning_rate_with_zero_velocity_keeps_velocity_zero():
+    # k_{t+1} = mu k_t + eps_t = 0 is the one case the scaled-direction storage special-cases.
+    x = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    opt = Momentum([x], lr=lambda t: 0.0 if t < 2 else 0.1, momentum=0.9)
+    for t in range(4):
+        x.grad = torch.ones(2, dtype=torch.float64)
+        opt.step()
+        if t < 2:
+            assert torch.equal(x, torch.tensor([1.0, 2.0], dtype=torch.float64))
+    # two updates with eps = 0.1: v1 = -0.1, v2 = 0.9 * -0.1 - 0.1 = -0.19; total -0.29
+    torch.testing.assert_close(x.detach(), torch.tensor([0.71, 1.71], dtype=torch.float64), rtol=0, atol=1e-12)

@@ -23,9 +23,20 @@ torch's ``SGD(nesterov=True)`` makes the same number of passes plus a temporary 
 Weight decay ``wd`` adds the gradient of (wd / 2) ||w||^2 at the point where the gradient is taken
 (theta_t for CM, phi_t for NAG): g <- g + wd * w.
 
+Memory traffic. A momentum update must read theta, g, v and write theta, v: 5 tensor transfers
+(the "floor"). torch's SGD makes 8 for CM (v *= mu; v += g; theta -= lr v) and 11 plus a
+temporary for Nesterov. inertia stores the velocity as v = -k d, a direction tensor d and a
+per-tensor scalar scale k, and updates them as
+
+    k_{t+1} = mu_t k_t + eps_t,      d_{t+1} = lerp(d_t, g_t, eps_t / k_{t+1})
+
+(then -k_{t+1} d_{t+1} = -(mu_t k_t d_t + eps_t g_t) = mu_t v_t - eps_t g_t = v_{t+1} exactly).
+The lerp is one pass (3 transfers), so CM costs 6 transfers (lerp, then theta -= k d) and NAG 9
+(lerp, phi -= eps g, phi -= mu_{t+1} k d). When k_{t+1} = 0 (eps = 0 and v = 0) the velocity is 0.
+
 Both paths compute the same floating-point operations in the same order, so their results are
 bitwise identical; the ``foreach`` path batches each operation over all tensors of a
-(device, dtype) group with ``torch._foreach_*`` kernels.
+(device, dtype, scale) group with ``torch._foreach_*`` kernels.
 """
 
 from __future__ import annotations
@@ -36,13 +47,14 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["momentum", "theta_from_lookahead"]
+__all__ = ["momentum", "velocity", "shift_by_velocity"]
 
 
 def momentum(
     params: list[Tensor],
     grads: list[Tensor],
-    velocities: list[Tensor],
+    directions: list[Tensor],
+    scales: list[float],
     *,
     lr: float,
     momentum: float,
@@ -50,70 +62,99 @@ def momentum(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     foreach: Optional[bool] = None,
-) -> None:
-    """One CM or NAG update, in place on ``params`` and ``velocities``.
+) -> list[float]:
+    """One CM or NAG update, in place on ``params`` and ``directions``; returns the new scales.
+
+    The velocity of parameter i is ``v_i = -scales[i] * directions[i]`` (start with zero
+    directions and scales 0.0; :func:`velocity` converts).
 
     Args:
         params: parameters (for NAG: the look-ahead points phi_t), updated in place.
         grads: gradients at ``params``.
-        velocities: v_t per parameter, updated in place to v_{t+1} (start them at zero).
+        directions: velocity directions d_t, updated in place to d_{t+1}.
+        scales: velocity scales k_t (floats).
         lr: eps_t.
         momentum: mu_t.
         next_momentum: mu_{t+1}, used by NAG to place the next look-ahead point (default mu_t).
         nesterov: NAG if true, else CM.
         weight_decay: L2 coefficient, applied at the point where the gradient was taken.
-        foreach: use the ``torch._foreach_*`` path (default: when every tensor is dense).
+        foreach: use the ``torch._foreach_*`` path (default: when every gradient is dense).
     """
-    if not (len(params) == len(grads) == len(velocities)):
+    if not (len(params) == len(grads) == len(directions) == len(scales)):
         raise ValueError(
-            f"params, grads and velocities must have the same length, got {len(params)}, {len(grads)}, {len(velocities)}")
+            "params, grads, directions and scales must have the same length, got "
+            f"{len(params)}, {len(grads)}, {len(directions)}, {len(scales)}")
     if next_momentum is None:
         next_momentum = momentum
     if foreach is None:
-        foreach = not torch.jit.is_scripting() and all(not g.is_sparse for g in grads)
+        foreach = all(not g.is_sparse for g in grads)
     fn = _multi_tensor_momentum if foreach else _single_tensor_momentum
-    fn(params, grads, velocities, lr=lr, momentum=momentum, next_momentum=next_momentum,
-       nesterov=nesterov, weight_decay=weight_decay)
+    return fn(params, grads, directions, scales, lr=lr, momentum=momentum, next_momentum=next_momentum,
+              nesterov=nesterov, weight_decay=weight_decay)
 
 
-def _single_tensor_momentum(params, grads, velocities, *, lr, momentum, next_momentum, nesterov, weight_decay):
-    for p, g, v in zip(params, grads, velocities):
+def _single_tensor_momentum(params, grads, directions, scales, *, lr, momentum, next_momentum, nesterov,
+                            weight_decay):
+    new_scales = []
+    for p, g, d, k in zip(params, grads, directions, scales):
         if weight_decay != 0:
             g = g.add(p, alpha=weight_decay)
-        v.mul_(momentum).add_(g, alpha=-lr)  # v_{t+1} = mu_t v_t - eps_t g
-        if nesterov:
-            p.add_(g, alpha=-lr).add_(v, alpha=next_momentum)  # phi_{t+1} = phi_t - eps g + mu_{t+1} v_{t+1}
+        k_new = momentum * k + lr
+        if k_new == 0:  # eps = 0 and v = 0: the velocity stays 0
+            d.zero_()
         else:
-            p.add_(v)  # theta_{t+1} = theta_t + v_{t+1}
+            d.lerp_(g, lr / k_new)  # v_{t+1} = -k_{t+1} d_{t+1} = mu_t v_t - eps_t g
+        if nesterov:
+            p.add_(g, alpha=-lr).add_(d, alpha=-next_momentum * k_new)  # phi_t - eps g + mu_{t+1} v_{t+1}
+        else:
+            p.add_(d, alpha=-k_new)  # theta_t + v_{t+1}
+        new_scales.append(k_new)
+    return new_scales
 
 
-def _group(params, grads, velocities):
-    groups: dict = defaultdict(lambda: ([], [], []))
-    for p, g, v in zip(params, grads, velocities):
-        ps, gs, vs = groups[(p.device, p.dtype)]
-        ps.append(p)
-        gs.append(g)
-        vs.append(v)
-    return groups.values()
+def _group(*lists, key):
+    groups: dict = defaultdict(lambda: tuple([] for _ in range(len(lists) + 1)))
+    for i, items in enumerate(zip(*lists)):
+        bucket = groups[key(i, items)]
+        for lst, item in zip(bucket, items):
+            lst.append(item)
+        bucket[-1].append(i)
+    return groups.items()
 
 
-def _multi_tensor_momentum(params, grads, velocities, *, lr, momentum, next_momentum, nesterov, weight_decay):
-    for ps, gs, vs in _group(params, grads, velocities):
+def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momentum, next_momentum, nesterov,
+                           weight_decay):
+    new_scales = [0.0] * len(params)
+    by = _group(params, grads, directions, key=lambda i, t: (t[0].device, t[0].dtype, scales[i]))
+    for (_, _, k), (ps, gs, ds, idx) in by:
         if weight_decay != 0:
             gs = torch._foreach_add(gs, ps, alpha=weight_decay)
-        torch._foreach_mul_(vs, momentum)
-        torch._foreach_add_(vs, gs, alpha=-lr)
+        k_new = momentum * k + lr
+        if k_new == 0:
+            torch._foreach_zero_(ds)
+        else:
+            torch._foreach_lerp_(ds, gs, lr / k_new)
         if nesterov:
             torch._foreach_add_(ps, gs, alpha=-lr)
-            torch._foreach_add_(ps, vs, alpha=next_momentum)
+            torch._foreach_add_(ps, ds, alpha=-next_momentum * k_new)
         else:
-            torch._foreach_add_(ps, vs)
+            torch._foreach_add_(ps, ds, alpha=-k_new)
+        for i in idx:
+            new_scales[i] = k_new
+    return new_scales
 
 
-def theta_from_lookahead(params: list[Tensor], velocities: list[Tensor], momentum: float, *, sign: float = -1.0) -> None:
-    """In place: phi <- phi + sign * mu * v (sign -1: look-ahead phi_t to iterate theta_t;
-    +1: back). Used by ``Momentum.at_theta``."""
-    if momentum == 0:
+def velocity(direction: Tensor, scale: float) -> Tensor:
+    """The velocity v = -scale * direction (a new tensor)."""
+    return direction * (-scale)
+
+
+def shift_by_velocity(params: list[Tensor], directions: list[Tensor], scales: list[float], factor: float) -> None:
+    """In place: p <- p + factor * v for each parameter (v = -k d). ``Momentum.at_theta`` uses
+    factor -mu to move from the look-ahead point phi_t to theta_t, and +mu to move back."""
+    if factor == 0:
         return
-    for ps, _, vs in _group(params, velocities, velocities):
-        torch._foreach_add_(ps, vs, alpha=sign * momentum)
+    by = _group(params, directions, key=lambda i, t: (t[0].device, t[0].dtype, scales[i]))
+    for (_, _, k), (ps, ds, _) in by:
+        if k != 0:
+            torch._foreach_add_(ps, ds, alpha=-factor * k)

@@ -4,7 +4,9 @@ Sutskever, Martens, Dahl & Hinton (2013), for any learning-rate and momentum sch
 See :mod:`inertia.optim.functional` for the update rules. The class holds state and
 hyperparameters only:
 
-- per parameter: its velocity ``v`` (``state[p]["velocity"]``);
+- per parameter: its velocity v = -k d, stored as a direction tensor ``state[p]["velocity_direction"]``
+  and a float scale ``state[p]["velocity_scale"]`` (see :mod:`inertia.optim.functional` for why:
+  it saves a quarter of the memory traffic); :meth:`Momentum.velocity` returns v;
 - per group: ``step`` (updates made so far) and, for NAG, ``applied_momentum``: the mu that
   the current look-ahead point phi_t = theta_t + mu_t v_t was built with.
 
@@ -113,7 +115,7 @@ class Momentum(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params, grads, vels = [], [], []
+            params, grads, dirs, scales = [], [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -121,11 +123,13 @@ class Momentum(Optimizer):
                     raise ValueError("Momentum does not support sparse gradients (got one for a parameter of shape "
                                      f"{tuple(p.shape)}); use dense gradients")
                 state = self.state[p]
-                if "velocity" not in state:
-                    state["velocity"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if "velocity_direction" not in state:
+                    state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["velocity_scale"] = 0.0
                 params.append(p)
                 grads.append(p.grad)
-                vels.append(state["velocity"])
+                dirs.append(state["velocity_direction"])
+                scales.append(state["velocity_scale"])
             t = group["step"]
             lr = self._value(group["lr"], t, "lr")
             nesterov = group["nesterov"]
@@ -136,8 +140,11 @@ class Momentum(Optimizer):
                 mu = self._value(group["momentum"], t, "momentum")
                 mu_next = mu
             if params:
-                F.momentum(params, grads, vels, lr=lr, momentum=mu, next_momentum=mu_next, nesterov=nesterov,
-                           weight_decay=group["weight_decay"], foreach=group["foreach"])
+                new_scales = F.momentum(params, grads, dirs, scales, lr=lr, momentum=mu, next_momentum=mu_next,
+                                        nesterov=nesterov, weight_decay=group["weight_decay"],
+                                        foreach=group["foreach"])
+                for p, k in zip(params, new_scales):
+                    self.state[p]["velocity_scale"] = k
             group["step"] = t + 1
             group["applied_momentum"] = mu_next if nesterov else 0.0
         return loss
@@ -153,17 +160,25 @@ class Momentum(Optimizer):
                 mu = group["applied_momentum"]
                 if not group["nesterov"] or mu == 0:
                     continue
-                ps = [p for p in group["params"] if "velocity" in self.state[p]]
-                vs = [self.state[p]["velocity"] for p in ps]
+                ps = [p for p in group["params"] if "velocity_direction" in self.state[p]]
+                ds = [self.state[p]["velocity_direction"] for p in ps]
+                ks = [self.state[p]["velocity_scale"] for p in ps]
                 if ps:
-                    F.theta_from_lookahead(ps, vs, mu, sign=-1.0)
-                    moved.append((ps, vs, mu))
+                    F.shift_by_velocity(ps, ds, ks, -mu)
+                    moved.append((ps, ds, ks, mu))
         try:
             yield self
         finally:
             with torch.no_grad():
-                for ps, vs, mu in moved:
-                    F.theta_from_lookahead(ps, vs, mu, sign=+1.0)
+                for ps, ds, ks, mu in moved:
+                    F.shift_by_velocity(ps, ds, ks, +mu)
+
+    def velocity(self, param: torch.Tensor) -> torch.Tensor:
+        """The velocity v_t of ``param`` (zeros before its first update)."""
+        state = self.state.get(param, {})
+        if "velocity_direction" not in state:
+            return torch.zeros_like(param)
+        return F.velocity(state["velocity_direction"], state["velocity_scale"])
 
     # -- serialisation -----------------------------------------------------------------------
     def state_dict(self) -> dict:
