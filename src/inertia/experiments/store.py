@@ -17,7 +17,6 @@ open: a trailing partial line left by a kill is dropped.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -25,32 +24,9 @@ from typing import Any, Iterable
 
 import torch
 
+from .._json import to_json
+
 STATUSES = ("running", "completed", "diverged", "failed")
-
-
-def _json_default(obj: Any):
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def to_json(obj: Any, **kwargs) -> str:
-    """JSON text with non-finite floats written as strings ("nan", "inf") so any reader parses it."""
-    return json.dumps(_finite(obj), default=_json_default, **kwargs)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -61,7 +61,11 @@ class _Resolved:
 
 def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
     if isinstance(spec, str):
-        return _Resolved(spec, get(spec))
+        fn = get(spec)
+        if getattr(fn, "model_level", False):
+            raise ValueError(f"{where}: {spec!r} initializes a whole model from its loss; call "
+                             f"inertia.init.{fn.__name__}(model, loss_fn, ...) instead of apply()")
+        return _Resolved(spec, fn)
     if callable(spec):
         return _Resolved(getattr(spec, "__name__", repr(spec)), spec)
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], dict):

@@ -1,0 +1,180 @@
+"""Per-layer statistics recorded by hooks: Glorot & Bengio (2010)'s figures for any model.
+
+For every watched module, at recorded steps:
+
+- ``activation``: the output of activation modules (``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softsign``,
+  ``nn.ReLU``, ...): mean, std, 2nd and 98th percentiles, fraction saturated, histogram;
+- ``preactivation``: the output of parameterised layers (Linear, Conv, ...) with the same
+  statistics (for activations written as functions inside a custom ``forward``, this is what can
+  be seen);
+- ``backprop_grad``: the gradient of the loss w.r.t. each parameterised layer's output, i.e. the
+  back-propagated gradient at the pre-activation (Glorot & Bengio's Figure 7): std and histogram;
+- ``weight_grad``: the gradient w.r.t. each weight: std and histogram.
+
+Saturation (fraction of units): sigmoid h < 0.01 or h > 0.99; tanh |h| > 0.99; softsign
+|h| > 0.9 (softsign approaches its asymptotes polynomially, so 0.99 would need |x| = 99); ReLU
+reports the fraction of exact zeros ("dead" for that batch) instead.
+
+Cost: on steps that are not recorded each hook only checks a flag. Percentiles are computed on
+at most ``max_sample`` evenly spaced elements; everything else uses torch reductions, and every
+tensor is detached immediately, so no graph is retained.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import torch
+from torch import nn
+
+ACTIVATION_TYPES = (nn.Sigmoid, nn.Tanh, nn.Softsign, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+                    nn.Softplus, nn.Hardtanh, nn.SELU, nn.Mish, nn.ReLU6, nn.CELU)
+
+
+def _saturation(module: Optional[nn.Module], h: torch.Tensor) -> Optional[float]:
+    if isinstance(module, nn.Sigmoid):
+        return float(((h < 0.01) | (h > 0.99)).float().mean())
+    if isinstance(module, nn.Tanh):
+        return float((h.abs() > 0.99).float().mean())
+    if isinstance(module, nn.Softsign):
+        return float((h.abs() > 0.9).float().mean())
+    if isinstance(module, (nn.ReLU, nn.ReLU6)):
+        return float((h == 0).float().mean())
+    return None
+
+
+def tensor_stats(x: torch.Tensor, bins: int = 50, max_sample: int = 4096, module: Optional[nn.Module] = None,
+                 histogram: bool = True) -> dict:
+    """mean, std, p2, p98, saturation (for known activations) and a histogram of ``x``."""
+    x = x.detach()
+    flat = x.reshape(-1).float()
+    n = flat.numel()
+    step = max(1, n // max_sample)
+    sample = flat[::step]
+    q = torch.quantile(sample, torch.tensor([0.02, 0.98]))
+    out = {"mean": float(flat.mean()), "std": float(flat.std()) if n > 1 else 0.0,
+           "p2": float(q[0]), "p98": float(q[1]), "numel": n}
+    sat = _saturation(module, flat)
+    if sat is not None:
+        out["saturated" if not isinstance(module, (nn.ReLU, nn.ReLU6)) else "dead"] = sat
+    if histogram:
+        lo, hi = float(flat.min()), float(flat.max())
+        if hi <= lo:
+            hi = lo + 1e-12
+        out["hist"] = torch.histc(flat, bins=bins, min=lo, max=hi).tolist()
+        out["hist_range"] = [lo, hi]
+    return out
+
+
+def _is_param_layer(m: nn.Module) -> bool:
+    return any(True for _ in m.parameters(recurse=False)) and not isinstance(m, (nn.LayerNorm, nn.BatchNorm1d,
+                                                                                      nn.BatchNorm2d, nn.BatchNorm3d))
+
+
+class LayerStats:
+    """Hooks that record per-layer statistics at the steps where ``active`` is true.
+
+    Args:
+        model: any module.
+        modules: names of modules to watch (default: every parameterised layer and every
+            activation module).
+        bins: histogram bins.
+        histograms: record histograms (slightly more work per recorded step).
+
+    Use ``with LayerStats(model) as ls:`` or call ``remove()``. After a forward/backward at an
+    active step, ``collect(step)`` returns (and appends to ``records``) one dict per (layer, kind).
+    """
+
+    def __init__(self, model: nn.Module, modules: Optional[Iterable[str]] = None, bins: int = 50,
+                 histograms: bool = True, max_sample: int = 4096) -> None:
+        self.model = model
+        self.bins, self.histograms, self.max_sample = bins, histograms, max_sample
+        self.active = True
+        self.records: list[dict] = []
+        self._pending: list[dict] = []
+        self._handles = []
+        named = dict(model.named_modules())
+        if modules is None:
+            chosen = [(n, m) for n, m in named.items() if n and (isinstance(m, ACTIVATION_TYPES) or _is_param_layer(m))]
+            if not chosen and _is_param_layer(model):
+                chosen = [("", model)]
+        else:
+            missing = [n for n in modules if n not in named]
+            if missing:
+                raise ValueError(f"modules {missing} not found in the model; known: {[n for n in named if n]}")
+            chosen = [(n, named[n]) for n in modules]
+        if not chosen:
+            raise ValueError(f"{type(model).__name__} has no layers or activation modules to watch")
+        self.layer_names = [n for n, _ in chosen]
+        for name, m in chosen:
+            self._handles.append(m.register_forward_hook(self._forward_hook(name, m)))
+            if _is_param_layer(m):
+                for pname, p in m.named_parameters(recurse=False):
+                    if p.dim() >= 2:
+                        self._handles.append(p.register_hook(self._weight_hook(f"{name}.{pname}" if name else pname)))
+
+    def _forward_hook(self, name: str, module: nn.Module):
+        is_act = isinstance(module, ACTIVATION_TYPES)
+
+        def hook(_m, _inp, out):
+            if not self.active:
+                return
+            if isinstance(out, tuple):  # RNN modules return (output, h_n)
+                out = out[0]
+            if not isinstance(out, torch.Tensor):
+                return
+            kind = "activation" if is_act else "preactivation"
+            self._pending.append({"layer": name, "kind": kind,
+                                  **tensor_stats(out, self.bins, self.max_sample, module if is_act else None,
+                                                 self.histograms)})
+            if not is_act and out.requires_grad:
+                out.register_hook(self._grad_hook(name))
+
+        return hook
+
+    def _grad_hook(self, name: str):
+        def hook(grad):
+            if self.active:
+                self._pending.append({"layer": name, "kind": "backprop_grad",
+                                      **tensor_stats(grad, self.bins, self.max_sample, None, self.histograms)})
+            return None
+
+        return hook
+
+    def _weight_hook(self, name: str):
+        def hook(grad):
+            if self.active:
+                self._pending.append({"layer": name, "kind": "weight_grad",
+                                      **tensor_stats(grad, self.bins, self.max_sample, None, self.histograms)})
+            return None
+
+        return hook
+
+    def collect(self, step: int) -> list[dict]:
+        """Stamp what the hooks saw since the last call with ``step``; append to ``records``."""
+        out = [dict(r, step=step) for r in self._pending]
+        self._pending = []
+        self.records.extend(out)
+        return out
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def layer_stats(model: nn.Module, inputs: torch.Tensor, loss_fn=None, targets=None, **kwargs) -> list[dict]:
+    """One forward (and, with ``loss_fn(outputs, targets)``, backward) pass with hooks; returns
+    the records. Gradients the pass creates are left in ``.grad`` as after any backward."""
+    with LayerStats(model, **kwargs) as ls:
+        out = model(inputs)
+        if loss_fn is not None:
+            loss = loss_fn(out, targets) if targets is not None else loss_fn(out)
+            loss.backward()
+        return ls.collect(0)

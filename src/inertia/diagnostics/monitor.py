@@ -1,0 +1,181 @@
+"""``Monitor``: record chosen quantities during training without changing it.
+
+What is measured (quantities), when (``every``), and how it is shown (:mod:`.plots`) are
+separate. A quantity is a registry name or a callable ``q(monitor, step) -> dict``:
+
+- ``"layer_stats"``: per-layer activation / pre-activation / back-propagated gradient / weight
+  gradient statistics from hooks (:class:`.layers.LayerStats`) during the training step itself;
+- ``"hessian_top_eigenvalue"``, ``"hessian_frobenius_norm"``, ``"hessian_trace"``: curvature of
+  ``loss_fn`` (a zero-argument callable on a fixed batch) w.r.t. ``curvature_params`` (default
+  all parameters; e.g. the first layer's weight for Temperoni et al.'s diagnostic);
+- ``"jacobian_singular_values"``: mean singular value of each layer Jacobian on ``inputs``;
+- ``"weight_norms"``: Frobenius norm of every parameter.
+
+Usage, once per training step, after ``backward()`` and before ``optimizer.step()``::
+
+    mon = Monitor(model, ["layer_stats", "hessian_frobenius_norm"], every=10, loss_fn=..., path="diag.jsonl")
+    for step in range(steps):
+        loss = loss_fn(model(x), y); loss.backward()
+        mon.step(step)
+        opt.step(); opt.zero_grad()
+
+``step(t)`` stamps the hook records of step t (hooks are armed only at recorded steps, so other
+steps cost one flag check per layer), computes the other quantities at recorded steps, and arms
+the hooks for step t + 1. It never touches parameters, gradients or the global random state, so
+training is identical with and without it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from .._json import to_json
+from .._registry import Registry
+from . import curvature
+from .jacobians import layer_jacobian_singular_values
+from .layers import LayerStats
+
+QUANTITIES: Registry[Callable] = Registry("monitor quantity")
+
+
+def _curv_params(mon: "Monitor"):
+    return mon.curvature_params
+
+
+def _need_loss(mon: "Monitor", name: str):
+    if mon.loss_fn is None:
+        raise ValueError(f"quantity {name!r} needs loss_fn (a zero-argument callable returning the loss)")
+
+
+@QUANTITIES.register("hessian_top_eigenvalue")
+def _top_eig(mon: "Monitor", step: int) -> dict:
+    _need_loss(mon, "hessian_top_eigenvalue")
+    res = curvature.hessian_eigenvalues(mon.loss_fn, _curv_params(mon), k=1, tol=1e-3, max_iter=50,
+                                        generator=mon.generator)
+    return {"hessian_top_eigenvalue": float(res.values[0]), "hessian_top_eigenvalue_hvps": res.num_hvps}
+
+
+@QUANTITIES.register("hessian_frobenius_norm")
+def _frob(mon: "Monitor", step: int) -> dict:
+    _need_loss(mon, "hessian_frobenius_norm")
+    res = curvature.hessian_frobenius_norm(mon.loss_fn, _curv_params(mon), probes=mon.probes,
+                                           generator=mon.generator)
+    return {"hessian_frobenius_norm": res.value, "hessian_frobenius_norm_stderr": res.stderr}
+
+
+@QUANTITIES.register("hessian_trace")
+def _trace(mon: "Monitor", step: int) -> dict:
+    _need_loss(mon, "hessian_trace")
+    res = curvature.hessian_trace(mon.loss_fn, _curv_params(mon), probes=mon.probes, generator=mon.generator)
+    return {"hessian_trace": res.value, "hessian_trace_stderr": res.stderr}
+
+
+@QUANTITIES.register("jacobian_singular_values")
+def _jac(mon: "Monitor", step: int) -> dict:
+    if mon.inputs is None:
+        raise ValueError("quantity 'jacobian_singular_values' needs inputs (a batch)")
+    spectra = layer_jacobian_singular_values(mon.model, mon.inputs)
+    return {"jacobian_singular_values": {s.name: s.mean for s in spectra}}
+
+
+@QUANTITIES.register("weight_norms")
+def _norms(mon: "Monitor", step: int) -> dict:
+    return {"weight_norms": {n: float(p.detach().norm()) for n, p in mon.model.named_parameters()}}
+
+
+QUANTITIES.register("layer_stats", "layer_stats")  # handled by hooks, see Monitor
+
+
+class Monitor:
+    """Records ``quantities`` every ``every`` steps into ``records`` (and JSON lines at ``path``).
+
+    Args:
+        model: the model being trained.
+        quantities: names from :data:`QUANTITIES` or callables ``q(monitor, step) -> dict``.
+        every: record at steps divisible by ``every``.
+        path: optional JSON-lines file, appended one record per recorded step.
+        loss_fn: zero-argument loss on a fixed batch, for the curvature quantities.
+        inputs: a fixed batch, for the Jacobian quantity.
+        curvature_params: tensors (or name -> tensor) for the curvature quantities (default: all).
+        probes: Hutchinson probes for trace / Frobenius norm.
+        histograms: record histograms in layer statistics.
+        seed: seed of the monitor's own generator (the global RNG is never used).
+    """
+
+    def __init__(self, model: nn.Module, quantities: Sequence[Union[str, Callable]] = ("layer_stats",),
+                 every: int = 10, path: Optional[Union[str, Path]] = None, loss_fn: Optional[Callable] = None,
+                 inputs: Optional[torch.Tensor] = None, curvature_params=None, probes: int = 20,
+                 histograms: bool = True, seed: int = 0) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.model, self.every, self.loss_fn, self.inputs, self.probes = model, every, loss_fn, inputs, probes
+        self.curvature_params = curvature_params if curvature_params is not None else dict(
+            (n, p) for n, p in model.named_parameters() if p.requires_grad)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.quantities: list = []
+        self.layer_stats: Optional[LayerStats] = None
+        for q in quantities:
+            if callable(q):
+                self.quantities.append(q)
+            elif q == "layer_stats":
+                self.layer_stats = LayerStats(model, histograms=histograms)
+            else:
+                self.quantities.append(QUANTITIES.get(q))
+        self.records: list[dict] = []
+        self.path = Path(path) if path is not None else None
+        self._file = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
+        self._arm(0)
+
+    def _arm(self, step: int) -> None:
+        if self.layer_stats is not None:
+            self.layer_stats.active = step % self.every == 0
+
+    def should_record(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def step(self, step: int, **extra) -> Optional[dict]:
+        """Finish step ``step``: record it if due, then arm the hooks for ``step + 1``."""
+        record = None
+        if self.should_record(step):
+            record = {"step": step, **extra}
+            if self.layer_stats is not None:
+                record["layers"] = self.layer_stats.collect(step)
+                self.layer_stats.active = False  # the quantities' own forward passes are not training
+            for q in self.quantities:
+                record.update(q(self, step))
+            self.records.append(record)
+            if self._file is not None:
+                self._file.write(to_json(record) + "\n")
+                self._file.flush()
+        elif self.layer_stats is not None:
+            self.layer_stats._pending.clear()
+        self._arm(step + 1)
+        return record
+
+    def close(self) -> None:
+        if self.layer_stats is not None:
+            self.layer_stats.remove()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def records_to_jsonl(records: Iterable[dict], path: Union[str, Path]) -> None:
+    """Write monitor records as JSON lines."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
