@@ -48,7 +48,7 @@ def test_monitor_writes_json_lines(tmp_path):
     _, mon = train(["layer_stats", "hessian_frobenius_norm"], path=path)
     lines = [json.loads(s) for s in path.read_text().splitlines()]
     assert [r["step"] for r in lines] == [0, 3, 6, 9]
-    assert {r["kind"] for r in lines[0]["layers"]} == {"activation", "preactivation", "backprop_grad", "weight_grad"}
+    assert {r["kind"] for r in lines[0]["layers"]} == {"activation", "backprop_grad", "weight_grad"}
     assert lines[0]["hessian_frobenius_norm"] > 0
 
 

@@ -148,8 +148,11 @@ def _select(theta: Tensor, k: int, which: str) -> Tensor:
 
 def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: float, max_iter: int,
              v0: Tensor) -> tuple[Tensor, Tensor, bool]:
-    """Lanczos with full reorthogonalization; stops when the k wanted Ritz pairs have residual
-    |beta_m s_{m,i}| <= tol * |theta_i|."""
+    """Lanczos with full reorthogonalization. Stops when every wanted Ritz value theta_i has an
+    error bound min(r_i, r_i^2 / gap_i) <= tol * |theta_i|, with r_i = |beta_m s_{m,i}| the
+    residual norm and gap_i the distance to the nearest other Ritz value (Parlett 1998, 11.7):
+    |theta_i - lambda| <= r_i always, and <= r_i^2 / gap_i once the spectrum near theta_i is
+    resolved."""
     m_max = min(max_iter, dim)
     q = torch.zeros(m_max + 1, dim, dtype=torch.float64, device=v0.device)
     q[0] = v0
@@ -172,8 +175,12 @@ def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: 
         if m >= k:
             idx = _select(theta, k, which)
             resid = (beta[j] * s[m - 1, idx]).abs()
+            others = (theta[idx, None] - theta[None, :]).abs()
+            others[torch.arange(len(idx)), idx] = float("inf")
+            gap = others.min(dim=1).values if m > 1 else torch.zeros_like(resid)  # no gap known yet
+            bound = torch.minimum(resid, resid ** 2 / gap.clamp_min(torch.finfo(torch.float64).tiny))
             scale = theta[idx].abs().clamp_min(torch.finfo(torch.float64).tiny)
-            if bool((resid <= tol * scale).all()) or b < 1e-12 * max(1.0, float(theta.abs().max())):
+            if bool((bound <= tol * scale).all()) or b < 1e-12 * max(1.0, float(theta.abs().max())):
                 converged = True
                 break
         if b < 1e-300:
@@ -228,8 +235,8 @@ def hessian_eigenvalues(loss_fn: Callable[[], Tensor], params: Params, k: int = 
     Args:
         k: how many.
         which: ``"largest"`` (algebraic), ``"smallest"``, or ``"largest_magnitude"``.
-        method: ``"lanczos"`` (full reorthogonalization; stops when every wanted Ritz pair has
-            residual <= tol * |value|, so the eigenvalue error is about tol^2 * |value| / gap) or
+        method: ``"lanczos"`` (full reorthogonalization; stops when the error bound of every
+            wanted Ritz value, min(r, r^2 / gap), is at most tol * |value|) or
             ``"power"`` (stops when the value changes by less than tol, relative).
         tol: convergence tolerance (see method).
         max_iter: maximum HVPs (Lanczos) or iterations per eigenvalue (power).

@@ -15,15 +15,17 @@ Saturation (fraction of units): sigmoid h < 0.01 or h > 0.99; tanh |h| > 0.99; s
 |h| > 0.9 (softsign approaches its asymptotes polynomially, so 0.99 would need |x| = 99); ReLU
 reports the fraction of exact zeros ("dead" for that batch) instead.
 
-Cost: on steps that are not recorded each hook only checks a flag. Percentiles are computed on
-at most ``max_sample`` evenly spaced elements; everything else uses torch reductions, and every
-tensor is detached immediately, so no graph is retained.
+Cost: on steps that are not recorded each hook only checks a flag. Mean and std use every
+element; percentiles, saturation and histograms use at most ``max_sample`` evenly spaced
+elements (sorted once); every tensor is detached immediately, so no graph is retained.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,37 +33,46 @@ ACTIVATION_TYPES = (nn.Sigmoid, nn.Tanh, nn.Softsign, nn.ReLU, nn.LeakyReLU, nn.
                     nn.Softplus, nn.Hardtanh, nn.SELU, nn.Mish, nn.ReLU6, nn.CELU)
 
 
-def _saturation(module: Optional[nn.Module], h: torch.Tensor) -> Optional[float]:
+def _saturation(module: Optional[nn.Module], h: np.ndarray) -> Optional[float]:
     if isinstance(module, nn.Sigmoid):
-        return float(((h < 0.01) | (h > 0.99)).float().mean())
+        return float(((h < 0.01) | (h > 0.99)).mean())
     if isinstance(module, nn.Tanh):
-        return float((h.abs() > 0.99).float().mean())
+        return float((np.abs(h) > 0.99).mean())
     if isinstance(module, nn.Softsign):
-        return float((h.abs() > 0.9).float().mean())
+        return float((np.abs(h) > 0.9).mean())
     if isinstance(module, (nn.ReLU, nn.ReLU6)):
-        return float((h == 0).float().mean())
+        return float((h == 0).mean())
     return None
 
 
-def tensor_stats(x: torch.Tensor, bins: int = 50, max_sample: int = 4096, module: Optional[nn.Module] = None,
+def tensor_stats(x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module: Optional[nn.Module] = None,
                  histogram: bool = True) -> dict:
-    """mean, std, p2, p98, saturation (for known activations) and a histogram of ``x``."""
-    x = x.detach()
-    flat = x.reshape(-1).float()
+    """Statistics of ``x``: mean and std over all elements (two reductions); 2nd/98th
+    percentiles, fraction saturated (known activations) or dead (ReLU), and a histogram over at
+    most ``max_sample`` evenly spaced elements (a subsample for these distribution summaries;
+    exact when ``x`` is smaller), computed on the host."""
+    flat = x.detach().reshape(-1)
+    if flat.dtype != torch.float32 and flat.dtype != torch.float64:
+        flat = flat.float()
     n = flat.numel()
-    step = max(1, n // max_sample)
-    sample = flat[::step]
-    q = torch.quantile(sample, torch.tensor([0.02, 0.98]))
-    out = {"mean": float(flat.mean()), "std": float(flat.std()) if n > 1 else 0.0,
-           "p2": float(q[0]), "p98": float(q[1]), "numel": n}
-    sat = _saturation(module, flat)
+    total = flat.sum()
+    sq = torch.dot(flat, flat)
+    sample = flat[:: max(1, n // max_sample)].cpu().numpy()
+    mean = float(total) / n
+    var = max(float(sq) / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    k = sample.size
+    ranks = [0, round(0.02 * (k - 1)), round(0.98 * (k - 1)), k - 1]
+    part = np.partition(sample, ranks)  # order statistics in O(k), no full sort
+    lo, p2, p98, hi = (float(part[r]) for r in ranks)
+    out = {"mean": mean, "std": math.sqrt(var), "p2": p2, "p98": p98, "numel": n}
+    sat = _saturation(module, sample)
     if sat is not None:
-        out["saturated" if not isinstance(module, (nn.ReLU, nn.ReLU6)) else "dead"] = sat
+        out["dead" if isinstance(module, (nn.ReLU, nn.ReLU6)) else "saturated"] = sat
     if histogram:
-        lo, hi = float(flat.min()), float(flat.max())
         if hi <= lo:
             hi = lo + 1e-12
-        out["hist"] = torch.histc(flat, bins=bins, min=lo, max=hi).tolist()
+        idx = np.minimum(((sample - lo) * (bins / (hi - lo))).astype(np.int64), bins - 1)  # equal-width bins
+        out["hist"] = np.bincount(idx, minlength=bins).tolist()
         out["hist_range"] = [lo, hi]
     return out
 
@@ -80,14 +91,27 @@ class LayerStats:
             activation module).
         bins: histogram bins.
         histograms: record histograms (slightly more work per recorded step).
+        kinds: which of ``"activation"``, ``"preactivation"``, ``"backprop_grad"``,
+            ``"weight_grad"`` to record. Default: all but ``"preactivation"`` when the model has
+            activation modules (their outputs carry the same information, and each kind costs
+            time), all four when it has none (activations written as functions).
 
     Use ``with LayerStats(model) as ls:`` or call ``remove()``. After a forward/backward at an
     active step, ``collect(step)`` returns (and appends to ``records``) one dict per (layer, kind).
     """
 
+    KINDS = ("activation", "preactivation", "backprop_grad", "weight_grad")
+
     def __init__(self, model: nn.Module, modules: Optional[Iterable[str]] = None, bins: int = 50,
-                 histograms: bool = True, max_sample: int = 4096) -> None:
+                 histograms: bool = True, max_sample: int = 2048, kinds: Optional[Iterable[str]] = None) -> None:
         self.model = model
+        if kinds is None:
+            has_act = any(isinstance(m, ACTIVATION_TYPES) for m in model.modules())
+            kinds = [k for k in self.KINDS if not (has_act and k == "preactivation")]
+        bad = [k for k in kinds if k not in self.KINDS]
+        if bad:
+            raise ValueError(f"unknown kinds {bad}; accepted: {list(self.KINDS)}")
+        self.kinds = set(kinds)
         self.bins, self.histograms, self.max_sample = bins, histograms, max_sample
         self.active = True
         self.records: list[dict] = []
@@ -108,7 +132,7 @@ class LayerStats:
         self.layer_names = [n for n, _ in chosen]
         for name, m in chosen:
             self._handles.append(m.register_forward_hook(self._forward_hook(name, m)))
-            if _is_param_layer(m):
+            if _is_param_layer(m) and "weight_grad" in self.kinds:
                 for pname, p in m.named_parameters(recurse=False):
                     if p.dim() >= 2:
                         self._handles.append(p.register_hook(self._weight_hook(f"{name}.{pname}" if name else pname)))
@@ -124,10 +148,11 @@ class LayerStats:
             if not isinstance(out, torch.Tensor):
                 return
             kind = "activation" if is_act else "preactivation"
-            self._pending.append({"layer": name, "kind": kind,
-                                  **tensor_stats(out, self.bins, self.max_sample, module if is_act else None,
-                                                 self.histograms)})
-            if not is_act and out.requires_grad:
+            if kind in self.kinds:
+                self._pending.append({"layer": name, "kind": kind,
+                                      **tensor_stats(out, self.bins, self.max_sample, module if is_act else None,
+                                                     self.histograms)})
+            if not is_act and out.requires_grad and "backprop_grad" in self.kinds:
                 out.register_hook(self._grad_hook(name))
 
         return hook
