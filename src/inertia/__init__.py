@@ -8,3 +8,17 @@ statistics, Jacobian spectra, Hessian curvature), :mod:`inertia.data` and
 """
 
 __version__ = "0.1.0"
+
+_SUBMODULES = ("init", "optim", "diagnostics", "data", "models", "experiments", "reproduce")
+
+
+def __getattr__(name):  # lazy: `import inertia; inertia.init.apply(...)` imports only what is used
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "doctor":
+        from .doctor import doctor
+
+        return doctor
+    raise AttributeError(f"module 'inertia' has no attribute {name!r}")
