@@ -39,14 +39,8 @@ for _name, _fn in {
 del _name, _fn
 
 
-def get(name: str):
-    """The generator or loader registered as ``name`` (unknown names list the known ones)."""
-    return REGISTRY.get(name)
-
-
-def available() -> list:
-    return REGISTRY.available()
-
+get = REGISTRY.get  # unknown names raise ValueError listing the known ones
+available = REGISTRY.available
 
 __all__ = [
     "shapeset", "curves", "render_grid", "deep_linear_regression", "LinearRegressionData", "rnn_task", "RNNTask",

@@ -63,15 +63,10 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, cache: bool 
             pass
     split = _make_mnist1d(n_train, n_test, seed)
     if cache:
-        import os
-        import tempfile
+        from .._atomic import atomic_torch_save
 
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            os.close(fd)
-            torch.save(vars(split), tmp)
-            os.replace(tmp, path)
+            atomic_torch_save(path, vars(split))
         except OSError:  # a read-only home is not an error: the data is still returned
             pass
     return split

@@ -22,14 +22,8 @@ for _name, _fn in {"mlp": mlp, "deep_autoencoder": deep_autoencoder, "deep_linea
 del _name, _fn
 
 
-def get(name: str):
-    """The model factory registered as ``name`` (unknown names list the known ones)."""
-    return REGISTRY.get(name)
-
-
-def available() -> list:
-    return REGISTRY.available()
-
+get = REGISTRY.get  # unknown names raise ValueError listing the known ones
+available = REGISTRY.available
 
 __all__ = ["mlp", "deep_autoencoder", "deep_linear", "DeepLinear", "TanhRNN", "tanh_recurrence",
            "activation_module", "ACTIVATIONS", "get", "available", "REGISTRY"]
