@@ -17,4 +17,8 @@ def __getattr__(name):  # lazy: `import inertia; inertia.init.apply(...)` import
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "doctor":
+        from .doctor import doctor
+
+        return doctor
     raise AttributeError(f"module 'inertia' has no attribute {name!r}")

@@ -78,7 +78,8 @@ def build_model_spec(spec: str, activation: str = "tanh"):
     if ":" in spec:
         mod_name, _, attr = spec.partition(":")
         try:
-            sys.path.insert(0, str(Path.cwd()))
+            if str(Path.cwd()) not in sys.path:
+                sys.path.insert(0, str(Path.cwd()))
             mod = importlib.import_module(mod_name)
             factory = getattr(mod, attr)
         except (ImportError, AttributeError) as e:
@@ -150,6 +151,88 @@ def init_report(
 
         atomic_write_json(out, {"model": model, "activation": activation, "seed": seed, "schemes": out_rows})
         console.print(f"wrote {out}")
+
+
+def _doctor_inputs(data: Optional[str], input_shape: Optional[str], batch: int, seed: int):
+    """(inputs, targets) from a registered data set name or an input shape like 784 or 80,2."""
+    import torch
+
+    if (data is None) == (input_shape is None):
+        raise UsageError("give exactly one of --data NAME or --input-shape SHAPE (e.g. 784 or 80,2)")
+    if input_shape is not None:
+        try:
+            shape = [int(s) for s in input_shape.replace("x", ",").split(",") if s.strip()]
+        except ValueError:
+            shape = []
+        if not shape or min(shape) < 1:
+            raise UsageError(f"--input-shape must be positive integers like 784 or 80,2, got {input_shape!r}")
+        return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed)), None
+    from . import data as inertia_data
+
+    try:
+        factory = inertia_data.get(data)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if data in ("mnist", "cifar10"):
+        raise UsageError(f"--data {data} reads your files: load them in Python and call inertia.doctor(model, x, y)")
+    if data == "deep_linear_regression":
+        d = factory(seed=seed)
+        return d.inputs[:batch].float(), d.targets[:batch].float()
+    if data in ("mnist1d", "digits"):
+        split = factory(seed=seed)
+        return split.x_train[:batch], split.y_train[:batch]
+    out = factory(n=batch, seed=seed) if data in ("shapeset", "shapeset_easy") else (
+        factory(batch, seed=seed) if data == "curves" else factory(n=batch, seq_len=80, seed=seed))
+    if isinstance(out, tuple):
+        return out[0], out[1]
+    if hasattr(out, "inputs"):
+        return out.inputs, out.targets
+    return out, None
+
+
+@app.command("doctor")
+def doctor_cmd(
+    target: str = typer.Argument(..., help="module.path:factory (a callable returning the model), or MLP sizes 784-256-10"),
+    data: Optional[str] = typer.Option(None, "--data", help="a registered data set (inertia.data.available())"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="random inputs of this shape, e.g. 784 or 80,2"),
+    batch: int = typer.Option(256, help="examples in the batch"),
+    lr: Optional[float] = typer.Option(None, help="learning rate to check against the stability bound"),
+    momentum: float = typer.Option(0.0, help="momentum for the stability check"),
+    nesterov: bool = typer.Option(False, help="Nesterov momentum for the stability check"),
+    seed: int = typer.Option(0, help="seed for data and probes"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report"),
+):
+    """Tell why a model will not train, and what to change.
+
+    Examples: inertia doctor mypkg.nets:make_model --input-shape 784 --lr 0.1 --momentum 0.9 --nesterov
+              inertia doctor 784-500-500-10 --data digits
+    """
+    from .doctor import doctor
+
+    try:
+        net = build_model_spec(target, "tanh")
+        x, y = _doctor_inputs(data, input_shape, batch, seed)
+        if lr is not None and (lr < 0 or not 0 <= momentum < 1):
+            raise UsageError(f"--lr must be >= 0 and --momentum in [0, 1), got {lr}, {momentum}")
+        report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
+    except (ValueError, UsageError) as e:
+        raise _fail(str(e))
+    if as_json:
+        print(report.to_json())
+    else:
+        for t in report.tables():
+            console.print(t)
+        if report.stability:
+            from .doctor import _stability_line
+
+            console.print(_stability_line(report.stability))
+        console.print("[green]healthy: no warnings or errors[/]" if report.healthy else
+                      f"[bold]{len(report.findings)} finding(s); the first is the one to fix first[/]")
+    if html_path is not None:
+        report.to_html(html_path)
+        if not as_json:
+            console.print(f"wrote {html_path}")
 
 
 def main() -> None:  # console-script entry point

@@ -163,6 +163,9 @@ def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: 
     theta = s = None
     for j in range(m_max):
         w = op(q[j])
+        if not bool(torch.isfinite(w).all()):
+            raise ValueError(f"a Hessian-vector product returned non-finite values (Lanczos step {j}); "
+                             "the loss or its curvature overflows at these parameters")
         alpha[j] = torch.dot(w, q[j]).cpu()
         # full reorthogonalization against every previous vector, twice (Kahan: "twice is enough")
         for _ in range(2):
