@@ -235,6 +235,66 @@ def doctor_cmd(
             console.print(f"wrote {html_path}")
 
 
+@app.command("run")
+def run_cmd(
+    config: Path = typer.Argument(..., help="config file: .yaml, .json or .py (get_config())"),
+    set_: List[str] = typer.Option([], "--set", help="override a field: --set optimizer.lr=0.01 (repeatable)"),
+    out: Path = typer.Option(Path("runs"), "--out", help="runs are written to OUT/<experiment>/<run-id>/"),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="folder name (default: seed<seed>-<config hash>)"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the run folder's last checkpoint"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+):
+    """Train one config and record it in a run folder (config, metrics, checkpoints, summary).
+
+    Example: inertia run configs/curves.yaml --set optimizer.lr=0.01 --set schedule.mu_max=0.99
+    """
+    import hashlib
+
+    from .experiments.config import ConfigError, load
+    from .experiments.store import to_json
+    from .experiments.train import train
+
+    try:
+        cfg = load(config, _parse_overrides(set_))
+    except ConfigError as e:
+        raise _fail(str(e))
+    rid = run_id or f"seed{cfg.seed}-{hashlib.sha256(to_json(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+    run_dir = out / cfg.experiment / rid
+    from rich.progress import Progress
+
+    with Progress(disable=quiet, console=err_console, transient=True) as bar:
+        task = bar.add_task(f"{cfg.experiment}/{rid}", total=cfg.steps)
+        result = train(cfg, run_dir, resume=resume,
+                       progress=lambda step, total, m: bar.update(task, completed=step))
+    if not quiet:
+        console.print(f"{result.status} at update {result.step}: "
+                      + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
+        console.print(f"run folder: {run_dir}")
+    if result.status == "diverged":
+        err_console.print(f"[bold red]diverged:[/] {result.message}")
+        raise typer.Exit(code=1)
+
+
+@schedules_app.command("plot")
+def schedules_plot(
+    name: str = typer.Argument(..., help="schedule name, e.g. sutskever_momentum"),
+    param: List[str] = typer.Option([], "--param", "-p", help="schedule argument: -p mu_max=0.99 (repeatable)"),
+    steps: int = typer.Option(3000, help="updates to plot"),
+    out: Path = typer.Option(Path("schedule.png"), "--out", help="PNG or SVG file"),
+):
+    """Plot a schedule. Example: inertia schedules plot sutskever_momentum -p mu_max=0.999 --steps 5000"""
+    from .experiments.config import ConfigError
+    from .optim import schedules
+
+    try:
+        spec = {"name": name, **_parse_overrides(param)}
+        sched = schedules.from_config(spec)
+        schedules.plot(sched, steps, path=out)
+    except (ValueError, ConfigError) as e:
+        raise _fail(str(e))
+    console.print(f"wrote {out}: {sched!r}")
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -68,7 +68,7 @@ def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
         return _Resolved(spec, fn)
     if callable(spec):
         return _Resolved(getattr(spec, "__name__", repr(spec)), spec)
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], dict):
+    if isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], dict):  # lists: from JSON/YAML
         r = _resolve(spec[0], where)
         r.kwargs = dict(spec[1])
         r.bias = r.kwargs.pop("bias", None)

@@ -1,0 +1,186 @@
+"""``train(config) -> metrics``: the one training loop every entry point uses.
+
+CLI runs, sweeps (local pool or Ray), and the paper reproductions all call :func:`train`.
+It builds data, model, initialization and optimizer from the config's registry names,
+trains for ``config.steps`` updates, evaluates every ``config.eval_every`` updates (at the
+actual iterate theta_t: for Nesterov the parameters hold the look-ahead point, so
+evaluation runs inside ``optimizer.at_theta()``), and, given a run folder, records
+everything there atomically (see :mod:`inertia.experiments.store`).
+
+Determinism: minibatches are a pure function of (seed, step) (a fresh permutation per
+epoch from a generator seeded with ``seed`` and the epoch number), so a resumed run sees
+exactly the batches the uninterrupted run would have seen, and on CPU reproduces its
+metrics bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import components
+from .config import Config, from_dict
+from .store import JsonlWriter, RunDir, atomic_torch_save, atomic_write_json
+
+__all__ = ["train", "TrainResult", "batch_indices"]
+
+
+class TrainResult(dict):
+    """The final metrics (a dict) plus the run's status and folder."""
+
+    def __init__(self, metrics: dict, status: str, step: int, run_dir: Path | None, message: str = ""):
+        super().__init__(metrics)
+        self.status = status
+        self.step = step
+        self.run_dir = run_dir
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"TrainResult(status={self.status!r}, step={self.step}, metrics={dict(self)!r})"
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
+    """Indices of the minibatch used at update ``step``: epoch-wise permutations seeded by
+    (seed, epoch), so any step's batch can be recomputed without replaying the run."""
+    if batch_size >= n:
+        return torch.arange(n)
+    per_epoch = n // batch_size
+    epoch, k = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    return perm[k * batch_size:(k + 1) * batch_size]
+
+
+def _is_finite(x: torch.Tensor) -> bool:
+    return bool(torch.isfinite(x).all())
+
+
+def train(
+    config: Config | dict,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    progress: Callable[[int, int, dict], None] | None = None,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train one config; return its final metrics.
+
+    Args:
+        config: a :class:`Config` or a dict accepted by :func:`config.from_dict`.
+        run_dir: folder for this run's files (created); ``None`` keeps everything in memory.
+        resume: continue from ``run_dir/checkpoint.pt`` if it exists (else start fresh).
+        progress: called as ``progress(step, total, last_metrics)`` after each evaluation.
+        stop_after: stop (status ``running``, checkpoint written) after this many updates;
+            used to test that resuming reproduces an uninterrupted run.
+    """
+    cfg = config if isinstance(config, Config) else from_dict(config)
+    device = torch.device(cfg.device)
+    dtype = getattr(torch, cfg.dtype)
+    rd = RunDir(run_dir) if run_dir is not None else None
+
+    torch.manual_seed(cfg.seed)
+    data = components.build_data(cfg, device=device, dtype=dtype)
+    model = components.build_model(cfg, data).to(device=device, dtype=dtype)
+    init_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    components.apply_init(model, cfg, generator=init_gen)
+    optimizer = components.build_optimizer(cfg, model)
+    loss_fn = components.build_loss(cfg.loss, data)
+    monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
+
+    start, history = 0, []
+    writer = None
+    if rd is not None:
+        rd.root.mkdir(parents=True, exist_ok=True)
+        if resume and rd.checkpoint.exists():
+            ckpt = torch.load(rd.checkpoint, map_location=device, weights_only=False)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            start = int(ckpt["step"])
+            history = [m for m in rd.read_metrics() if m["step"] <= start]
+        atomic_write_json(rd.config, cfg.to_dict())
+        writer = JsonlWriter(rd.metrics)
+        writer.truncate_after(history)
+        rd.write_summary(status="running", step=start, experiment=cfg.experiment)
+
+    def checkpoint(step: int) -> None:
+        if rd is None:
+            return
+        atomic_torch_save(rd.checkpoint, {
+            "step": step,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    def evaluate(step: int, train_loss: float) -> dict:
+        with _at_theta(optimizer), torch.no_grad():
+            m = {"step": step, "train_batch_loss": train_loss}
+            m.update(data.evaluate(model, loss_fn))
+        return m
+
+    def finish(status: str, step: int, message: str = "") -> TrainResult:
+        final = dict(history[-1]) if history else {"step": step}
+        if rd is not None:
+            writer.close()
+            rd.write_summary(status=status, step=step, experiment=cfg.experiment,
+                             final=final, message=message, wall_time_s=time.perf_counter() - t0)
+        if monitor is not None:
+            monitor.close()
+        return TrainResult(final, status, step, rd.root if rd else None, message)
+
+    t0 = time.perf_counter()
+    ckpt_every = cfg.checkpoint_every or cfg.eval_every
+    n = data.n_train
+    step = start
+    if start == 0:
+        history.append(evaluate(0, float("nan")))
+        if writer:
+            writer.write(history[-1])
+    try:
+        while step < cfg.steps:
+            idx = batch_indices(n, cfg.batch_size, step, cfg.seed).to(device)
+            xb, yb = data.batch(idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            if not _is_finite(loss.detach()):
+                msg = f"loss is {loss.item()} at update {step}: diverged (lower the learning rate or momentum)"
+                return finish("diverged", step, msg)
+            loss.backward()
+            if monitor is not None:
+                monitor.step(step)
+            optimizer.step()
+            step += 1
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                m = evaluate(step, float(loss.detach()))
+                history.append(m)
+                if writer:
+                    writer.write(m)
+                if progress is not None:
+                    progress(step, cfg.steps, m)
+                if not all(math.isfinite(v) for k, v in m.items() if isinstance(v, float)):
+                    return finish("diverged", step, f"non-finite evaluation metrics at update {step}: {m}")
+            if step % ckpt_every == 0 or step == cfg.steps:
+                checkpoint(step)
+            if stop_after is not None and step >= stop_after and step < cfg.steps:
+                checkpoint(step)
+                if writer:
+                    writer.close()
+                if monitor is not None:
+                    monitor.close()
+                return TrainResult(dict(history[-1]), "running", step, rd.root if rd else None, "stopped early")
+    except Exception as e:  # recorded, then re-raised so callers see the traceback
+        if rd is not None:
+            finish("failed", step, f"{type(e).__name__}: {e}")
+        raise
+    return finish("completed", step)
+
+
+def _at_theta(optimizer: Any):
+    at = getattr(optimizer, "at_theta", None)
+    return at() if callable(at) else contextlib.nullcontext()

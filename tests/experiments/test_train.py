@@ -1,0 +1,73 @@
+"""train(config): deterministic, resumable to the same numbers, and divergence is recorded."""
+
+import json
+
+import pytest
+
+from inertia.experiments.config import Config, ConfigError, from_dict
+from inertia.experiments.store import read_jsonl
+from inertia.experiments.train import train
+
+
+def small(**over):
+    cfg = Config(experiment="t", data={"name": "curves", "n": 200, "n_test": 50},
+                 model={"name": "deep_autoencoder", "sizes": [784, 32, 16]},
+                 init={"scheme": "sparse", "fan_in": 15, "std": 1.0},
+                 schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 5},
+                 steps=30, batch_size=50, eval_every=10)
+    cfg.optimizer.lr = 0.01
+    cfg.optimizer.nesterov = True
+    return cfg.replace(**over)
+
+
+def test_same_config_and_seed_give_identical_metrics():
+    a, b = train(small()), train(small())
+    assert a.status == b.status == "completed"
+    assert dict(a) == dict(b)
+
+
+def test_training_lowers_the_loss(tmp_path):
+    res = train(small(steps=60), tmp_path / "run")
+    metrics = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [0, 10, 20, 30, 40, 50, 60]
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
+    assert res.status == "completed"
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
+    full = train(small(), tmp_path / "full")
+    part = train(small(), tmp_path / "resumed", stop_after=20)
+    assert part.status == "running"
+    resumed = train(small(), tmp_path / "resumed", resume=True)
+    assert dict(resumed) == dict(full)
+    assert read_jsonl(tmp_path / "resumed" / "metrics.jsonl") == read_jsonl(tmp_path / "full" / "metrics.jsonl")
+
+
+def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path):
+    cfg = Config(experiment="div", data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
+                 model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
+                 init={"scheme": "normal", "std": 1.0}, steps=200, batch_size=16, eval_every=50)
+    cfg.optimizer.lr = 10.0
+    res = train(cfg, tmp_path / "run")
+    assert res.status == "diverged"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and "diverged" in summary["message"]
+    assert read_jsonl(tmp_path / "run" / "metrics.jsonl")  # what was recorded stays
+
+
+def test_rnn_task_reports_solved_and_monitor_records(tmp_path):
+    cfg = Config(experiment="rnn", data={"name": "addition", "n": 100, "seq_len": 10, "n_test": 50},
+                 model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 16, "output_size": 1, "output": "last"},
+                 init={"scheme": "normal", "std": 0.1, "rules": {"weight_hh": ["echo_state", {"spectral_radius": 1.1}]}},
+                 steps=10, batch_size=20, eval_every=5, monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 5})
+    res = train(from_dict(cfg.to_dict()), tmp_path / "run")
+    assert "test_solved" in res and isinstance(res["test_error"], float)
+    assert len(read_jsonl(tmp_path / "run" / "diagnostics.jsonl")) == 2
+
+
+def test_unknown_registry_names_are_config_errors():
+    with pytest.raises(ConfigError, match=r"data.name: unknown name 'curvez'; accepted: .*curves"):
+        small(**{"data.name": "curvez"})
+    with pytest.raises(ConfigError, match=r"init.scheme: unknown name 'xavier_gaussian'"):
+        small(**{"init.scheme": "xavier_gaussian"})
