@@ -275,6 +275,50 @@ def run_cmd(
         raise typer.Exit(code=1)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    config: Path = typer.Argument(..., help="base config file (.yaml, .json, .py)"),
+    grid: List[str] = typer.Option([], "--grid", "-g", help="key=v1,v2,...; repeat for a product grid"),
+    seeds: int = typer.Option(1, "--seeds", help="seeds per grid point"),
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="parallel trials (default: one per core)"),
+    name: Optional[str] = typer.Option(None, "--name", help="sweep folder name (default: from the grid)"),
+    out: Path = typer.Option(Path("runs"), "--out"),
+    resume: bool = typer.Option(False, "--resume", help="keep finished trials, re-run unfinished ones"),
+    metric: str = typer.Option("train_error", "--metric", help="metric the table ranks learning rates by"),
+    set_: List[str] = typer.Option([], "--set", help="override a base-config field (repeatable)"),
+    quiet: bool = typer.Option(False, "--quiet"),
+):
+    """Run every combination of --grid values times --seeds, then print the best-lr table.
+
+    Example: inertia sweep c.yaml --grid optimizer.lr=0.05,0.01,0.005 --grid schedule.mu_max=0,0.9,0.99 --seeds 3
+    """
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .experiments.config import ConfigError, load
+    from .experiments.sweep import parse_grid, run_sweep
+
+    try:
+        base = load(config, _parse_overrides(set_))
+        g = parse_grid(grid)
+        with Progress(disable=quiet, console=err_console, transient=True) as bar:
+            task = bar.add_task("trials", total=None)
+            res = run_sweep(base, g, seeds, out, name, backend, workers, resume,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except ConfigError as e:
+        raise _fail(str(e))
+    rows = res.table(metric)
+    if not quiet and rows:
+        t = Table(*rows[0].keys(), title=f"{res.directory}: best lr per setting ({metric})")
+        for r in rows:
+            t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()])
+        console.print(t)
+    failed = [t for t in res.trials if t["status"] == "failed"]
+    if failed and not quiet:
+        err_console.print(f"{len(failed)} trial(s) failed; first: {failed[0]['message']}")
+
+
 @schedules_app.command("plot")
 def schedules_plot(
     name: str = typer.Argument(..., help="schedule name, e.g. sutskever_momentum"),
