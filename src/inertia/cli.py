@@ -26,7 +26,7 @@ schedules_app = typer.Typer(help="Momentum and learning-rate schedules.", no_arg
 app.add_typer(schedules_app, name="schedules")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class UsageError(Exception):
@@ -317,6 +317,25 @@ def sweep_cmd(
     failed = [t for t in res.trials if t["status"] == "failed"]
     if failed and not quiet:
         err_console.print(f"{len(failed)} trial(s) failed; first: {failed[0]['message']}")
+
+
+@app.command("report")
+def report_cmd(
+    directory: Path = typer.Argument(..., help="a run folder or a sweep folder"),
+    metric: str = typer.Option("train_error", "--metric", help="metric for a sweep's table"),
+):
+    """Write report.md and a self-contained report.html for a run or a sweep.
+
+    Example: inertia report runs/curves/seed0-1a2b3c4d5e
+    """
+    from .experiments.config import ConfigError
+    from .experiments.report import write_report
+
+    try:
+        md, page = write_report(directory, metric)
+    except ConfigError as e:
+        raise _fail(str(e))
+    console.print(f"wrote {md} and {page}")
 
 
 @schedules_app.command("plot")

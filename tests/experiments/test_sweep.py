@@ -76,3 +76,15 @@ def test_kill_9_mid_sweep_then_resume_loses_nothing(tmp_path):
     for p in trials.glob("*/metrics.jsonl"):  # nothing corrupt: every line parses, steps in order
         steps = [json.loads(line)["step"] for line in p.read_text().splitlines()]
         assert steps == sorted(steps) and steps[-1] == 400
+
+
+@pytest.mark.slow
+def test_ray_tune_backend_gives_the_local_pools_results(tmp_path):
+    pytest.importorskip("ray.tune", reason="Ray is in the dev extra; install inertia[dev] or inertia[ray]")
+    grid = {"optimizer.lr": [0.05, 0.01]}
+    local = run_sweep(base(), grid, out=tmp_path / "local", name="s", workers=2)
+    ray_res = run_sweep(base(), grid, out=tmp_path / "ray", name="s", backend="ray", workers=2)
+    assert [t["status"] for t in ray_res.trials] == ["completed", "completed"]
+    for a, b in zip(local.trials, ray_res.trials):
+        assert a["id"] == b["id"]
+        assert a["metrics"]["train_loss"] == b["metrics"]["train_loss"]

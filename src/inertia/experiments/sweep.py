@@ -160,24 +160,43 @@ def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs"
     return result
 
 
+def _tune_trainable(config: dict) -> dict:
+    """A Ray Tune function trainable: one inertia trial; its return value is the final result."""
+    res = _run_trial((config["trial"]["cfg"], config["trial"]["run_dir"]))
+    return {"inertia_status": res["status"], "inertia_message": res["message"],
+            **{k: v for k, v in res["metrics"].items() if isinstance(v, (int, float))}}
+
+
 def _run_ray(todo, workers):
+    """Run the trials as Ray Tune trials (one CPU each) and yield (trial id, result)."""
     try:
         import ray
+        from ray import tune
     except ImportError:
-        raise ConfigError("backend 'ray' needs Ray: pip install 'inertia[ray]'") from None
+        raise ConfigError("backend 'ray' needs Ray Tune: pip install 'inertia[ray]'") from None
     started = False
     if not ray.is_initialized():
         ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
         started = True
     try:
-        remote = ray.remote(num_cpus=1)(_run_trial)
-        refs = {remote.remote((c, d)): tid for tid, c, d in todo}
-        pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for r in ready:
-                yield refs[r], ray.get(r)
+        storage = Path(todo[0][2]).parent.parent.resolve() / "ray"
+        space = [{"id": tid, "cfg": c, "run_dir": str(Path(d).resolve())} for tid, c, d in todo]
+        tuner = tune.Tuner(
+            tune.with_resources(_tune_trainable, {"cpu": 1}),
+            param_space={"trial": tune.grid_search(space)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=workers or os.cpu_count()),
+            run_config=tune.RunConfig(storage_path=str(storage), name="tune", verbose=0),
+        )
+        grid = tuner.fit()
+        for r in grid:
+            tid = r.config["trial"]["id"]
+            m = r.metrics or {}
+            if r.error is not None or "inertia_status" not in m:
+                yield tid, {"status": "failed", "metrics": {}, "message": str(r.error)}
+                continue
+            metrics = {k: v for k, v in m.items() if k in ("step", "train_batch_loss") or k.startswith(("train_", "test_"))}
+            yield tid, {"status": m["inertia_status"], "metrics": metrics, "message": m.get("inertia_message", "")}
     finally:
         if started:
             ray.shutdown()

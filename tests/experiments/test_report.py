@@ -1,0 +1,58 @@
+"""Reports for runs and sweeps: Markdown and self-contained HTML with embedded figures."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from inertia.cli import app
+from inertia.experiments.config import Config
+from inertia.experiments.report import write_report
+from inertia.experiments.sweep import run_sweep
+from inertia.experiments.train import train
+
+
+def cfg(**over):
+    c = Config(experiment="rep", data={"name": "curves", "n": 100, "n_test": 20},
+               model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
+               steps=6, batch_size=50, eval_every=3, monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 3})
+    return c.replace(**over)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("r") / "run"
+    train(cfg(), d)
+    return d
+
+
+def test_run_report_has_metrics_config_and_embedded_figures(run_dir):
+    md, page = write_report(run_dir)
+    text = page.read_text()
+    assert "final metrics" in text and "train_loss" in text and "deep_autoencoder" in text
+    assert len(re.findall(r"src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", text)) >= 3
+    assert "completed" in md.read_text() and "](loss.png)" in md.read_text()
+
+
+def test_sweep_report_has_the_best_lr_table(tmp_path):
+    res = run_sweep(cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]},
+                    out=tmp_path, name="s", workers=2)
+    md, page = write_report(res.directory)
+    assert "best learning rate per setting" in page.read_text() and "best_lr" in md.read_text()
+
+
+def test_report_on_a_folder_that_is_neither_exits_2(tmp_path):
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and "neither a run folder" in res.output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (Debian package chromium)")
+def test_html_report_renders_in_headless_chromium_without_console_errors(run_dir):
+    _, page = write_report(run_dir)
+    proc = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=60)
+    assert "<h1>" in proc.stdout
+    assert "Uncaught" not in proc.stderr and "CONSOLE" not in proc.stderr
