@@ -323,19 +323,21 @@ def sweep_cmd(
 def report_cmd(
     directory: Path = typer.Argument(..., help="a run folder or a sweep folder"),
     metric: str = typer.Option("train_error", "--metric", help="metric for a sweep's table"),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="also write TensorBoard event files (extra)"),
 ):
     """Write report.md and a self-contained report.html for a run or a sweep.
 
     Example: inertia report runs/curves/seed0-1a2b3c4d5e
     """
     from .experiments.config import ConfigError
-    from .experiments.report import write_report
+    from .experiments.report import write_report, write_tensorboard
 
     try:
         md, page = write_report(directory, metric)
+        tb = write_tensorboard(directory) if tensorboard else None
     except ConfigError as e:
         raise _fail(str(e))
-    console.print(f"wrote {md} and {page}")
+    console.print(f"wrote {md} and {page}" + (f"; TensorBoard events in {tb}" if tb else ""))
 
 
 @schedules_app.command("plot")

@@ -73,3 +73,10 @@ def test_parse_value_reads_numbers_booleans_and_lists():
     assert parse_value("true") is True
     assert parse_value("[1, 2]") == [1, 2]
     assert parse_value("glorot_uniform") == "glorot_uniform"
+
+
+def test_missing_name_in_a_section_is_reported():
+    d = _base()
+    d["data"] = {"n": 10}
+    with pytest.raises(ConfigError, match=r"data must be a mapping with a 'name', got \{'n': 10\}"):
+        from_dict(d)

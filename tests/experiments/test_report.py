@@ -56,3 +56,11 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(run_dir
                           capture_output=True, text=True, timeout=60)
     assert "<h1>" in proc.stdout
     assert "Uncaught" not in proc.stderr and "CONSOLE" not in proc.stderr
+
+
+def test_tensorboard_events_are_written_when_the_extra_is_installed(run_dir):
+    pytest.importorskip("tensorboard", reason="TensorBoard is the optional extra inertia[tensorboard]")
+    from inertia.experiments.report import write_tensorboard
+
+    out = write_tensorboard(run_dir)
+    assert list(out.rglob("events.out.tfevents.*"))

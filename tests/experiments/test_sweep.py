@@ -88,3 +88,14 @@ def test_ray_tune_backend_gives_the_local_pools_results(tmp_path):
     for a, b in zip(local.trials, ray_res.trials):
         assert a["id"] == b["id"]
         assert a["metrics"]["train_loss"] == b["metrics"]["train_loss"]
+
+
+def test_diverged_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
+    cfg = Config(experiment="div", data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
+                 model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
+                 init={"scheme": "normal", "std": 1.0}, steps=100, batch_size=16, eval_every=50)
+    res = run_sweep(cfg, {"optimizer.lr": [1e-4, 10.0]}, out=tmp_path, name="d", workers=2)
+    status = {t["overrides"]["optimizer.lr"]: t["status"] for t in res.trials}
+    assert status == {1e-4: "completed", 10.0: "diverged"}
+    row = res.table("train_loss")[0]
+    assert row["best_lr"] == 1e-4

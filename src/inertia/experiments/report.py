@@ -175,3 +175,24 @@ def write_report(directory: str | Path, metric: str = "train_error") -> tuple[Pa
     if (d / "config.json").exists():
         return report_run(d)
     raise ConfigError(f"{d} is neither a run folder (config.json) nor a sweep folder (sweep.json)")
+
+
+def write_tensorboard(directory: str | Path) -> Path:
+    """Write a run's (or every trial's) metrics as TensorBoard event files under
+    ``<directory>/tensorboard`` (needs the ``tensorboard`` extra: ``pip install 'inertia[tensorboard]'``)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("--tensorboard needs TensorBoard: pip install 'inertia[tensorboard]'") from None
+    d = Path(directory)
+    runs = [d] if (d / "config.json").exists() else sorted(p for p in (d / "trials").glob("*") if p.is_dir())
+    if not runs:
+        raise ConfigError(f"{d} holds no run with metrics")
+    out = d / "tensorboard"
+    for run in runs:
+        with SummaryWriter(log_dir=str(out / (run.name if run != d else "run"))) as w:
+            for m in read_jsonl(run / "metrics.jsonl"):
+                for k, v in m.items():
+                    if k != "step" and _num(v) is not None:
+                        w.add_scalar(k, v, m["step"])
+    return out
