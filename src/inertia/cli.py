@@ -340,6 +340,36 @@ def report_cmd(
     console.print(f"wrote {md} and {page}" + (f"; TensorBoard events in {tb}" if tb else ""))
 
 
+@app.command("reproduce")
+def reproduce_cmd(
+    paper: str = typer.Argument(..., help="a paper (momentum, ...) or all"),
+    quick: bool = typer.Option(True, "--quick/--full", help="reduced sizes (minutes on 2 cores) or the paper's"),
+    out: Path = typer.Option(Path("runs/reproduce"), "--out", help="folder for results.json, figures and reports"),
+    seeds: int = typer.Option(1, "--seeds", help="seeds per stochastic setting"),
+):
+    """Reproduce a paper's claims; writes results.json, figures, report.md and report.html.
+
+    Example: inertia reproduce all --quick --out runs/reproduce
+    """
+    from . import reproduce
+
+    if seeds < 1:
+        raise _fail(f"--seeds must be a positive integer, got {seeds}")
+    try:
+        results = reproduce.run(paper, quick=quick, out=out, seeds=seeds)
+    except ValueError as e:
+        raise _fail(str(e))
+    from rich.table import Table
+
+    t = Table("paper", "claim", "measured", "verdict", title="claims")
+    for r in results:
+        for c in r.claims:
+            t.add_row(r.paper, c.statement, str(c.measured), "[green]PASS[/]" if c.passed else "[red]FAIL[/]")
+    console.print(t)
+    missing = ", ".join(reproduce.PLANNED)
+    console.print(f"wrote {out}/report.md and {out}/report.html (papers not implemented yet: {missing})")
+
+
 @schedules_app.command("plot")
 def schedules_plot(
     name: str = typer.Argument(..., help="schedule name, e.g. sutskever_momentum"),

@@ -1,0 +1,36 @@
+"""Reproductions of the papers' main claims: ``inertia reproduce <paper>|all --quick|--full``.
+
+Each paper module has ``get_config(quick)``, ``run(quick, out, seeds) -> PaperResult`` and a list
+of claims decided by what the run measures (:mod:`.claims`). Implemented so far: ``momentum``.
+Still to come (issue 8): ``sutskever2013``, ``glorot2010``, ``hu2020``, ``temperoni2020``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from .claims import Claim, Figure, PaperResult, write_report
+
+PAPERS = ("momentum",)
+PLANNED = ("sutskever2013", "glorot2010", "hu2020", "temperoni2020")
+
+
+def run(papers, quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False) -> list:
+    """Run the named papers (or ``"all"``), write results.json, report.md and report.html in ``out``."""
+    if papers == "all" or papers == ["all"]:
+        papers = list(PAPERS)
+    if isinstance(papers, str):
+        papers = [papers]
+    unknown = [p for p in papers if p not in PAPERS]
+    if unknown:
+        planned = [p for p in unknown if p in PLANNED]
+        extra = f" ({', '.join(planned)}: not implemented yet)" if planned else ""
+        raise ValueError(f"unknown paper(s) {unknown}{extra}; available: all, {', '.join(PAPERS)}")
+    results = [importlib.import_module(f"{__name__}.{p}").run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke)
+               for p in papers]
+    write_report(results, Path(out))
+    return results
+
+
+__all__ = ["run", "PAPERS", "Claim", "Figure", "PaperResult", "write_report"]
