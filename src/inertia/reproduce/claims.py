@@ -54,6 +54,8 @@ class PaperResult:
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
@@ -66,7 +68,7 @@ def _table_md(rows: list) -> str:
         return ""
     cols = list(rows[0])
     return ("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-            + "".join("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |\n" for r in rows))
+            + "".join("| " + " | ".join(_fmt(r.get(c)).replace("|", "\\|") for c in cols) + " |\n" for r in rows))
 
 
 def _table_html(rows: list) -> str:

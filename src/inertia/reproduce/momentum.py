@@ -232,7 +232,7 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     errs = [abs(_measured_rate(g, mu, nes) - convergence_factor(g, mu, nes))
             for g, mu in points for nes in (False, True)]
     res.claims.append(Claim("the measured per-step rate of our CM and NAG equals the spectral radius of the "
-                            "2x2 iteration matrix", f"max |difference| {max(errs):.2g} over {len(errs)} cases",
+                            "2x2 iteration matrix", f"max abs difference {max(errs):.2g} over {len(errs)} cases",
                             "below 2e-2", max(errs) < 2e-2))
     hi = np.linspace(0.5, 1.0, 11)
     worse = [(g, mu) for mu in (0.9, 0.99) for g in hi
