@@ -6,22 +6,18 @@ tanh RNN's hand-written BPTT against autograd, in the same run.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
+from _common import parse_args
 
 from inertia import data as D
 from inertia import models as M
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__)
     n = 1000 if args.quick else 10_000
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {n} examples each, budget 5 s per 10,000")
     cases = [

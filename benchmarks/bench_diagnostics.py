@@ -13,11 +13,11 @@ tolerances and reported with its actual relative error, so they are compared at 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
+from _common import parse_args
 from torch import nn
 
 from inertia import diagnostics as D
@@ -44,11 +44,7 @@ def timed(fn):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__)
     sizes = [784, 200, 100, 30] if args.quick else [784, 1000, 500, 250, 30]
     model, x, y = build(sizes, 64 if args.quick else 256)
     params = [p for p in model.parameters()]

@@ -7,11 +7,11 @@ forward/backward for scale.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
+from _common import parse_args
 from torch import nn
 
 import inertia.init as I
@@ -20,11 +20,7 @@ from inertia.doctor import doctor
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__)
     sizes = [784, 200, 100, 30] if args.quick else [784, 1000, 500, 250, 30]
     torch.manual_seed(0)
     model = M.mlp(sizes, "tanh")

@@ -9,32 +9,18 @@ Goal (issue 3): orthogonal_ on 4096x4096 float32 and float16 at most 1.0x torch'
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
+from _common import median_time, parse_args
 
 import inertia.init as I
 
 
 def timeit(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(fn, repeats)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--repeats", type=int, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__, repeats=True)
     n = 1024 if args.quick else 4096
     repeats = args.repeats or (3 if args.quick else 5)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, n={n}, median of {repeats}")

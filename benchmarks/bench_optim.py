@@ -11,11 +11,8 @@ Ratios are ours / torch (below 1.0: inertia is faster).
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
+from _common import median_time, parse_args
 
 from inertia.optim import Momentum, schedules
 
@@ -43,24 +40,11 @@ def make_params(shapes):
 
 
 def time_steps(step, block: int, repeats: int) -> float:
-    for _ in range(block):  # warm-up (allocates state)
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(block):
-            step()
-        times.append((time.perf_counter() - t0) / block)
-    return statistics.median(times)
+    return median_time(step, repeats, block=block, warmup=block)  # the warm-up allocates state
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--repeats", type=int, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__, repeats=True)
     repeats = args.repeats or (3 if args.quick else 15)
     block = 5 if args.quick else 20
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, median of {repeats} blocks of {block} steps")
