@@ -39,5 +39,15 @@ def test_nag_matrix_is_cm_with_effective_momentum():
 
 
 def test_unknown_paper_exits_2_and_names_the_planned_ones():
-    res = CliRunner().invoke(app, ["reproduce", "glorot2010"])
+    res = CliRunner().invoke(app, ["reproduce", "glorot2010"])  # planned, not implemented
     assert res.exit_code == 2 and "not implemented yet" in res.output
+
+
+def test_temperoni2020_smoke_decides_every_claim(tmp_path, monkeypatch):
+    monkeypatch.setenv("INERTIA_CACHE", str(tmp_path / "cache"))
+    (r,) = reproduce.run("temperoni2020", out=tmp_path, smoke=True)
+    assert len(r.claims) == 4 and all(isinstance(c.passed, bool) for c in r.claims)
+    assert r.figures[0].path.stat().st_size > 1000
+    rows = r.tables["first-layer Hessian norm at init and the result of training"]
+    assert [row["init"] for row in rows][:2] == ["std 1e-5", "std 0.01"]
+    assert rows[0]["first-layer Hessian norm at init"] < rows[1]["first-layer Hessian norm at init"]

@@ -103,7 +103,8 @@ def build_model(cfg: Config, data: TrainData) -> nn.Module:
         raise ConfigError(f"model {name!r}: {e}") from None
 
 
-def apply_init(model: nn.Module, cfg: Config, generator: torch.Generator):
+def apply_init(model: nn.Module, cfg: Config, generator: torch.Generator, data: Optional[TrainData] = None,
+               loss_fn: Optional[Callable] = None):
     from .. import init as I
 
     kw = dict(cfg.init)
@@ -112,6 +113,9 @@ def apply_init(model: nn.Module, cfg: Config, generator: torch.Generator):
     rules = kw.pop("rules", None)
     if scheme in (None, "torch_default"):
         return None  # keep the modules' own initialization
+    if scheme == "hessian_calibrated":  # model-level: needs the loss on a fixed batch
+        xb, yb = data.x_train[:256], data.y_train[:256]
+        return I.hessian_calibrated_(model, lambda: loss_fn(model(xb), yb), generator=generator, **kw)
     spec = (scheme, kw) if kw else scheme
     return I.apply(model, spec, bias=bias, rules=rules, generator=generator)
 
@@ -157,8 +161,13 @@ def build_monitor(cfg: Config, model: nn.Module, data: TrainData, loss_fn: Calla
 
     xb, yb = data.x_train[:256], data.y_train[:256]
     path = run_dir.diagnostics if run_dir is not None else None
+    named = dict(model.named_parameters())
+    missing = [n for n in cfg.monitor.params if n not in named]
+    if missing:
+        raise ConfigError(f"monitor.params: {missing} are not parameters of the model; known: {sorted(named)}")
+    params = {n: named[n] for n in cfg.monitor.params} or None
     return Monitor(model, cfg.monitor.quantities, every=cfg.monitor.every, path=path,
-                   loss_fn=lambda: loss_fn(model(xb), yb), inputs=xb)
+                   loss_fn=lambda: loss_fn(model(xb), yb), inputs=xb, curvature_params=params)
 
 
 def check_names(cfg: Config) -> None:

@@ -39,6 +39,7 @@ class OptimizerConfig:
 class MonitorConfig:
     quantities: list = field(default_factory=list)
     every: int = 10
+    params: list = field(default_factory=list)  # parameter names for curvature quantities (default: all)
 
 
 @dataclass

@@ -86,10 +86,10 @@ def train(
     torch.manual_seed(cfg.seed)
     data = components.build_data(cfg, device=device, dtype=dtype)
     model = components.build_model(cfg, data).to(device=device, dtype=dtype)
-    init_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    components.apply_init(model, cfg, generator=init_gen)
-    optimizer = components.build_optimizer(cfg, model)
     loss_fn = components.build_loss(cfg.loss, data)
+    init_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    components.apply_init(model, cfg, generator=init_gen, data=data, loss_fn=loss_fn)
+    optimizer = components.build_optimizer(cfg, model)
     monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
 
     start, history = 0, []
