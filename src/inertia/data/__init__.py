@@ -1,34 +1,34 @@
-"""Data for the four papers' experiments, generated here (no downloads) or read from files the
-user already has. Every generator is deterministic for a seed and returns torch tensors.
+"""Data for the four papers' experiments, generated here (nothing is downloaded) or read from
+files the user already has. Every generator is deterministic for a seed and returns torch
+tensors with documented shapes and dtypes.
 
-Registry: ``get(name)`` returns the generator or loader; ``available()`` lists the names.
+- :func:`shapeset`: Shapeset-3x2 (Glorot & Bengio 2010), and its labelled ``easy`` variant.
+- :func:`curves`: CURVES-like images (Hinton & Salakhutdinov 2006; Sutskever et al. 2013).
+- :func:`rnn_task`: addition, multiplication, memorization, temporal order (Hochreiter &
+  Schmidhuber 1997; Martens & Sutskever 2011).
+- :func:`deep_linear_regression`: Hu, Xiao & Pennington (2020)'s X and Y = W* X.
+- :func:`mnist1d`, :func:`digits`: small real classification sets, offline.
+- :func:`load_mnist`, :func:`load_cifar10`: the user's MNIST IDX and CIFAR-10 files.
+
+Registry: ``get(name)`` returns the generator or loader, ``available()`` lists the names.
 """
 
 from functools import partial
 
 from .._registry import Registry
-from .files import Split, digits, load_cifar10, load_mnist, mnist1d, read_idx
-from .rnn_tasks import TASKS, RNNTask, rnn_task
-from .synthetic import (
-    SHAPESET_CLASS_NAMES,
-    SHAPESET_CLASSES,
-    LinearRegressionData,
-    curves,
-    deep_linear_regression,
-    render_grid,
-    shapeset,
-)
+from .curves import curves
+from .files import load_cifar10, load_mnist, read_idx
+from .packaged import Split, digits, mnist1d
+from .regression import LinearRegressionData, deep_linear_regression
+from .rnn_tasks import DEFAULT_SEQ_LEN, TASKS, RNNTask, rnn_task
+from .shapeset import SHAPES, SHAPESET_CLASS_NAMES, SHAPESET_CLASSES, as_images, render_grid, shapeset
 
 REGISTRY = Registry("data set")
 for _name, _fn in {
     "shapeset": shapeset,
     "shapeset_easy": partial(shapeset, easy=True),
     "curves": curves,
-    "addition": partial(rnn_task, "addition"),
-    "multiplication": partial(rnn_task, "multiplication"),
-    "memorization5": partial(rnn_task, "memorization", bits=5),
-    "memorization20": partial(rnn_task, "memorization", bits=20),
-    "temporal_order": partial(rnn_task, "temporal_order"),
+    **{task: partial(rnn_task, task) for task in TASKS},
     "deep_linear_regression": deep_linear_regression,
     "mnist1d": mnist1d,
     "digits": digits,
@@ -38,12 +38,11 @@ for _name, _fn in {
     REGISTRY.register(_name, _fn)
 del _name, _fn
 
-
 get = REGISTRY.get  # unknown names raise ValueError listing the known ones
 available = REGISTRY.available
 
 __all__ = [
-    "shapeset", "curves", "render_grid", "deep_linear_regression", "LinearRegressionData", "rnn_task", "RNNTask",
-    "TASKS", "mnist1d", "digits", "load_mnist", "load_cifar10", "read_idx", "Split", "SHAPESET_CLASSES",
-    "SHAPESET_CLASS_NAMES", "get", "available", "REGISTRY",
+    "shapeset", "as_images", "render_grid", "SHAPES", "SHAPESET_CLASSES", "SHAPESET_CLASS_NAMES", "curves",
+    "rnn_task", "RNNTask", "TASKS", "DEFAULT_SEQ_LEN", "deep_linear_regression", "LinearRegressionData", "mnist1d",
+    "digits", "Split", "load_mnist", "load_cifar10", "read_idx", "get", "available", "REGISTRY",
 ]

@@ -1,136 +1,78 @@
-"""Small real data sets available offline, and loaders for files the user already has.
+"""Loaders for data files the user already has (nothing is downloaded): MNIST in IDX format
+(LeCun et al. 1998) and CIFAR-10's "python version" pickle batches (Krizhevsky 2009).
 
-- :func:`mnist1d`: Greydanus (2020)'s MNIST-1D, generated offline by the ``mnist1d`` package.
-- :func:`digits`: scikit-learn's bundled 8x8 digits (1797 images).
-- :func:`load_mnist`: MNIST IDX files (raw or ``.gz``).
-- :func:`load_cifar10`: the CIFAR-10 "python version" pickle batches.
-
-Every loader validates what it reads and raises ``ValueError`` naming the file and what is wrong
-(bad magic number, truncated file, shape mismatch), before returning anything.
+Every loader reads and checks a whole file before returning anything, and raises ``ValueError``
+naming the file and what is wrong: a bad magic number, a truncated (or padded) file, a shape or
+count mismatch, labels out of range.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 import struct
-from dataclasses import dataclass
+import zlib
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 import torch
 
+from .packaged import Split
+
 PathLike = Union[str, Path]
 
-
-@dataclass
-class Split:
-    """Train and test tensors of a classification set: x float32, y int64."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-    @property
-    def num_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
-
-
-def cache_dir() -> Path:
-    """Where generated data sets that are slow to make are cached: ``$INERTIA_CACHE`` or
-    ``~/.cache/inertia``."""
-    import os
-
-    return Path(os.environ.get("INERTIA_CACHE", Path.home() / ".cache" / "inertia"))
-
-
-def mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0, cache: bool = True) -> Split:
-    """MNIST-1D (Greydanus 2020): 40-feature 1-D digit sequences, 10 classes, generated offline
-    with the ``mnist1d`` package's default transformations. x: float32 [n, 40].
-
-    Generation takes about 1.2 ms per example (the package interpolates each one), so the result
-    is cached under :func:`cache_dir` (written atomically; ``cache=False`` skips it)."""
-    if not isinstance(n_train, int) or n_train < 1 or not isinstance(n_test, int) or n_test < 1:
-        raise ValueError(f"n_train and n_test must be positive integers, got {n_train!r}, {n_test!r}")
-    path = cache_dir() / f"mnist1d-{n_train}-{n_test}-{seed}.pt"
-    if cache and path.exists():
-        try:
-            d = torch.load(path, weights_only=True)
-            return Split(d["x_train"], d["y_train"], d["x_test"], d["y_test"])
-        except Exception:  # a corrupt cache file is regenerated
-            pass
-    split = _make_mnist1d(n_train, n_test, seed)
-    if cache:
-        from .._atomic import atomic_torch_save
-
-        try:
-            atomic_torch_save(path, vars(split))
-        except OSError:  # a read-only home is not an error: the data is still returned
-            pass
-    return split
-
-
-def _make_mnist1d(n_train: int, n_test: int, seed: int) -> Split:
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    args = get_dataset_args()
-    args.num_samples = n_train + n_test
-    args.train_split = n_train / (n_train + n_test)
-    args.seed = seed
-    d = make_dataset(args)
-    f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-    lab = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.int64)  # noqa: E731
-    return Split(f(d["x"]), lab(d["y"]), f(d["x_test"]), lab(d["y_test"]))
-
-
-def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """scikit-learn's 8x8 digits (bundled, no download), scaled to [0, 1]: x float32 [n, 64]."""
-    from sklearn.datasets import load_digits
-
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
-    y = torch.tensor(d.target, dtype=torch.int64)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    n_test = int(round(test_fraction * len(y)))
-    te, tr = perm[:n_test], perm[n_test:]
-    return Split(x[tr], y[tr], x[te], y[te])
-
-
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+# IDX type codes (the third byte of the magic number) and their big-endian element types
+_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped if it is gzip data (recognised by its magic bytes, whatever
+    its name)."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    data = path.read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{path}: truncated or corrupt gzip data ({e})") from None
+    return data
 
 
 def read_idx(path: PathLike) -> np.ndarray:
-    """Read one IDX file (raw or gzip): magic 0x0000 <dtype> <ndim>, big-endian dims, data."""
+    """Read one IDX file, raw or gzip-compressed.
+
+    Format (LeCun et al.): magic number ``0x00 0x00 <type code> <ndim>``, then ``ndim``
+    big-endian uint32 sizes, then the data, big-endian, row-major. Type codes: 0x08 uint8,
+    0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64.
+
+    Returns:
+        the array with the file's sizes and element type (native byte order).
+    """
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read ({e})") from None
+    data = _read_bytes(path)
     if len(data) < 4:
         raise ValueError(f"{path}: truncated: {len(data)} bytes, an IDX header needs at least 4")
     zero, code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or code not in _IDX_DTYPES or ndim < 1:
         raise ValueError(f"{path}: bad magic number 0x{data[:4].hex()}; an IDX file starts with 0x0000, a type "
-                         f"code in {sorted(hex(c) for c in _IDX_DTYPES)} and the number of dimensions")
+                         f"code in {{{', '.join(f'0x{c:02x}' for c in _IDX_DTYPES)}}} and the number of "
+                         f"dimensions (MNIST: 0x00000803 images, 0x00000801 labels)")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated header: {len(data)} bytes, need {header} for {ndim} dimensions")
+        raise ValueError(f"{path}: truncated header: {len(data)} bytes, {ndim} dimensions need {header}")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(_IDX_DTYPES[code])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    dtype = _IDX_DTYPES[code]
+    expected = math.prod(dims) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(f"{path}: truncated or padded: {len(data) - header} data bytes, dimensions {dims} need "
-                         f"{expected}")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+        what = "truncated" if len(data) - header < expected else "longer than its header says"
+        raise ValueError(f"{path}: {what}: {len(data) - header} data bytes, sizes {dims} of "
+                         f"{dtype.name} need {expected}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 _MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -138,42 +80,83 @@ _MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 
 
 def _find(directory: Path, stem: str) -> Path:
-    for cand in (directory / stem, directory / f"{stem}.gz", directory / stem.replace("-idx", ".idx")):
-        if cand.exists():
-            return cand
-    raise ValueError(f"{directory}: no {stem} or {stem}.gz (the standard MNIST file names)")
+    """``stem``, ``stem.gz`` or the ``.idx3-ubyte`` spelling some mirrors use, in ``directory``."""
+    dotted = stem.replace("-idx", ".idx")
+    for name in (stem, f"{stem}.gz", dotted, f"{dotted}.gz"):
+        if (directory / name).is_file():
+            return directory / name
+    raise ValueError(f"{directory}: no {stem} or {stem}.gz (the four MNIST files are "
+                     f"{', '.join(n for pair in _MNIST_FILES.values() for n in pair)})")
 
 
-def _images_labels(img_path: Path, lab_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = read_idx(img_path), read_idx(lab_path)
-    if images.ndim != 3:
-        raise ValueError(f"{img_path}: expected images [n, rows, cols], got shape {images.shape}")
-    if labels.ndim != 1:
-        raise ValueError(f"{lab_path}: expected labels [n], got shape {labels.shape}")
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{img_path} has {images.shape[0]} images but {lab_path} has {labels.shape[0]} labels")
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).reshape(images.shape[0], -1)
-    return x, torch.from_numpy(labels.astype(np.int64))
+def _mnist_images(path: Path, images: np.ndarray) -> torch.Tensor:
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 images [n, rows, cols], got {images.dtype} of shape {images.shape}")
+    return torch.from_numpy(images.astype(np.float32) / 255.0).reshape(images.shape[0], -1)
 
 
-def load_mnist(path: PathLike) -> Split:
-    """MNIST from the user's IDX files: a directory holding the four standard files (raw or
-    ``.gz``). x: float32 [n, 784] in [0, 1]; y: int64 [n]."""
+def _mnist_labels(path: Path, labels: np.ndarray) -> torch.Tensor:
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 labels [n], got {labels.dtype} of shape {labels.shape}")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{path}: labels must be digits 0..9, found {int(labels.max())}")
+    return torch.from_numpy(labels.astype(np.int64))
+
+
+def load_mnist(path: PathLike):
+    """MNIST from the user's IDX files (raw or gzip).
+
+    Args:
+        path: a directory holding the four standard files (``train-images-idx3-ubyte``,
+            ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``,
+            each optionally ``.gz``), or one of those files.
+
+    Returns:
+        for a directory, a :class:`Split`: x float32 ``[n, rows*cols]`` (784 for MNIST) in
+        [0, 1], y int64 ``[n]``; for a single file, its tensor: images float32
+        ``[n, rows*cols]`` in [0, 1], or labels int64 ``[n]``.
+    """
     path = Path(path)
+    if path.is_file():
+        arr = read_idx(path)
+        return _mnist_images(path, arr) if arr.ndim == 3 else _mnist_labels(path, arr)
     if not path.is_dir():
-        raise ValueError(f"{path}: expected a directory with the four MNIST IDX files")
-    tr = _images_labels(_find(path, _MNIST_FILES["train"][0]), _find(path, _MNIST_FILES["train"][1]))
-    te = _images_labels(_find(path, _MNIST_FILES["test"][0]), _find(path, _MNIST_FILES["test"][1]))
-    return Split(tr[0], tr[1], te[0], te[1])
+        raise ValueError(f"{path}: no such file or directory (expected the MNIST IDX files or their folder)")
+    out = []
+    for split in ("train", "test"):
+        img_path, lab_path = (_find(path, stem) for stem in _MNIST_FILES[split])
+        x, y = _mnist_images(img_path, read_idx(img_path)), _mnist_labels(lab_path, read_idx(lab_path))
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"{img_path} has {x.shape[0]} images but {lab_path} has {y.shape[0]} labels")
+        out += [x, y]
+    if out[0].shape[1] != out[2].shape[1]:
+        raise ValueError(f"{path}: training images have {out[0].shape[1]} pixels but test images {out[2].shape[1]}")
+    return Split(*out)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain data and numpy arrays only: a CIFAR batch needs nothing else, and refusing
+    every other global keeps a crafted file from running code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED:
+            if module.startswith("numpy.core.") and hasattr(np, "_core"):
+                module = "numpy._core." + module[len("numpy.core."):]  # numpy 2 renamed it
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays and plain data)")
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if not path.exists():
+    if not path.is_file():
         raise ValueError(f"{path}: no such CIFAR-10 batch file")
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+            d = _ArrayUnpickler(f, encoding="bytes").load()
+    except Exception as e:  # any unpickling failure means "not a CIFAR batch"
         raise ValueError(f"{path}: not a CIFAR-10 pickle batch ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a dict with b'data' and b'labels', got {type(d).__name__}")
@@ -182,23 +165,40 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if data is None or labels is None:
         raise ValueError(f"{path}: missing b'data' or b'labels' (keys: {sorted(map(str, d))})")
     data = np.asarray(data)
-    if data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"{path}: data must be [n, 3072] (3x32x32 uint8), got shape {data.shape}")
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise ValueError(f"{path}: data must be uint8 [n, 3072] (3 x 32 x 32), got {data.dtype} of shape {data.shape}")
     labels = np.asarray(labels)
     if labels.shape != (data.shape[0],):
-        raise ValueError(f"{path}: {data.shape[0]} images but {labels.shape[0] if labels.ndim else 0} labels")
+        raise ValueError(f"{path}: {data.shape[0]} images but labels of shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{path}: labels must be in 0..9, found {int(labels.min())}..{int(labels.max())}")
     return data, labels
 
 
-def load_cifar10(path: PathLike) -> Split:
-    """CIFAR-10 from the user's "python version" folder (``data_batch_1`` .. ``_5``,
-    ``test_batch``). x: float32 [n, 3, 32, 32] in [0, 1]; y: int64 [n]."""
+def _cifar_tensors(data: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(data.astype(np.float32) / 255.0).reshape(-1, 3, 32, 32)  # channel-major rows
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def load_cifar10(path: PathLike):
+    """CIFAR-10 from the user's "python version" files (``cifar-10-batches-py``).
+
+    Args:
+        path: the folder with ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``, or one
+            batch file.
+
+    Returns:
+        for the folder, a :class:`Split`: x float32 ``[n, 3, 32, 32]`` in [0, 1] (50,000 train,
+        10,000 test), y int64 ``[n]``; for one batch file, its ``(x, y)``.
+
+    Only numpy arrays and plain data are unpickled (no other code can run from the file).
+    """
     path = Path(path)
+    if path.is_file():
+        return _cifar_tensors(*_cifar_batch(path))
     if not path.is_dir():
-        raise ValueError(f"{path}: expected the cifar-10-batches-py directory")
+        raise ValueError(f"{path}: no such file or directory (expected cifar-10-batches-py or a batch file)")
     train = [_cifar_batch(path / f"data_batch_{i}") for i in range(1, 6)]
-    test = _cifar_batch(path / "test_batch")
-    f = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0).reshape(-1, 3, 32, 32)  # noqa: E731
-    xtr = np.concatenate([d for d, _ in train])
-    ytr = np.concatenate([lab for _, lab in train])
-    return Split(f(xtr), torch.from_numpy(ytr.astype(np.int64)), f(test[0]), torch.from_numpy(test[1].astype(np.int64)))
+    x_train, y_train = _cifar_tensors(np.concatenate([d for d, _ in train]), np.concatenate([lab for _, lab in train]))
+    x_test, y_test = _cifar_tensors(*_cifar_batch(path / "test_batch"))
+    return Split(x_train, y_train, x_test, y_test)

@@ -1,9 +1,8 @@
 """The papers' networks as plain ``torch.nn.Module``s, with parameter names init rules can target.
 
 - :func:`mlp`: ``nn.Sequential`` of ``Linear`` and activation modules (Glorot & Bengio 2010).
-- :func:`deep_autoencoder`: encoder, linear code layer, mirrored decoder with logistic outputs
-  (Hinton & Salakhutdinov 2006; Sutskever et al. 2013), with ``.curves()``, ``.mnist()``,
-  ``.faces()``.
+- :func:`deep_autoencoder`: encoder, linear code layer, mirrored decoder (Hinton &
+  Salakhutdinov 2006; Sutskever et al. 2013), with ``.curves()``, ``.mnist()``, ``.faces()``.
 - :class:`DeepLinear` / :func:`deep_linear`: f(x) = alpha W_L ... W_1 x (Hu et al. 2020).
 - :class:`TanhRNN`: h_t = tanh(W_ih x_t + W_hh h_{t-1} + b_h), y_t = W_ho h_t + b_o
   (Sutskever et al. 2013), with a hand-written BPTT fast path.
@@ -12,18 +11,36 @@ Registry: ``get(name)`` / ``available()``.
 """
 
 from .._registry import Registry
-from .feedforward import ACTIVATIONS, DeepLinear, activation_module, deep_autoencoder, deep_linear, mlp
+from .feedforward import (
+    ACTIVATIONS,
+    CURVES_SIZES,
+    FACES_SIZES,
+    MNIST_SIZES,
+    DeepLinear,
+    ScaledLinear,
+    activation_module,
+    deep_autoencoder,
+    deep_linear,
+    mlp,
+)
 from .rnn import TanhRNN, tanh_recurrence
 
 REGISTRY = Registry("model")
-for _name, _fn in {"mlp": mlp, "deep_autoencoder": deep_autoencoder, "deep_linear": deep_linear,
-                   "tanh_rnn": TanhRNN}.items():
+for _name, _fn in {
+    "mlp": mlp,
+    "deep_autoencoder": deep_autoencoder,
+    "deep_autoencoder_curves": deep_autoencoder.curves,
+    "deep_autoencoder_mnist": deep_autoencoder.mnist,
+    "deep_autoencoder_faces": deep_autoencoder.faces,
+    "deep_linear": deep_linear,
+    "tanh_rnn": TanhRNN,
+}.items():
     REGISTRY.register(_name, _fn)
 del _name, _fn
-
 
 get = REGISTRY.get  # unknown names raise ValueError listing the known ones
 available = REGISTRY.available
 
-__all__ = ["mlp", "deep_autoencoder", "deep_linear", "DeepLinear", "TanhRNN", "tanh_recurrence",
-           "activation_module", "ACTIVATIONS", "get", "available", "REGISTRY"]
+__all__ = ["mlp", "deep_autoencoder", "deep_linear", "DeepLinear", "ScaledLinear", "TanhRNN", "tanh_recurrence",
+           "activation_module", "ACTIVATIONS", "CURVES_SIZES", "MNIST_SIZES", "FACES_SIZES", "get", "available",
+           "REGISTRY"]

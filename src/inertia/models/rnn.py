@@ -2,13 +2,21 @@
 
     h_t = tanh(W_ih x_t + W_hh h_{t-1} + b_h),  h_0 = 0,     y_t = W_ho h_t + b_o
 
-The input projection ``x W_ih^T + b_h`` for all steps is one matrix product, and the recurrence
-runs in :class:`_TanhRecurrence`, an ``autograd.Function`` whose backward is the BPTT recursion
+The input projection ``a_t = W_ih x_t + b_h`` for all steps is one matrix product; the recurrence
+h_t = tanh(a_t + W_hh h_{t-1}) runs in :class:`_TanhRecurrence`, an ``autograd.Function`` whose
+backward is the BPTT recursion (Werbos 1990; Rumelhart, Hinton & Williams 1986)
 
-    da_t = (dh_t + da_{t+1} W_hh) * (1 - h_t^2),     dW_hh = sum_t da_t^T h_{t-1}
+    da_t = (dh_t + W_hh^T da_{t+1}) * (1 - h_t^2),     dW_hh = sum_t da_t h_{t-1}^T
 
-(dW_hh as a single matrix product over all steps), storing only the hidden states instead of a
-graph node per step. A test checks its gradients against autograd's to 1e-10 in float64.
+with dW_hh as one matrix product over all steps. It keeps only the hidden states (no graph node
+per step) and works time-major in place, so each step is one ``addmm_`` and one elementwise op.
+Its forward-mode rule (``jvp``) is the tangent recursion
+
+    dh_t = (1 - h_t^2) * (da_t + W_hh dh_{t-1} + dW_hh h_{t-1}),
+
+so double backward (Hessian-vector products), ``torch.func`` transforms (``grad``, ``vmap``,
+``jacrev``, ``jacfwd``, ``hessian``) and ``torch.autograd.forward_ad`` all work. Tests check its
+gradients against autograd's step-by-step graph to 1e-10 in float64.
 """
 
 from __future__ import annotations
@@ -17,40 +25,9 @@ import torch
 from torch import nn
 
 
-class _TanhRecurrence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, a: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        # a: [n, T, H] input projections; returns hidden states [n, T, H]
-        n, steps, hidden = a.shape
-        hs = torch.empty_like(a)
-        h = a.new_zeros(n, hidden)
-        w_t = w_hh.t()
-        for t in range(steps):
-            h = torch.tanh(torch.addmm(a[:, t], h, w_t))
-            hs[:, t] = h
-        ctx.save_for_backward(hs, w_hh)
-        return hs
-
-    @staticmethod
-    def backward(ctx, grad_hs: torch.Tensor):
-        hs, w_hh = ctx.saved_tensors
-        n, steps, hidden = hs.shape
-        da = torch.empty_like(hs)
-        carry = hs.new_zeros(n, hidden)  # da_{t+1} W_hh
-        for t in range(steps - 1, -1, -1):
-            d = (grad_hs[:, t] + carry) * (1 - hs[:, t] * hs[:, t])
-            da[:, t] = d
-            carry = d @ w_hh
-        prev = torch.cat([hs.new_zeros(n, 1, hidden), hs[:, :-1]], dim=1)  # h_{t-1}
-        grad_w = da.reshape(-1, hidden).t() @ prev.reshape(-1, hidden)
-        return da, grad_w
-
-
-def tanh_recurrence(a: torch.Tensor, w_hh: torch.Tensor, fast: bool = True) -> torch.Tensor:
-    """Hidden states of h_t = tanh(a_t + W_hh h_{t-1}) for a [n, T, H]; ``fast`` uses the
-    hand-written BPTT, else plain autograd."""
-    if fast:
-        return _TanhRecurrence.apply(a, w_hh)
+def _recurrence_reference(a: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+    """h_t = tanh(a_t + h_{t-1} W_hh^T), step by step with out-of-place ops (autograd records
+    every step). a: [n, T, H] -> hidden states [n, T, H]."""
     h = a.new_zeros(a.shape[0], a.shape[2])
     out = []
     for t in range(a.shape[1]):
@@ -59,45 +36,181 @@ def tanh_recurrence(a: torch.Tensor, w_hh: torch.Tensor, fast: bool = True) -> t
     return torch.stack(out, 1)
 
 
-class TanhRNN(nn.Module):
-    """Tanh RNN with parameters ``weight_ih`` [H, in], ``weight_hh`` [H, H], ``weight_ho`` [out, H],
-    ``bias_h`` [H], ``bias_o`` [out]; batch-first inputs ``[n, T, in]``.
+def _time_major_copy(x: torch.Tensor) -> torch.Tensor:
+    """A fresh contiguous [T, n, H] copy of batch-first x [n, T, H] (never a view of x: the
+    callers overwrite it in place)."""
+    return x.transpose(0, 1).clone(memory_format=torch.contiguous_format)
+
+
+class _TanhRecurrence(torch.autograd.Function):
+    """hs = recurrence(a, W_hh) with a hand-written backward (BPTT) and forward-mode rule."""
+
+    @staticmethod
+    def forward(a: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+        hs = _time_major_copy(a)  # [T, n, H], overwritten with h_t
+        w_t = w_hh.t()
+        hs[0].tanh_()  # h_0 = 0, so h_1 = tanh(a_1)
+        for t in range(1, hs.shape[0]):
+            hs[t].addmm_(hs[t - 1], w_t).tanh_()
+        return hs.transpose(0, 1)  # [n, T, H]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        _, w_hh = inputs
+        ctx.save_for_backward(output, w_hh)
+        ctx.save_for_forward(output, w_hh)
+
+    @staticmethod
+    def backward(ctx, grad_hs: torch.Tensor):
+        hs, w_hh = ctx.saved_tensors  # hs [n, T, H]
+        if torch.is_grad_enabled():
+            # create_graph=True (double backward): out-of-place ops, so autograd can record them
+            return _bptt_out_of_place(grad_hs, hs, w_hh)
+        da = _time_major_copy(grad_hs)  # [T, n, H]: dh_t, overwritten with da_t
+        h_tm = hs.transpose(0, 1)  # [T, n, H] view
+        tanh_prime = torch.empty_like(da)  # 1 - h_t^2, time-major
+        torch.mul(h_tm, h_tm, out=tanh_prime).neg_().add_(1)
+        steps, _, hidden = da.shape
+        da[steps - 1].mul_(tanh_prime[steps - 1])
+        for t in range(steps - 2, -1, -1):
+            da[t].addmm_(da[t + 1], w_hh).mul_(tanh_prime[t])
+        # dW_hh = sum_{t>=2} da_t^T h_{t-1} (h_0 = 0 contributes nothing)
+        grad_w = da[1:].reshape(-1, hidden).t() @ h_tm[:-1].reshape(-1, hidden)
+        return da.transpose(0, 1), grad_w
+
+    @staticmethod
+    def jvp(ctx, tangent_a, tangent_w):
+        hs, w_hh = ctx.saved_tensors
+        n, steps, hidden = hs.shape
+        dh = hs.new_zeros(n, hidden)
+        out = []
+        for t in range(steps):
+            pre = torch.zeros_like(dh) if tangent_a is None else tangent_a[:, t]
+            if t > 0:
+                pre = pre + dh @ w_hh.t()
+                if tangent_w is not None:
+                    pre = pre + hs[:, t - 1] @ tangent_w.t()
+            dh = (1 - hs[:, t] ** 2) * pre
+            out.append(dh)
+        return torch.stack(out, 0).transpose(0, 1)  # [n, T, H] laid out like the primal output
+
+    @staticmethod
+    def vmap(info, in_dims, a, w_hh):
+        a_dim, w_dim = in_dims
+        if w_dim is None:
+            # vmapped over inputs only: fold the vmapped dimension into the batch, one recurrence
+            a = a.movedim(a_dim, 0)  # [B, n, T, H]
+            batch, n = a.shape[:2]
+            hs = _TanhRecurrence.apply(a.reshape(batch * n, *a.shape[2:]), w_hh)
+            return hs.reshape(batch, n, *hs.shape[1:]), 0
+        # vmapped over the recurrent weights: one recurrence per weight matrix
+        w_hh = w_hh.movedim(w_dim, 0)
+        a_b = a.movedim(a_dim, 0) if a_dim is not None else None
+        outs = [_TanhRecurrence.apply(a if a_b is None else a_b[i], w_hh[i]) for i in range(w_hh.shape[0])]
+        return torch.stack(outs, 0), 0
+
+
+def _bptt_out_of_place(grad_hs: torch.Tensor, hs: torch.Tensor, w_hh: torch.Tensor):
+    """The BPTT recursion of :class:`_TanhRecurrence` written without in-place ops."""
+    steps = hs.shape[1]
+    carry = torch.zeros_like(hs[:, 0])  # W_hh^T da_{t+1}, as rows: da_{t+1} @ W_hh
+    das = [None] * steps
+    for t in range(steps - 1, -1, -1):
+        d = (grad_hs[:, t] + carry) * (1 - hs[:, t] ** 2)
+        das[t] = d
+        carry = d @ w_hh
+    da = torch.stack(das, 1)  # [n, T, H]
+    hidden = hs.shape[2]
+    grad_w = da[:, 1:].reshape(-1, hidden).t() @ hs[:, :-1].reshape(-1, hidden)
+    return da, grad_w
+
+
+def tanh_recurrence(a: torch.Tensor, w_hh: torch.Tensor, fast: bool = True) -> torch.Tensor:
+    """Hidden states of h_t = tanh(a_t + W_hh h_{t-1}), h_0 = 0.
 
     Args:
-        output: ``"all"`` returns ``[n, T, out]``, ``"last"`` returns ``[n, out]``.
-        fast_bptt: use the hand-written BPTT (default); ``False`` uses autograd step by step.
+        a: input projections ``[n, T, H]`` (batch-first).
+        w_hh: recurrent weights ``[H, H]``.
+        fast: use the hand-written BPTT (default); ``False`` records every step with autograd.
 
-    Parameters: H * (in + H + out + 1) + out. Initialized like torch's ``nn.RNN``
-    (U[-1/sqrt(H), 1/sqrt(H)]); use ``inertia.init.apply`` for the paper's scheme.
+    Returns:
+        hidden states ``[n, T, H]``.
+    """
+    if a.dim() != 3 or w_hh.shape != (a.shape[2], a.shape[2]):
+        raise ValueError(f"a must be [n, T, H] and w_hh [H, H], got shapes {tuple(a.shape)} and {tuple(w_hh.shape)}")
+    if a.shape[1] == 0:
+        raise ValueError("the sequence must have at least one step, got T = 0")
+    if fast:
+        return _TanhRecurrence.apply(a, w_hh)
+    return _recurrence_reference(a, w_hh)
+
+
+class TanhRNN(nn.Module):
+    """Tanh RNN (Elman 1990) as trained by Sutskever et al. (2013, section 4):
+
+        h_t = tanh(W_ih x_t + W_hh h_{t-1} + b_h),  h_0 = 0,     y_t = W_ho h_t + b_o
+
+    Parameters ``weight_ih`` [H, in], ``weight_hh`` [H, H], ``weight_ho`` [out, H], ``bias_h``
+    [H], ``bias_o`` [out]: H * (in + H + out + 1) + out numbers. Initialized like torch's
+    ``nn.RNN`` (all U[-1/sqrt(H), 1/sqrt(H)]); use ``inertia.init.apply`` for the paper's scheme.
+
+    Args:
+        input_size, hidden_size, output_size: in, H, out.
+        output: ``"all"``: outputs at every step ``[n, T, out]``; ``"last"``: ``[n, out]``.
+        fast_bptt: run the recurrence through the hand-written BPTT (default; it supports double
+            backward, ``torch.func`` and forward-mode AD). ``False`` records every step with
+            autograd (the reference the fast path is tested against).
+
+    Input: batch-first ``[n, T, in]``, any floating dtype matching the parameters.
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, output: str = "all",
                  fast_bptt: bool = True) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
-            if not isinstance(v, int) or v < 1:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if output not in ("all", "last"):
             raise ValueError(f"output must be 'all' or 'last', got {output!r}")
-        self.output, self.fast_bptt = output, fast_bptt
+        self.output, self.fast_bptt = output, bool(fast_bptt)
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
         self.weight_ho = nn.Parameter(torch.empty(output_size, hidden_size))
-        self.bias_h = nn.Parameter(torch.zeros(hidden_size))
-        self.bias_o = nn.Parameter(torch.zeros(output_size))
-        bound = 1 / hidden_size ** 0.5
+        self.bias_h = nn.Parameter(torch.empty(hidden_size))
+        self.bias_o = nn.Parameter(torch.empty(output_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / self.hidden_size ** 0.5
         with torch.no_grad():
             for p in self.parameters():
                 p.uniform_(-bound, bound)
 
+    @property
+    def input_size(self) -> int:
+        return self.weight_ih.shape[1]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.weight_hh.shape[0]
+
+    @property
+    def output_size(self) -> int:
+        return self.weight_ho.shape[0]
+
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.weight_ih.shape[1]:
-            raise ValueError(f"input must be [n, T, {self.weight_ih.shape[1]}], got shape {tuple(x.shape)}")
+        """h_1..h_T for batch-first x [n, T, in]: ``[n, T, H]``."""
+        if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[1] == 0:
+            raise ValueError(f"input must be [n, T, {self.input_size}] with T >= 1, got shape {tuple(x.shape)}")
         a = torch.matmul(x, self.weight_ih.t()) + self.bias_h  # [n, T, H]
         return tanh_recurrence(a, self.weight_hh, self.fast_bptt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hs = self.hidden_states(x)
+        hs = self.hidden_states(x)  # [n, T, H]
         if self.output == "last":
-            hs = hs[:, -1]
+            hs = hs[:, -1]  # [n, H]
         return torch.matmul(hs, self.weight_ho.t()) + self.bias_o
+
+    def extra_repr(self) -> str:
+        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
+                f"output={self.output!r}, fast_bptt={self.fast_bptt}")

@@ -1,0 +1,46 @@
+"""The regression problem of Hu, Xiao & Pennington (2020, section 5) for deep linear networks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._validate import check_count, make_rng
+
+
+@dataclass(frozen=True)
+class LinearRegressionData:
+    """X [d_in, n] (feature-major: one column per example, as in the paper), W_star [d_out, d_in]
+    and Y = W_star X [d_out, n]. ``inputs`` / ``targets`` are the sample-major transposes
+    [n, d_in] / [n, d_out], what an ``nn.Module`` such as ``models.deep_linear`` takes."""
+
+    X: torch.Tensor
+    Y: torch.Tensor
+    W_star: torch.Tensor
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        return self.X.T
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.Y.T
+
+
+def deep_linear_regression(d_in: int = 1024, n: int = 16, d_out: int = 10, seed: int = 0,
+                           dtype: torch.dtype = torch.float64) -> LinearRegressionData:
+    """Hu, Xiao & Pennington (2020), section 5: X in R^{d_in x n} and W* in R^{d_out x d_in} with
+    i.i.d. N(0, 1) entries, Y = W* X; the paper's sizes are d_in = 1024, n = 16, d_out = 10.
+
+    Drawn in float64 with ``numpy.random.default_rng(seed)`` (X first, then W*), Y computed in
+    float64, then all three cast to ``dtype`` (float64 by default: deep products overflow
+    float32's range quickly).
+    """
+    d_in, n, d_out = check_count("d_in", d_in), check_count("n", n), check_count("d_out", d_out)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    rng = make_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((d_in, n)))  # [d_in, n]
+    w = torch.from_numpy(rng.standard_normal((d_out, d_in)))  # [d_out, d_in]
+    return LinearRegressionData(x.to(dtype), (w @ x).to(dtype), w.to(dtype))
