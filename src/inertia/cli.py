@@ -346,6 +346,7 @@ def reproduce_cmd(
     quick: bool = typer.Option(True, "--quick/--full", help="reduced sizes (minutes on 2 cores) or the paper's"),
     out: Path = typer.Option(Path("runs/reproduce"), "--out", help="folder for results.json, figures and reports"),
     seeds: int = typer.Option(1, "--seeds", help="seeds per stochastic setting"),
+    device: str = typer.Option("cpu", "--device", help="torch device for training runs (cpu, cuda, cuda:1, mps)"),
 ):
     """Reproduce a paper's claims; writes results.json, figures, report.md and report.html.
 
@@ -356,7 +357,9 @@ def reproduce_cmd(
     if seeds < 1:
         raise _fail(f"--seeds must be a positive integer, got {seeds}")
     try:
-        results = reproduce.run(paper, quick=quick, out=out, seeds=seeds)
+        if device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"--device must be cpu, cuda[:N] or mps, got {device!r}")
+        results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device)
     except ValueError as e:
         raise _fail(str(e))
     from rich.table import Table
@@ -366,8 +369,8 @@ def reproduce_cmd(
         for c in r.claims:
             t.add_row(r.paper, c.statement, str(c.measured), "[green]PASS[/]" if c.passed else "[red]FAIL[/]")
     console.print(t)
-    missing = ", ".join(reproduce.PLANNED)
-    console.print(f"wrote {out}/report.md and {out}/report.html (papers not implemented yet: {missing})")
+    missing = f" (papers not implemented yet: {', '.join(reproduce.PLANNED)})" if reproduce.PLANNED else ""
+    console.print(f"wrote {out}/report.md and {out}/report.html{missing}")
 
 
 @schedules_app.command("plot")

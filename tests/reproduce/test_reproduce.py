@@ -12,8 +12,8 @@ from inertia.reproduce import momentum
 
 
 def test_momentum_smoke_decides_every_claim_and_writes_every_file(tmp_path):
-    results = reproduce.run("all", out=tmp_path, smoke=True)
-    assert [r.paper for r in results] == list(reproduce.PAPERS)
+    results = reproduce.run("momentum", out=tmp_path, smoke=True)
+    assert [r.paper for r in results] == ["momentum"]
     data = json.loads((tmp_path / "results.json").read_text())
     claims = data[0]["claims"]
     assert len(claims) == 5 and all(c["verdict"] in ("PASS", "FAIL") for c in claims)
@@ -38,9 +38,15 @@ def test_nag_matrix_is_cm_with_effective_momentum():
                                    momentum.iteration_matrix(g, mu * (1 - g), False))
 
 
-def test_unknown_paper_exits_2_and_names_the_planned_ones():
-    res = CliRunner().invoke(app, ["reproduce", "glorot2010"])  # planned, not implemented
-    assert res.exit_code == 2 and "not implemented yet" in res.output
+def test_unknown_paper_or_device_exits_2_and_names_what_is_accepted():
+    res = CliRunner().invoke(app, ["reproduce", "glorot2011"])
+    assert res.exit_code == 2 and "glorot2011" in res.output and "available: all" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "momentum", "--device", "tpu"])
+    assert res.exit_code == 2 and "'tpu'" in res.output
+
+
+def test_all_papers_are_registered():
+    assert set(reproduce.PAPERS) <= set(reproduce.ALL_PAPERS) and "momentum" in reproduce.PAPERS
 
 
 def test_temperoni2020_smoke_decides_every_claim(tmp_path, monkeypatch):

@@ -1,22 +1,26 @@
 """Reproductions of the papers' main claims: ``inertia reproduce <paper>|all --quick|--full``.
 
-Each paper module has ``get_config(quick)``, ``run(quick, out, seeds) -> PaperResult`` and a list
-of claims decided by what the run measures (:mod:`.claims`). Implemented so far: ``momentum``,
-``temperoni2020``. Still to come (issue 8): ``sutskever2013``, ``glorot2010``, ``hu2020``.
+Each paper module has ``get_config(quick)``, ``run(quick, out, seeds, smoke, device) -> PaperResult``
+and a list of claims decided by what the run measures (:mod:`.claims`). Papers: ``sutskever2013``,
+``glorot2010``, ``hu2020``, ``temperoni2020`` and ``momentum`` (the note on classical momentum).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 from .claims import Claim, Figure, PaperResult, write_report
 
-PAPERS = ("momentum", "temperoni2020")
-PLANNED = ("sutskever2013", "glorot2010", "hu2020")
+ALL_PAPERS = ("sutskever2013", "glorot2010", "hu2020", "temperoni2020", "momentum")
+# the papers whose module is present (a paper lands by adding its module)
+PAPERS = tuple(p for p in ALL_PAPERS if importlib.util.find_spec(f"{__name__}.{p}") is not None)
+PLANNED = tuple(p for p in ALL_PAPERS if p not in PAPERS)
 
 
-def run(papers, quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False) -> list:
+def run(papers, quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
+        device: str = "cpu") -> list:
     """Run the named papers (or ``"all"``), write results.json, report.md and report.html in ``out``."""
     if papers == "all" or papers == ["all"]:
         papers = list(PAPERS)
@@ -27,10 +31,11 @@ def run(papers, quick: bool = True, out: Path = Path("runs/reproduce"), seeds: i
         planned = [p for p in unknown if p in PLANNED]
         extra = f" ({', '.join(planned)}: not implemented yet)" if planned else ""
         raise ValueError(f"unknown paper(s) {unknown}{extra}; available: all, {', '.join(PAPERS)}")
-    results = [importlib.import_module(f"{__name__}.{p}").run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke)
+    results = [importlib.import_module(f"{__name__}.{p}").run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke,
+                                                               device=device)
                for p in papers]
     write_report(results, Path(out))
     return results
 
 
-__all__ = ["run", "PAPERS", "Claim", "Figure", "PaperResult", "write_report"]
+__all__ = ["run", "PAPERS", "ALL_PAPERS", "Claim", "Figure", "PaperResult", "write_report"]

@@ -157,7 +157,8 @@ def _plot_trajectories(fname, f_np, paths, xlim, ylim, title, out: Path, log_lev
     return out / fname
 
 
-def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False) -> PaperResult:
+def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
+        device: str = "cpu") -> PaperResult:  # noqa: ARG001 (analytic problems: CPU float64 always)
     t0 = time.perf_counter()
     cfg = get_config(quick, smoke)
     out = Path(out) / "momentum"

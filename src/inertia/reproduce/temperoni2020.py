@@ -53,9 +53,12 @@ def get_config(quick: bool = True, smoke: bool = False) -> Config:  # noqa: D417
     ))
 
 
-def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False) -> PaperResult:
+def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
+        device: str = "cpu") -> PaperResult:
     t0 = time.perf_counter()
     base = get_config(quick, smoke)
+    if device != "cpu":
+        base = base.replace(device=device)
     mode = "smoke" if smoke else "quick" if quick else "full"
     n_seeds = 1 if smoke else max(seeds, 3 if quick else 5)
     out = Path(out)
