@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from inertia.experiments.config import Config, ConfigError
-from inertia.experiments.sweep import expand, parse_grid, run_sweep, trial_id
+from inertia.experiments.sweep import expand, parse_grid, run_configs, run_sweep, trial_id
+from inertia.experiments.train import train
 
 
 def base(**over):
@@ -99,3 +100,24 @@ def test_diverged_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert status == {1e-4: "completed", 10.0: "diverged"}
     row = res.table("train_loss")[0]
     assert row["best_lr"] == 1e-4
+
+
+def test_run_configs_runs_unrelated_configs_in_one_pool_and_resumes(tmp_path):
+    cfgs = {"ae": base(), "rnn": Config(experiment="sw", data={"name": "addition", "n": 40, "seq_len": 5, "n_test": 20},
+                                        model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 8,
+                                               "output_size": 1, "output": "last"},
+                                        init={"scheme": "glorot_uniform"}, steps=4, batch_size=20, eval_every=2)}
+    res = run_configs(cfgs, out=tmp_path, name="pool", workers=2)
+    by = {t["overrides"]["label"]: t for t in res.trials}
+    assert set(by) == {"ae", "rnn"} and all(t["status"] == "completed" for t in res.trials)
+    # each trial is exactly train(config) of its config
+    assert by["ae"]["metrics"]["train_loss"] == pytest.approx(train(cfgs["ae"])["train_loss"], rel=1e-6)
+    again = run_configs(cfgs, out=tmp_path, name="pool", resume=True)
+    assert [t["metrics"] for t in again.trials] == [t["metrics"] for t in res.trials]
+    # a changed config gets a new folder, never the old results
+    changed = run_configs({"ae": base(**{"optimizer.lr": 0.5})}, out=tmp_path, name="pool", resume=True)
+    assert changed.trials[0]["id"] != by["ae"]["id"]
+    with pytest.raises(ConfigError, match="config 'bad'.*steps"):
+        run_configs({"bad": dict(base().to_dict(), steps=-1)}, out=tmp_path, name="other")
+    with pytest.raises(ConfigError, match="pass --resume"):
+        run_configs(cfgs, out=tmp_path, name="pool")

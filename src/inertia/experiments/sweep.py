@@ -122,6 +122,37 @@ def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs"
     name = name or "sweep-" + hashlib.sha256(repr(sorted(grid.items())).encode()).hexdigest()[:8]
     root = Path(out) / base.experiment / name
     meta = {"base": base.to_dict(), "grid": grid, "seeds": seeds}
+    return _execute(root, meta, trials, backend, workers, resume, progress)
+
+
+def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", backend: str = "local",
+                workers: Optional[int] = None, resume: bool = False,
+                progress: Optional[Callable[[int, int], None]] = None) -> SweepResult:
+    """Run explicitly listed configs (``{label: Config or dict}``) as one pool of trials.
+
+    The same machinery as :func:`run_sweep` (folders, resume, backends) for trials that do not
+    form a grid: different data, models or optimizers side by side. The folder is
+    ``<out>/<name>``; each trial's overrides are ``{"label": label}`` and its id is derived from
+    the label and the config, so a changed config never reuses an old folder.
+    """
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if not isinstance(configs, dict) or not configs:
+        raise ConfigError(f"configs must be a non-empty mapping of label -> config, got {configs!r}")
+    trials = []
+    for label, cfg in configs.items():
+        try:
+            cfg = cfg if isinstance(cfg, Config) else from_dict(cfg)
+        except ConfigError as e:
+            raise ConfigError(f"config {label!r}: {e}") from None
+        tid = trial_id({"label": label, "config": hashlib.sha256(repr(cfg.to_dict()).encode()).hexdigest()[:8]})
+        trials.append((tid, {"label": label}, cfg))
+    meta = {"configs": {label: (c if isinstance(c, dict) else c.to_dict()) for label, c in configs.items()}}
+    return _execute(Path(out) / name, meta, trials, backend, workers, resume, progress)
+
+
+def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Optional[int], resume: bool,
+             progress: Optional[Callable[[int, int], None]]) -> SweepResult:
     if (root / "sweep.json").exists() and not resume:
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
     atomic_write_json(root / "sweep.json", meta)
@@ -141,7 +172,7 @@ def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs"
             import concurrent.futures as cf
             import multiprocessing as mp
 
-            n = workers or os.cpu_count() or 1
+            n = min(workers or os.cpu_count() or 1, len(todo))
             with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
                 futs = {pool.submit(_run_trial, (c, d)): tid for tid, c, d in todo}
                 for fut in cf.as_completed(futs):

@@ -1,0 +1,79 @@
+"""sutskever2013: the smoke run decides every claim and writes every file; the configs are the paper's."""
+
+import json
+
+import pytest
+import torch
+
+from inertia import reproduce
+from inertia.experiments import components
+from inertia.init import spectral_radius
+from inertia.optim import schedules
+from inertia.reproduce import sutskever2013 as S
+
+
+def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
+    (r,) = reproduce.run("sutskever2013", out=tmp_path, smoke=True)
+    assert len(r.claims) >= 6 and all(isinstance(c.passed, bool) for c in r.claims)
+    assert {c.verdict for c in r.claims} <= {"PASS", "FAIL"}
+    for f in r.figures:
+        assert f.path.exists() and f.path.stat().st_size > 1000
+    assert len(r.figures) == 3
+    table = r.tables["deep autoencoder, final training error (summed squared error per case; best lr per setting)"]
+    assert [row["setting"] for row in table] == ["SGD", "NAG 0.99", "CM 0.99"]
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data[0]["paper"] == "sutskever2013" and len(data[0]["claims"]) == len(r.claims)
+    # a second call reuses every finished trial (resume) and reaches the same verdicts
+    (r2,) = reproduce.run("sutskever2013", out=tmp_path, smoke=True)
+    assert [c.measured for c in r2.claims] == [c.measured for c in r.claims]
+    assert r2.wall_time_s < r.wall_time_s
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_autoencoder_sparse_init_has_15_incoming_weights_or_all_inputs(quick):
+    cfg = S.get_config(quick)["autoencoder"]
+    data = components.build_data(cfg.replace(**{"data.n": 10, "data.n_test": 10}))
+    model = components.build_model(cfg, data)
+    components.apply_init(model, cfg, generator=torch.Generator().manual_seed(0))
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 2 * (len(cfg.model["sizes"]) - 1)
+    for lin in linears:
+        nnz = (lin.weight != 0).sum(1)
+        assert torch.all(nnz == min(15, lin.in_features)), lin
+        assert torch.all(lin.bias == 0)
+    # the nonzero weights are N(0, 1)
+    w = torch.cat([lin.weight[lin.weight != 0] for lin in linears])
+    assert abs(float(w.std()) - 1.0) < 4 / len(w) ** 0.5 * 2 and abs(float(w.mean())) < 4 / len(w) ** 0.5
+
+
+def test_rnn_init_is_the_papers():
+    cfg = S.get_config(True)["addition"]
+    data = components.build_data(cfg.replace(**{"data.n": 10, "data.n_test": 10}))
+    model = components.build_model(cfg, data)
+    components.apply_init(model, cfg, generator=torch.Generator().manual_seed(0))
+    assert spectral_radius(model.weight_hh) == pytest.approx(1.1, rel=1e-4)
+    assert torch.all((model.weight_hh != 0).sum(1) == 15)
+    # std 0.001 from 200 samples: within 4 standard errors (the sample std's error is std/sqrt(2n))
+    assert float(model.weight_ih.std()) == pytest.approx(0.001, rel=4 / 400 ** 0.5)
+    assert float(model.weight_ho.std()) == pytest.approx(0.1, rel=4 / 200 ** 0.5)
+
+
+def test_quick_schedule_is_compressed_but_has_the_papers_shape():
+    cfg = S.get_config(True)["autoencoder"]
+    mu = schedules.from_config(cfg.schedule)
+    period = cfg.schedule["period"]
+    assert [mu(k * period) for k in range(4)] == pytest.approx([0.5, 0.75, 1 - 1 / 6, 0.875])
+    assert mu(300) >= 0.99 - 1e-12  # mu_max 0.99 is reached early in the quick budget
+    assert mu(cfg.steps - 1) == 0.9  # the final phase
+    full = schedules.from_config(S.get_config(False)["autoencoder"].schedule)
+    assert full(249) == 0.5 and full(250) == 0.75 and full(749_000) == 0.9
+
+
+def test_stage_configs_change_only_what_they_vary():
+    base = S.get_config(True)["autoencoder"]
+    sgd = S._ae_config(base, 0.0, False, 0.01)
+    assert sgd.schedule is None and sgd.optimizer.lr == 0.01 and sgd.model == base.model
+    nofinal = S._ae_config(base, 0.99, True, 0.05, final_phase=False)
+    assert nofinal.schedule["total_steps"] is None and nofinal.schedule["mu_max"] == 0.99
+    scaled = S._ae_config(base, 0.99, True, 0.05, scale=0.25)
+    assert scaled.init["std"] == 0.25 and all(r["std"] == 0.25 for r in scaled.init["rules"].values())
