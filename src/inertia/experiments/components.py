@@ -133,7 +133,11 @@ def build_optimizer(cfg: Config, model: nn.Module):
         mu = 0.0
     nesterov = o.nesterov and not (isinstance(mu, (int, float)) and mu == 0)
     if o.name == "hessian_free":
-        raise ConfigError("optimizer.name 'hessian_free' is not available yet; accepted now: momentum, sgd")
+        from ..optim import HessianFree
+        from .config import HF_LOOP_OPTIONS
+
+        kwargs = {k: v for k, v in o.options.items() if k not in HF_LOOP_OPTIONS}
+        return HessianFree(model.parameters(), lr=o.lr, weight_decay=o.weight_decay, **kwargs)
     return Momentum(model.parameters(), lr=lr, momentum=mu, nesterov=nesterov, weight_decay=o.weight_decay)
 
 

@@ -33,6 +33,10 @@ class OptimizerConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
+    # hessian_free only: HessianFree keyword options (damping, cg_max_iter, ...) and the training
+    # loop's curvature_fraction (the share of each batch used for curvature products, default 0.25);
+    # lr and weight_decay are the fields above
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -70,7 +74,10 @@ class Config:
     dtype: str = "float32"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["optimizer"]["options"]:  # left out when empty, so configs without it keep their hashes
+            del d["optimizer"]["options"]
+        return d
 
     def replace(self, **overrides: Any) -> "Config":
         """A validated copy with dotted-key overrides applied (``{"optimizer.lr": 0.01}``)."""
@@ -161,6 +168,7 @@ def validate(cfg: Config) -> None:
     _number("optimizer.momentum", o.momentum, lo=0, hi=1, hi_open=True)
     _number("optimizer.weight_decay", o.weight_decay, lo=0)
     _expect(isinstance(o.nesterov, bool), f"optimizer.nesterov must be true or false, got {o.nesterov!r}")
+    _validate_optimizer_options(cfg)
     for sec in ("schedule", "lr_schedule"):
         v = getattr(cfg, sec)
         _expect(v is None or (isinstance(v, dict) and isinstance(v.get("name"), str)),
@@ -180,6 +188,39 @@ def validate(cfg: Config) -> None:
     _expect(isinstance(cfg.device, str) and cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
             f"device must be cpu, cuda[:N] or mps, got {cfg.device!r}")
     _validate_names(cfg)
+
+
+HF_LOOP_OPTIONS = {"curvature_fraction": 0.25}  # options the training loop reads, not HessianFree
+
+
+def _validate_optimizer_options(cfg: Config) -> None:
+    o = cfg.optimizer
+    _expect(isinstance(o.options, dict), f"optimizer.options must be a mapping, got {o.options!r}")
+    if o.name != "hessian_free":
+        _expect(not o.options, f"optimizer.options is only for optimizer.name 'hessian_free', got {o.options!r} "
+                               f"with {o.name!r}")
+        return
+    import inspect
+
+    from ..optim import HessianFree
+
+    own = {"lr": "optimizer.lr", "weight_decay": "optimizer.weight_decay"}
+    for key, where in own.items():
+        _expect(key not in o.options, f"optimizer.options.{key}: set {where} instead")
+    sig = inspect.signature(HessianFree.__init__).parameters
+    accepted = sorted({k for k in sig if k not in ("self", "params", *own)} | set(HF_LOOP_OPTIONS))
+    unknown = sorted(set(o.options) - set(accepted))
+    _expect(not unknown, f"unknown optimizer.options {unknown} for hessian_free; accepted: {accepted}")
+    if "curvature_fraction" in o.options:
+        _number("optimizer.options.curvature_fraction", o.options["curvature_fraction"], lo=0, hi=1, lo_open=True)
+    kwargs = {k: v for k, v in o.options.items() if k not in HF_LOOP_OPTIONS}
+    try:
+        HessianFree.check_options(lr=o.lr, weight_decay=o.weight_decay, **kwargs)
+    except ValueError as e:  # names the option: lr and weight_decay are optimizer.*, the rest optimizer.options.*
+        raise ConfigError(f"optimizer (hessian_free): {e}") from None
+    for sec in ("schedule", "lr_schedule"):
+        _expect(getattr(cfg, sec) is None, f"{sec} is not used by hessian_free (it has no momentum or learning-rate "
+                                           f"schedule); set it to null")
 
 
 def _validate_names(cfg: Config) -> None:

@@ -5,7 +5,10 @@ It builds data, model, initialization and optimizer from the config's registry n
 trains for ``config.steps`` updates, evaluates every ``config.eval_every`` updates (at the
 actual iterate theta_t: for Nesterov the parameters hold the look-ahead point, so
 evaluation runs inside ``optimizer.at_theta()``), and, given a run folder, records
-everything there atomically (see :mod:`inertia.experiments.store`).
+everything there atomically (see :mod:`inertia.experiments.store`). With ``optimizer.name:
+hessian_free`` one update is one HF iteration (Martens 2010) on the batch: gradient on the whole
+batch, curvature on ``optimizer.options.curvature_fraction`` of it; its metrics add the damping
+and the running CG-iteration and curvature-product counts.
 
 Determinism: minibatches are a pure function of (seed, step) (a fresh permutation per
 epoch from a generator seeded with ``seed`` and the epoch number), so a resumed run sees
@@ -23,8 +26,9 @@ from typing import Any, Callable
 
 import torch
 
+from ..optim import HessianFree, PerExample
 from . import components
-from .config import Config, from_dict
+from .config import HF_LOOP_OPTIONS, Config, from_dict
 from .store import JsonlWriter, RunDir, atomic_torch_save, atomic_write_json
 
 __all__ = ["train", "TrainResult", "batch_indices"]
@@ -118,10 +122,14 @@ def train(
             "torch_rng": torch.get_rng_state(),
         })
 
+    hessian_free = isinstance(optimizer, HessianFree)
+
     def evaluate(step: int, train_loss: float) -> dict:
         with _at_theta(optimizer), torch.no_grad():
             m = {"step": step, "train_batch_loss": train_loss}
             m.update(data.evaluate(model, loss_fn))
+        if hessian_free:
+            m.update(_hessian_free_metrics(optimizer))
         return m
 
     def finish(status: str, step: int, message: str = "") -> TrainResult:
@@ -147,14 +155,19 @@ def train(
             idx = batch_indices(n, cfg.batch_size, step, cfg.seed).to(device)
             xb, yb = data.batch(idx)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            if hessian_free:  # the whole HF iteration (parameters unchanged when the loss is not finite)
+                loss = _hessian_free_step(optimizer, model, loss_fn, xb, yb, cfg, step)
+            else:
+                loss = loss_fn(model(xb), yb)
             if not _is_finite(loss.detach()):
                 msg = f"loss is {loss.item()} at update {step}: diverged (lower the learning rate or momentum)"
                 return finish("diverged", step, msg)
-            loss.backward()
+            if not hessian_free:
+                loss.backward()
             if monitor is not None:
                 monitor.step(step)
-            optimizer.step()
+            if not hessian_free:
+                optimizer.step()
             step += 1
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 m = evaluate(step, float(loss.detach()))
@@ -179,6 +192,38 @@ def train(
             finish("failed", step, f"{type(e).__name__}: {e}")
         raise
     return finish("completed", step)
+
+
+def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: torch.Tensor, yb: torch.Tensor,
+                       cfg: Config, step: int) -> torch.Tensor:
+    """One HF iteration on the batch: the gradient on all of it, curvature products on a
+    ``curvature_fraction`` share (a different subset at each step, a pure function of (seed, step)),
+    exact per-case gradients for the Martens preconditioner. Returns the loss before the step."""
+    def closure():
+        out = model(xb)
+        return out, loss_fn(out, yb)
+
+    fraction = cfg.optimizer.options.get("curvature_fraction", HF_LOOP_OPTIONS["curvature_fraction"])
+    m = max(1, round(fraction * xb.shape[0]))
+    curvature_closure = None
+    if m < xb.shape[0]:
+        idx = batch_indices(xb.shape[0], m, step, cfg.seed + 1).to(xb.device)
+        xc, yc = xb[idx], yb[idx]
+
+        def curvature_closure():
+            out = model(xc)
+            return out, loss_fn(out, yc)
+
+    per_example = None
+    if optimizer.param_groups[0]["preconditioner"] == "martens":
+        per_example = PerExample(model, xb, yb, loss_fn)
+    return optimizer.step(closure, curvature_closure, per_example=per_example)
+
+
+def _hessian_free_metrics(optimizer: HessianFree) -> dict:
+    c = optimizer.counters
+    return {"hf_damping": optimizer.damping, "hf_cg_iters": c["cg_iters_total"],
+            "hf_curvature_products": c["curvature_products"]}
 
 
 def _at_theta(optimizer: Any):

@@ -53,6 +53,26 @@ class PaperResult:
                 "tables": self.tables}
 
 
+def pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend (reports are written, never shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write and close ``fig``; return ``path`` (what a :class:`Figure` points to)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
