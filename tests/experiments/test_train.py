@@ -71,3 +71,19 @@ def test_unknown_registry_names_are_config_errors():
         small(**{"data.name": "curvez"})
     with pytest.raises(ConfigError, match=r"init.scheme: unknown name 'xavier_gaussian'"):
         small(**{"init.scheme": "xavier_gaussian"})
+
+
+def test_monitor_layer_stats_see_only_the_training_batch_not_evaluation_passes(tmp_path):
+    # eval_every == monitor.every: every recorded step follows an evaluation, whose forward passes
+    # (on up to 2000 train and test examples) must not reach the records
+    cfg = from_dict(dict(experiment="mon", data={"name": "curves", "n": 120, "n_test": 40},
+                         model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
+                         steps=6, batch_size=20, eval_every=3, monitor={"quantities": ["layer_stats"], "every": 3}))
+    train(cfg, tmp_path / "run")
+    recs = [json.loads(line) for line in (tmp_path / "run" / "diagnostics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [0, 3]  # updates 0..5
+    for r in recs:
+        keys = [(x["layer"], x["kind"]) for x in r["layers"]]
+        assert len(keys) == len(set(keys)), keys  # one record per layer and kind: the training batch's
+        acts = [x for x in r["layers"] if x["kind"] == "activation"]
+        assert all(x["numel"] == 20 * 16 or x["numel"] == 20 * 784 for x in acts)

@@ -27,6 +27,8 @@ training is identical with and without it.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Union
@@ -137,6 +139,20 @@ class Monitor:
     def _arm(self, step: int) -> None:
         if self.layer_stats is not None:
             self.layer_stats.active = step % self.every == 0
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Disarm the layer hooks inside the block (evaluation passes are not training steps), then
+        restore them as they were."""
+        ls = self.layer_stats
+        was = ls.active if ls is not None else False
+        if ls is not None:
+            ls.active = False
+        try:
+            yield self
+        finally:
+            if ls is not None:
+                ls.active = was
 
     def should_record(self, step: int) -> bool:
         return step % self.every == 0

@@ -125,7 +125,8 @@ def train(
     hessian_free = isinstance(optimizer, HessianFree)
 
     def evaluate(step: int, train_loss: float) -> dict:
-        with _at_theta(optimizer), torch.no_grad():
+        paused = monitor.paused() if monitor is not None else contextlib.nullcontext()
+        with _at_theta(optimizer), torch.no_grad(), paused:  # evaluation passes are not recorded as training
             m = {"step": step, "train_batch_loss": train_loss}
             m.update(data.evaluate(model, loss_fn))
         if hessian_free:

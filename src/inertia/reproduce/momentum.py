@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..optim import Momentum
-from .claims import Claim, Figure, PaperResult
+from .claims import Claim, Figure, PaperResult, pyplot
 
 TITLE = "Classical momentum and Nesterov's accelerated gradient (note; Sutskever et al. 2013, sec. 2)"
 
@@ -133,10 +133,7 @@ def _measured_rate(lam_lr: float, mu: float, nesterov: bool, steps: int = 400) -
 
 
 def _plot_trajectories(fname, f_np, paths, xlim, ylim, title, out: Path, log_levels=True):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     xs, ys = np.linspace(*xlim, 300), np.linspace(*ylim, 300)
     xx, yy = np.meshgrid(xs, ys)
@@ -207,10 +204,7 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
 
     # 3-4. convergence factor per eigendirection
     grid = np.linspace(0.01, 4.5, 300)
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, mu in enumerate(cfg["rate_mus"]):

@@ -39,7 +39,7 @@ from pathlib import Path
 from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_configs
-from .claims import Claim, Figure, PaperResult
+from .claims import Claim, Figure, PaperResult, pyplot, save_figure
 
 TITLE = "On the importance of initialization and momentum in deep learning (Sutskever, Martens, Dahl & Hinton 2013)"
 
@@ -314,17 +314,8 @@ def _setting(mode: str, ae: Config, add: Config, grid: dict, n_seeds: int) -> st
             f"{add.steps} updates (paper: 50,000), {n_seeds} seeds")
 
 
-def _mpl():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
-    plt = _mpl()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (label, _, _, _) in enumerate(grid["ae_settings"]):
         t = by[f"ae|{label}|{ae_err[label][0]}"]
@@ -336,14 +327,11 @@ def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
     ax.set_xlabel("update")
     ax.set_ylabel("training error (squared error per case)")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _plot_scales(scale_err: dict, baseline: float, path: Path) -> Path:
-    plt = _mpl()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     xs = sorted(scale_err)
     ax.bar([str(x) for x in xs], [min(scale_err[x], 10 * baseline) for x in xs], color="C0")
@@ -351,14 +339,11 @@ def _plot_scales(scale_err: dict, baseline: float, path: Path) -> Path:
     ax.set_xlabel("scale of the sparse init")
     ax.set_ylabel("final training error")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _plot_rnn(sweep, by, grid, n_seeds: int, path: Path) -> Path:
-    plt = _mpl()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (label, _, lr) in enumerate(grid["rnn_settings"]):
         for s in range(n_seeds):
@@ -371,7 +356,4 @@ def _plot_rnn(sweep, by, grid, n_seeds: int, path: Path) -> Path:
     ax.set_xlabel("update")
     ax.set_ylabel("test MSE")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

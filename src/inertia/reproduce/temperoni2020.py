@@ -23,7 +23,7 @@ from pathlib import Path
 from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_sweep
-from .claims import Claim, Figure, PaperResult
+from .claims import Claim, Figure, PaperResult, pyplot, save_figure
 
 TITLE = "Revisiting initialization of neural networks (Temperoni, Skorski & Theobald 2020)"
 
@@ -113,10 +113,7 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
 
 
 def _figure(by_init: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for i, (label, runs) in enumerate(by_init.items()):
@@ -133,7 +130,4 @@ def _figure(by_init: dict, path: Path) -> Path:
     a2.set_ylabel("||H||_F w.r.t. the first layer")
     a2.set_yscale("log")
     a1.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
