@@ -68,6 +68,8 @@ class Config:
     batch_size: int = 100
     eval_every: int = 100
     checkpoint_every: int | None = None
+    # stop (status completed) at the first evaluation where this metric is true, e.g. "test_solved"
+    stop_when: str | None = None
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     seed: int = 0
     device: str = "cpu"
@@ -77,6 +79,8 @@ class Config:
         d = dataclasses.asdict(self)
         if not d["optimizer"]["options"]:  # left out when empty, so configs without it keep their hashes
             del d["optimizer"]["options"]
+        if d["stop_when"] is None:  # likewise
+            del d["stop_when"]
         return d
 
     def replace(self, **overrides: Any) -> "Config":
@@ -181,6 +185,8 @@ def validate(cfg: Config) -> None:
     _number("eval_every", cfg.eval_every, lo=1, integer=True)
     if cfg.checkpoint_every is not None:
         _number("checkpoint_every", cfg.checkpoint_every, lo=1, integer=True)
+    _expect(cfg.stop_when is None or (isinstance(cfg.stop_when, str) and cfg.stop_when),
+            f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}")
     _number("monitor.every", cfg.monitor.every, lo=1, integer=True)
     _expect(isinstance(cfg.monitor.quantities, list), f"monitor.quantities must be a list, got {cfg.monitor.quantities!r}")
     _number("seed", cfg.seed, lo=0, integer=True)

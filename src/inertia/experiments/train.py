@@ -8,7 +8,10 @@ evaluation runs inside ``optimizer.at_theta()``), and, given a run folder, recor
 everything there atomically (see :mod:`inertia.experiments.store`). With ``optimizer.name:
 hessian_free`` one update is one HF iteration (Martens 2010) on the batch: gradient on the whole
 batch, curvature on ``optimizer.options.curvature_fraction`` of it; its metrics add the damping
-and the running CG-iteration and curvature-product counts.
+and the running CG-iteration and curvature-product counts. Every evaluation records ``wall_s``,
+the seconds spent in the run so far (carried across a resume), for wall-clock comparisons; with
+``stop_when`` set the run ends (status ``completed``) at the first evaluation where that metric is
+true, e.g. ``"test_solved"`` for the RNN tasks.
 
 Determinism: minibatches are a pure function of (seed, step) (a fresh permutation per
 epoch from a generator seeded with ``seed`` and the epoch number), so a resumed run sees
@@ -28,10 +31,17 @@ import torch
 
 from ..optim import HessianFree, PerExample
 from . import components
-from .config import HF_LOOP_OPTIONS, Config, from_dict
+from .config import HF_LOOP_OPTIONS, Config, ConfigError, from_dict
 from .store import JsonlWriter, RunDir, atomic_torch_save, atomic_write_json
 
-__all__ = ["train", "TrainResult", "batch_indices"]
+__all__ = ["train", "TrainResult", "batch_indices", "TIMING_METRICS", "deterministic"]
+
+TIMING_METRICS = ("wall_s",)  # metrics that measure time: not reproduced by a resume
+
+
+def deterministic(metrics: dict) -> dict:
+    """``metrics`` without the timing entries: what a resumed run reproduces exactly."""
+    return {k: v for k, v in metrics.items() if k not in TIMING_METRICS}
 
 
 class TrainResult(dict):
@@ -96,7 +106,7 @@ def train(
     optimizer = components.build_optimizer(cfg, model)
     monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
 
-    start, history = 0, []
+    start, history, wall_offset = 0, [], 0.0
     writer = None
     if rd is not None:
         rd.root.mkdir(parents=True, exist_ok=True)
@@ -107,6 +117,7 @@ def train(
             torch.set_rng_state(ckpt["torch_rng"])
             start = int(ckpt["step"])
             history = [m for m in rd.read_metrics() if m["step"] <= start]
+            wall_offset = float(history[-1].get("wall_s", 0.0)) if history else 0.0
         atomic_write_json(rd.config, cfg.to_dict())
         writer = JsonlWriter(rd.metrics)
         writer.truncate_after(history)
@@ -131,7 +142,14 @@ def train(
             m.update(data.evaluate(model, loss_fn))
         if hessian_free:
             m.update(_hessian_free_metrics(optimizer))
+        m["wall_s"] = wall_offset + time.perf_counter() - t0
+        if cfg.stop_when is not None and cfg.stop_when not in m:
+            raise ConfigError(f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; "
+                              f"its metrics are {sorted(m)}")
         return m
+
+    def should_stop(m: dict) -> bool:
+        return cfg.stop_when is not None and bool(m[cfg.stop_when])
 
     def finish(status: str, step: int, message: str = "") -> TrainResult:
         final = dict(history[-1]) if history else {"step": step}
@@ -151,6 +169,8 @@ def train(
         history.append(evaluate(0, float("nan")))
         if writer:
             writer.write(history[-1])
+    if history and should_stop(history[-1]):
+        return finish("completed", step, f"stopped at update {step}: {cfg.stop_when} is true")
     try:
         while step < cfg.steps:
             idx = batch_indices(n, cfg.batch_size, step, cfg.seed).to(device)
@@ -179,6 +199,9 @@ def train(
                     progress(step, cfg.steps, m)
                 if not all(math.isfinite(v) for k, v in m.items() if isinstance(v, float)):
                     return finish("diverged", step, f"non-finite evaluation metrics at update {step}: {m}")
+                if should_stop(m) and step < cfg.steps:
+                    checkpoint(step)
+                    return finish("completed", step, f"stopped at update {step}: {cfg.stop_when} is true")
             if step % ckpt_every == 0 or step == cfg.steps:
                 checkpoint(step)
             if stop_after is not None and step >= stop_after and step < cfg.steps:
