@@ -18,7 +18,13 @@ def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     assert {c.verdict for c in r.claims} <= {"PASS", "FAIL"}
     for f in r.figures:
         assert f.path.exists() and f.path.stat().st_size > 1000
-    assert len(r.figures) == 3
+    assert [f.path.name for f in r.figures] == ["autoencoder.png", "sparse_scale.png", "addition.png",
+                                                "memorization.png", "hessian_free.png"]
+    claims = [c.statement for c in r.claims]
+    assert sum("5-bit memorization" in c for c in claims) == 2 and sum("Hessian-Free" in c for c in claims) == 2
+    hf = r.tables["Hessian-Free vs NAG on this machine (wall-clock seconds of one run, 1 thread each)"]
+    assert [row["task"] for row in hf][:2] == ["autoencoder", "autoencoder"]
+    assert hf[1]["updates"] == 3 and hf[1]["curvature products"] > 0 and hf[0]["wall s"] > 0
     table = r.tables["deep autoencoder, final training error (summed squared error per case; best lr per setting)"]
     assert [row["setting"] for row in table] == ["SGD", "NAG 0.99", "CM 0.99"]
     data = json.loads((tmp_path / "results.json").read_text())
@@ -56,6 +62,32 @@ def test_rnn_init_is_the_papers():
     # within 4 standard errors (the sample std's relative error is 1/sqrt(2n))
     for w, std in ((model.weight_ih, 0.001), (model.weight_ho, 0.1)):
         assert float(w.std()) == pytest.approx(std, rel=4 / (2 * w.numel()) ** 0.5)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_memorization_and_hessian_free_configs_are_the_papers(quick):
+    cfg = S.get_config(quick)
+    mem = cfg["memorization"]
+    assert mem.data["name"] == "memorization5" and mem.model["output"] == "all" and mem.stop_when == "test_solved"
+    assert mem.data["seq_len"] == (S.MEMORIZATION_T_QUICK if quick else 200) and mem.model["hidden_size"] == 100
+    assert mem.init["rules"]["weight_ih"] == {"scheme": "normal", "std": 0.1}  # memorization's input scale
+    for key in ("hf_autoencoder", "hf_addition"):
+        hf = cfg[key]
+        assert hf.optimizer.name == "hessian_free" and hf.optimizer.lr == 1.0 and hf.schedule is None
+        assert hf.optimizer.options["curvature_fraction"] == 0.25
+    assert cfg["hf_autoencoder"].optimizer.options["damping"] == 45.0  # Martens' choice for the autoencoders
+    assert cfg["hf_autoencoder"].model == cfg["autoencoder"].model and cfg["hf_autoencoder"].init == cfg["autoencoder"].init
+    assert cfg["hf_addition"].model == cfg["addition"].model and cfg["hf_addition"].data == cfg["addition"].data
+
+
+def test_value_at_time_and_time_to_solve():
+    hist = [{"step": 0, "wall_s": 0.1, "train_error": 20.0}, {"step": 2, "wall_s": 1.0, "train_error": 10.0,
+                                                               "test_solved": False},
+            {"step": 4, "wall_s": 2.5, "train_error": 5.0, "test_solved": True}]
+    assert S._value_at_time(hist, 2.0, "train_error") == 10.0
+    assert S._value_at_time(hist, 0.05, "train_error") == 20.0  # before the first evaluation: the start
+    assert S._value_at_time(hist, 9.0, "train_error") == 5.0
+    assert S._time_to_solve(hist) == 2.5 and S._time_to_solve(hist[:2]) == float("inf")
 
 
 def test_quick_schedule_is_compressed_but_has_the_papers_shape():
