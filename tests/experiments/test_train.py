@@ -132,3 +132,16 @@ def test_monitor_layer_stats_see_only_the_training_batch_not_evaluation_passes(t
         assert len(keys) == len(set(keys)), keys  # one record per layer and kind: the training batch's
         acts = [x for x in r["layers"] if x["kind"] == "activation"]
         assert all(x["numel"] == 20 * 16 or x["numel"] == 20 * 784 for x in acts)
+
+
+def test_denormals_are_flushed_during_a_run_and_kept_after():
+    import torch
+
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals (torch.set_flush_denormal needs SSE3 on x86)")
+    torch.set_flush_denormal(False)
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    seen = []
+    train(small(steps=10, eval_every=10), progress=lambda *a: seen.append(float(tiny * 1.0)))
+    assert seen == [0.0]  # flushed inside the run (the slow path of x86 matrix products)
+    assert float(tiny * 1.0) > 0  # PyTorch's default is back afterwards

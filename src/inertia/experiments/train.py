@@ -16,7 +16,7 @@ true, e.g. ``"test_solved"`` for the RNN tasks.
 Determinism: minibatches are a pure function of (seed, step) (a fresh permutation per
 epoch from a generator seeded with ``seed`` and the epoch number), so a resumed run sees
 exactly the batches the uninterrupted run would have seen, and on CPU reproduces its
-metrics bit for bit.
+metrics bit for bit. Denormal floats are flushed to zero during a run (:func:`flush_denormals`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from . import components
 from .config import HF_LOOP_OPTIONS, Config, ConfigError, from_dict
 from .store import JsonlWriter, RunDir, atomic_torch_save, atomic_write_json
 
-__all__ = ["train", "TrainResult", "batch_indices", "TIMING_METRICS", "deterministic"]
+__all__ = ["train", "TrainResult", "batch_indices", "TIMING_METRICS", "deterministic", "flush_denormals"]
 
 TIMING_METRICS = ("wall_s",)  # metrics that measure time: not reproduced by a resume
 
@@ -93,6 +93,26 @@ def train(
             used to test that resuming reproduces an uninterrupted run.
     """
     cfg = config if isinstance(config, Config) else from_dict(config)
+    with flush_denormals():
+        return _train(cfg, run_dir, resume=resume, progress=progress, stop_after=stop_after)
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Flush denormal floats to zero on the CPU while the block runs (``torch.set_flush_denormal``),
+    then turn it off again (PyTorch's default). Deep logistic nets produce denormal activations and
+    gradients (values below 1.2e-38 in float32): on x86 each one makes a matrix product take the slow
+    path, and the sparse-initialized CURVES autoencoder trained 10x slower (55 ms an update instead
+    of 5.5 on one core). Flushing changes only values below the denormal threshold."""
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield supported
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
+def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> TrainResult:
     device = torch.device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
     rd = RunDir(run_dir) if run_dir is not None else None
