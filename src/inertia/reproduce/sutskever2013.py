@@ -31,7 +31,7 @@ reaches 0.99 by update ~250, where the paper's period 250 would never pass 0.92 
 and a 100-update final phase; learning rates {0.05} or {0.05, 0.01} per setting; the addition problem at T = 40
 (T = 80 does not separate within a quick budget) with 50 hidden units for 3,000 updates and a
 schedule period of 50; 5-bit memorization at T = 15 (paper: 200) for 3,000 updates; HF for 24
-iterations on batches of 2,000 images and for 40 iterations on batches of 1,000 sequences.
+iterations on batches of 2,000 images and for 25 iterations on batches of 1,000 sequences.
 Full (``--full``): the paper's 784-400-200-100-50-25-6 net, 20,000 images, 750,000 updates,
 period 250, the 1,000-update final phase, the paper's learning-rate grid, mu_max in
 {0, 0.9, 0.99, 0.995, 0.999}, the addition problem at T = 80 and memorization at T = 200 for
@@ -63,7 +63,7 @@ PAPER_HF_CURVES = 0.11  # Hessian-Free on CURVES as quoted in Table 1 (0.058 for
 MEMORIZATION_T_QUICK = 15
 MEMORIZATION_SGD_LRS = [0.03]  # the best of {0.01, 0.03, 0.1, 0.3} in prototypes at T = 10-20
 HF_AE_ITERS_QUICK = 24
-HF_RNN_ITERS_QUICK = 40
+HF_RNN_ITERS_QUICK = 25
 
 
 def _sizes(quick: bool) -> list:
@@ -263,7 +263,7 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     by2 = {t["overrides"]["label"]: t for t in s2.trials}
 
     baseline = mean_image_error(ae)
-    res = PaperResult("sutskever2013", TITLE, _setting(mode, ae, add, grid, n_rnn_seeds))
+    res = PaperResult("sutskever2013", TITLE, _setting(mode, cfg, n_rnn_seeds))
 
     # Table 1
     res.tables["deep autoencoder, final training error (summed squared error per case; best lr per setting)"] = [
@@ -350,24 +350,28 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     add_nag_times = [_time_to_solve(_curves(s1, t)) for t in add_runs[nag_label]]
     add_hf_time = _time_to_solve(_curves(s1, hf_add))
     nag_solve_t = statistics.median(add_nag_times)
-    hf_add_hist = _curves(s1, hf_add)
-    res.tables["Hessian-Free vs NAG on this machine (wall-clock seconds of one run, 1 thread each)"] = [
-        {"task": "autoencoder", "method": f"NAG {best_mom_label} (lr {ae_err[best_mom_label][0]})",
+    hf_opts = ae_hf.optimizer.options
+    res.tables["Hessian-Free vs NAG on the autoencoder (this machine, one thread per run)"] = [
+        {"method": f"{best_mom_label} (lr {ae_err[best_mom_label][0]}, batch {ae.batch_size})",
          "updates": nag_ae["metrics"].get("step"), "wall s": t_nag, "final train error": best_mom,
-         f"train error at NAG's time": best_mom, "curvature products": None},
-        {"task": "autoencoder", "method": f"HF (batch {ae_hf.batch_size}, curvature on "
-                                          f"{ae_hf.optimizer.options['curvature_fraction']:.0%})",
+         "train error at NAG's wall time": best_mom, "curvature products": None},
+        {"method": f"HF (batch {ae_hf.batch_size}, curvature on {hf_opts['curvature_fraction']:.0%}, "
+                   f"initial damping {hf_opts['damping']})",
          "updates": hf_ae["metrics"].get("step"), "wall s": hf_wall, "final train error": hf_final,
-         f"train error at NAG's time": hf_at_t, "curvature products": hf_ae["metrics"].get("hf_curvature_products")},
-        {"task": f"addition T = {add.data['seq_len']}", "method": f"{nag_label} (median of {n_rnn_seeds} seeds)",
+         "train error at NAG's wall time": hf_at_t,
+         "curvature products": hf_ae["metrics"].get("hf_curvature_products")}]
+    res.tables[f"Hessian-Free vs NAG on the addition problem (T = {add.data['seq_len']})"] = [
+        {"method": f"{nag_label} (median of {n_rnn_seeds} seeds, batch {add.batch_size})",
+         "solved": f"{sum(math.isfinite(x) for x in add_nag_times)}/{n_rnn_seeds}",
          "updates": statistics.median(t["metrics"].get("step", 0) for t in add_runs[nag_label]),
-         "wall s to solve": nag_solve_t, "solved": f"{sum(math.isfinite(x) for x in add_nag_times)}/{n_rnn_seeds}"},
-        {"task": f"addition T = {add.data['seq_len']}", "method": f"HF (batch {add_hf.batch_size})",
-         "updates": hf_add["metrics"].get("step"), "wall s to solve": add_hf_time,
-         "solved": f"{int(math.isfinite(add_hf_time))}/1",
-         "final test MSE": _final(hf_add, "test_error"),
-         "curvature products": hf_add["metrics"].get("hf_curvature_products")},
-    ]
+         "wall s to solve": nag_solve_t, "final test MSE": statistics.median(_final(t, "test_error")
+                                                                              for t in add_runs[nag_label]),
+         "curvature products": None},
+        {"method": f"HF (batch {add_hf.batch_size}, curvature on "
+                   f"{add_hf.optimizer.options['curvature_fraction']:.0%})",
+         "solved": f"{int(math.isfinite(add_hf_time))}/1", "updates": hf_add["metrics"].get("step"),
+         "wall s to solve": add_hf_time, "final test MSE": _final(hf_add, "test_error"),
+         "curvature products": hf_add["metrics"].get("hf_curvature_products")}]
     res.claims.append(Claim(
         "momentum (NAG with the schedule) matches or beats Hessian-Free on the deep autoencoder",
         f"at NAG's {t_nag:.0f} s: {best_mom_label} {best_mom:.3g} vs HF {hf_at_t:.3g} (HF after {hf_wall:.0f} s: "
@@ -452,13 +456,19 @@ def _rnn_claims(res: PaperResult, task: str, solve: dict, nag: str, sgd: str, pa
         solve[nag] > solve[sgd], paper_sgd))
 
 
-def _setting(mode: str, ae: Config, add: Config, grid: dict, n_seeds: int) -> str:
+def _setting(mode: str, cfg: dict, n_seeds: int) -> str:
+    ae, add, mem, ae_hf, add_hf = (cfg[k] for k in ("autoencoder", "addition", "memorization", "hf_autoencoder",
+                                                     "hf_addition"))
     sched = ae.schedule
     return (f"{mode}: autoencoder {'-'.join(map(str, ae.model['sizes']))} (mirrored) on {ae.data['n']} CURVES-like "
             f"images, batch {ae.batch_size}, {ae.steps} updates, schedule period {sched['period']} (paper: 250), "
             f"final phase {sched['final_steps']} updates (paper: 1000), lrs per setting in the table; addition "
             f"T = {add.data['seq_len']} (paper: 80), {add.model['hidden_size']} hidden units (paper: 100), "
-            f"{add.steps} updates (paper: 50,000), {n_seeds} seeds")
+            f"{add.steps} updates (paper: 50,000), {n_seeds} seeds; 5-bit memorization T = {mem.data['seq_len']} "
+            f"(paper: 200), {mem.model['hidden_size']} hidden units, {mem.steps} updates, {n_seeds} seeds; "
+            f"Hessian-Free {ae_hf.steps} iterations on the autoencoder (batch {ae_hf.batch_size}) and "
+            f"{add_hf.steps} on addition (batch {add_hf.batch_size}). Every run uses one CPU thread; wall-clock "
+            f"seconds are comparable within this run only")
 
 
 def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
