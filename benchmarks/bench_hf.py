@@ -41,6 +41,9 @@ def parse():
     ap.add_argument("--iters", type=int, default=None, help="HF iterations (default 30; quick 3)")
     ap.add_argument("--batch", type=int, default=None, help="gradient batch B (default 2000; quick 300)")
     ap.add_argument("--curvature-fraction", type=float, default=0.25, help="curvature batch / gradient batch")
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="leave denormal floats on (PyTorch's default); by default they are flushed to zero, "
+                         "as train() does, since they make the sparse-initialized net's products take x86's slow path")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     return args
@@ -148,4 +151,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from inertia.experiments.train import flush_denormals
+
+    if "--keep-denormals" in sys.argv:
+        main()
+    else:
+        with flush_denormals():
+            main()

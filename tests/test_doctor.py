@@ -194,3 +194,35 @@ def test_cli_doctor_bad_input_exits_2(tmp_path, monkeypatch, args, match):
     res = runner.invoke(app, ["doctor", *args])
     assert res.exit_code == 2, res.output
     assert match in res.output.replace("\n", " ")
+
+
+def test_denormal_share_counts_only_nonzero_entries_below_tiny():
+    from inertia.doctor import denormal_share
+
+    t = torch.tensor([0.0, 1e-39, 1.0, -1e-40, 2e-38])  # two denormals among four nonzeros
+    assert denormal_share([t, None, torch.tensor([1, 2])]) == 0.5
+    assert denormal_share([torch.zeros(3)]) is None
+    assert denormal_share([torch.tensor([1e-300], dtype=torch.float64)]) == 0.0  # normal in float64
+
+
+@pytest.mark.parametrize("where", ["input", "output of 0"])
+def test_denormal_inputs_or_activations_are_flagged_with_the_fix(batch, where):
+    x, y = batch
+    model = mlp("tanh", "glorot_uniform")
+    if where == "input":
+        x = x.clone()
+        x[:, :10] = 1e-39  # 10% of the input entries are denormal
+    else:
+        with torch.no_grad():
+            model[0].weight.mul_(1e-39)  # the first layer's output is denormal (plus a zero bias)
+            model[0].bias.zero_()
+    report = doctor(model, x, y, curvature_checks=False)
+    found = next(f for f in report.findings if f.code == "denormal_floats")
+    assert found.severity == "warning" and "set_flush_denormal" in found.fix and where in found.message
+    assert report.denormal_where == where and report.denormal_share >= 0.1
+    assert json.loads(report.to_json())["denormal_share"] == report.denormal_share
+
+
+def test_glorot_tanh_mlp_has_no_denormal_floats(batch):
+    report = doctor(mlp("tanh", "glorot_uniform"), *batch, curvature_checks=False)
+    assert report.denormal_share == 0.0 and "denormal_floats" not in codes(report)

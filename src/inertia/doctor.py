@@ -83,6 +83,11 @@ class DoctorReport:
     lam_max: Optional[float] = None
     stability: Optional[dict] = None
     input_output_condition: Optional[float] = None
+    # share of denormal floats among the nonzero entries (0 < |x| < finfo.tiny), where it is largest:
+    # "input", a module's output, or "gradients" (of the parameters)
+    denormal_share: Optional[float] = None
+    denormal_where: Optional[str] = None
+    device: Optional[str] = None
 
     @property
     def healthy(self) -> bool:
@@ -95,6 +100,8 @@ class DoctorReport:
     def to_dict(self) -> dict:
         return {"healthy": self.healthy, "loss": self.loss, "lam_max": self.lam_max, "stability": self.stability,
                 "input_output_condition": self.input_output_condition,
+                "denormal_share": self.denormal_share, "denormal_where": self.denormal_where,
+                "device": self.device,
                 "findings": [asdict(f) for f in self.findings], "layers": [asdict(r) for r in self.layers]}
 
     def to_json(self) -> str:
@@ -321,6 +328,16 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
 
     relu_handles = [m.register_forward_hook(dead_hook(n)) for n, m in model.named_modules()
                     if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    denormals = {"input": denormal_share([inputs])}
+
+    def denormal_hook(name):
+        def hook(_m, _i, out):
+            if isinstance(out, torch.Tensor):
+                denormals[f"output of {name}"] = denormal_share([out])
+        return hook
+
+    relu_handles += [m.register_forward_hook(denormal_hook(n)) for n, m in model.named_modules()
+                     if n and not any(True for _ in m.children())]
     try:
         with LayerStats(model, kinds=LayerStats.KINDS, histograms=False) as ls:
             model.zero_grad(set_to_none=True)
@@ -334,12 +351,18 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
             loss = loss_of(out, targets)
             loss.backward()
             records = ls.collect(0)
+            denormals["gradients"] = denormal_share([p.grad for p in params])
+            report.device = params[0].device.type
     finally:
         for h in relu_handles:
             h.remove()
         for p, g in zip(params, saved_grads):
             p.grad = g
     report.loss = float(loss.detach())
+    counted = {k: v for k, v in denormals.items() if v is not None}
+    if counted:
+        report.denormal_where = max(counted, key=counted.get)
+        report.denormal_share = counted[report.denormal_where]
     finite = math.isfinite(report.loss)
     by = {(r["layer"], r["kind"]): r for r in records}
 
@@ -439,6 +462,23 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
     return report
 
 
+def denormal_share(tensors) -> Optional[float]:
+    """The share of the nonzero entries of the floating-point ``tensors`` that are denormal
+    (0 < |x| < ``torch.finfo(dtype).tiny``); ``None`` when there are none to count."""
+    nonzero = denormal = 0
+    for t in tensors:
+        if t is None or not t.is_floating_point():
+            continue
+        a = t.detach().abs()
+        nz = a != 0
+        nonzero += int(nz.sum())
+        denormal += int((nz & (a < torch.finfo(t.dtype).tiny)).sum())
+    return denormal / nonzero if nonzero else None
+
+
+DENORMAL_SHARE = 1e-4  # a share of denormal gradient entries worth a warning on a CPU
+
+
 def _diagnose(report: DoctorReport, modules: dict) -> list:
     f: list[Finding] = []
     layers = [r for r in report.layers if r.spectral_radius is None]
@@ -531,5 +571,18 @@ def _diagnose(report: DoctorReport, modules: dict) -> list:
                          f"use lr <= {0.9 * s['max_stable_lr']:.3g} (largest stable: {s['max_stable_lr']:.3g})",
                          "quadratic model; Sutskever et al. 2013, sec. 2.1 (NAG = CM with mu(1 - lam lr))", None,
                          s["lr"] * s["lam_max"] / s["bound"]))
+    # denormal floats: a speed problem on CPUs, not a numerical one
+    d = report.denormal_share
+    if d is not None and d >= DENORMAL_SHARE:
+        on_cpu = report.device == "cpu"
+        f.append(Finding("warning" if on_cpu else "info", "denormal_floats",
+                         f"{100 * d:.2g}% of the nonzero entries of the {report.denormal_where} are denormal floats "
+                         f"(below {torch.finfo(torch.float32).tiny:.2g} in float32)" + (
+                             ": on an x86 CPU each one sends the matrix products that read it down a slow path "
+                             "(updates 7.5x slower measured on the CURVES autoencoder fed denormal pixels)"
+                             if on_cpu else ""),
+                         "torch.set_flush_denormal(True)  # as inertia's train() does during a run; or zero them "
+                         "in the data: x[x.abs() < torch.finfo(x.dtype).tiny] = 0",
+                         "benchmarks/bench_denormal.py", None, d))
     f.sort(key=lambda x: (-SEVERITY[x.severity], -x.score))
     return f

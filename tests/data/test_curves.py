@@ -83,3 +83,10 @@ def test_mean_image_predictor_error_is_about_22_per_image():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         D.curves(**kwargs)
+
+
+def test_no_pixel_is_a_denormal_float():
+    x = D.curves(300, seed=3)
+    tiny = torch.finfo(torch.float32).tiny
+    assert not bool(((x != 0) & (x < tiny)).any())
+    assert float((x == 0).float().mean()) > 0.01  # far from the pen the intensity is exactly 0

@@ -48,7 +48,7 @@ def test_autoencoder_sparse_init_has_15_incoming_weights_or_all_inputs(quick):
         assert torch.all(nnz == min(15, lin.in_features)), lin
         assert torch.all(lin.bias == 0)
     # the nonzero weights are N(0, 1)
-    w = torch.cat([lin.weight[lin.weight != 0] for lin in linears])
+    w = torch.cat([lin.weight.detach()[lin.weight != 0] for lin in linears])
     assert abs(float(w.std()) - 1.0) < 4 / len(w) ** 0.5 * 2 and abs(float(w.mean())) < 4 / len(w) ** 0.5
 
 

@@ -15,6 +15,10 @@ so intensities are in [0, 1], 1 on the curve. d is computed against the curve's 
 chordal polyline, which is within |P0 - 2 P1 + P2| / (4 * 32^2) <= 0.017 px of the curve
 (28 x 28 images); the intensity error is therefore at most 0.017 * max|d/dd exp(-d^2/2s^2)| =
 0.017 * e^(-1/2) / sigma, 0.013 for sigma = 0.8 (a test checks it against an exact reference).
+Intensities below float32's smallest normal number (1.2e-38; far from the pen, exp underflows
+through the denormal range) are set to 0: about 5% of the pixels would otherwise be denormal, and
+on x86 CPUs a denormal operand sends every matrix product that reads it down a slow path (the
+deep autoencoder trained about 10x slower, benchmarks/bench_denormal.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ._validate import check_count, make_rng
 _SEGMENTS = 32
 _MARGIN = 2.0
 _CHUNK = 128  # curves per block: [128, 784, 32] float32 temporaries, about 13 MB each
+_TINY = torch.finfo(torch.float32).tiny
 
 
 def curves(n: int, seed: int = 0, image_size: int = 28, pen_sigma: float = 0.8) -> torch.Tensor:
@@ -81,5 +86,6 @@ def _render(ctrl: np.ndarray, size: int, sigma: float) -> torch.Tensor:
         # |r - proj * step|^2 = |r|^2 - proj * (2 r.step - proj |step|^2)
         v = torch.addcmul(r_dot.mul_(2), proj, step_sq[c, None, :], value=-1)
         d_sq = r_sq.addcmul_(proj, v, value=-1).amin(2).clamp_min_(0)  # [b, P]
-        out[c] = d_sq.mul_(-0.5 / sigma ** 2).exp_()
+        img = d_sq.mul_(-0.5 / sigma ** 2).exp_()
+        out[c] = img.masked_fill_(img < _TINY, 0.0)  # no denormals (module docstring)
     return out
