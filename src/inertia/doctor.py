@@ -579,7 +579,7 @@ def _diagnose(report: DoctorReport, modules: dict) -> list:
                          f"{100 * d:.2g}% of the nonzero entries of the {report.denormal_where} are denormal floats "
                          f"(below {torch.finfo(torch.float32).tiny:.2g} in float32)" + (
                              ": on an x86 CPU each one sends the matrix products that read it down a slow path "
-                             "(updates 7.5x slower measured on the CURVES autoencoder fed denormal pixels)"
+                             "(an update of the CURVES autoencoder 9x slower, benchmarks/bench_denormal.py)"
                              if on_cpu else ""),
                          "torch.set_flush_denormal(True)  # as inertia's train() does during a run; or zero them "
                          "in the data: x[x.abs() < torch.finfo(x.dtype).tiny] = 0",
