@@ -109,3 +109,20 @@ def test_stage_configs_change_only_what_they_vary():
     assert nofinal.schedule["total_steps"] is None and nofinal.schedule["mu_max"] == 0.99
     scaled = S._ae_config(base, 0.99, True, 0.05, scale=0.25)
     assert scaled.init["std"] == 0.25 and all(r["std"] == 0.25 for r in scaled.init["rules"].values())
+
+
+def test_a_second_stage_runs_when_the_reference_setting_tries_several_lrs(tmp_path, monkeypatch):
+    original = S.get_config
+
+    def two_lrs(quick=True, smoke=False):
+        cfg = original(quick, smoke)
+        cfg["grid"]["ae_settings"] = [(lb, mu, nes, [0.05, 0.01] if lb == "NAG 0.99" else lrs)
+                                      for lb, mu, nes, lrs in cfg["grid"]["ae_settings"]]
+        return cfg
+
+    monkeypatch.setattr(S, "get_config", two_lrs)
+    r = S.run(out=tmp_path, smoke=True)
+    stage2 = json.loads((tmp_path / "sutskever2013" / "stage2-smoke" / "sweep.json").read_text())
+    best = r.tables["the final low-momentum phase"][0]["lr"]
+    assert best in (0.05, 0.01) and stage2  # the final-phase and scale runs used NAG 0.99's best lr
+    assert r.tables[f"scale of the sparse init (NAG mu_max 0.99, lr {best})"]
