@@ -145,3 +145,43 @@ def test_denormals_are_flushed_during_a_run_and_kept_after():
     train(small(steps=10, eval_every=10), progress=lambda *a: seen.append(float(tiny * 1.0)))
     assert seen == [0.0]  # flushed inside the run (the slow path of x86 matrix products)
     assert float(tiny * 1.0) > 0  # PyTorch's default is back afterwards
+
+
+def test_clip_grad_norm_bounds_each_update_and_reports_the_norms(tmp_path):
+    import torch
+
+    from inertia.experiments import components
+
+    cfg = small(steps=1, eval_every=1, clip_grad_norm=1e-3, schedule=None,
+                optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.0})
+    res = train(cfg, tmp_path / "run")
+    assert res["clipped_steps"] == 1 and res["max_grad_norm"] > 1e-3
+    # rebuild theta_0 as train() does; after one SGD step theta moved by lr * clip exactly
+    torch.manual_seed(cfg.seed)
+    data = components.build_data(cfg)
+    model = components.build_model(cfg, data)
+    components.apply_init(model, cfg, generator=torch.Generator().manual_seed(cfg.seed))
+    theta1 = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    moved = sum(float((theta1[k] - v).pow(2).sum()) for k, v in model.state_dict().items()) ** 0.5
+    assert moved == pytest.approx(0.5 * 1e-3, rel=1e-3)
+    unclipped = train(cfg.replace(clip_grad_norm=1e6))
+    assert unclipped["clipped_steps"] == 0 and unclipped["max_grad_norm"] == pytest.approx(res["max_grad_norm"])
+    assert "max_grad_norm" not in train(small(steps=1, eval_every=1))
+
+
+def test_resume_with_clipping_and_checkpoints_between_evaluations_is_exact(tmp_path):
+    cfg = small(clip_grad_norm=0.5, checkpoint_every=5, eval_every=10)
+    full = train(cfg, tmp_path / "full")
+    train(cfg, tmp_path / "resumed", stop_after=15)  # checkpoint mid-way between evaluations
+    resumed = train(cfg, tmp_path / "resumed", resume=True)
+    assert full["clipped_steps"] > 0 and deterministic(resumed) == deterministic(full)
+
+
+@pytest.mark.parametrize("over, match", [({"clip_grad_norm": 0}, "clip_grad_norm must be in"),
+                                         ({"clip_grad_norm": -1.0}, "clip_grad_norm must be in"),
+                                         ({"clip_grad_norm": 1.0, "schedule": None,
+                                           "optimizer": {"name": "hessian_free", "lr": 1.0}},
+                                          "clip_grad_norm is for first-order optimizers")])
+def test_bad_clip_grad_norm_is_named(over, match):
+    with pytest.raises(ConfigError, match=match):
+        small(**over)

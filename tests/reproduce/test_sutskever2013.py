@@ -126,3 +126,11 @@ def test_a_second_stage_runs_when_the_reference_setting_tries_several_lrs(tmp_pa
     best = r.tables["the final low-momentum phase"][0]["lr"]
     assert best in (0.05, 0.01) and stage2  # the final-phase and scale runs used NAG 0.99's best lr
     assert r.tables[f"scale of the sparse init (NAG mu_max 0.99, lr {best})"]
+
+
+def test_the_clipped_memorization_setting_is_reported_but_not_claimed():
+    grid = S.get_config(True)["grid"]
+    labels = [m[0] for m in grid["mem_settings"]]
+    assert labels[:2] == ["NAG 0.99", "SGD"] and "clipped" in labels[2]
+    cfg = S._rnn_config(S.get_config(True)["memorization"], 0.99, 0.01, 0, clip=1.0)
+    assert cfg.clip_grad_norm == 1.0 and S._rnn_config(cfg.replace(clip_grad_norm=None), 0.0, 0.03, 0).clip_grad_norm is None

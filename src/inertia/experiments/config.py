@@ -70,6 +70,8 @@ class Config:
     checkpoint_every: int | None = None
     # stop (status completed) at the first evaluation where this metric is true, e.g. "test_solved"
     stop_when: str | None = None
+    # rescale the gradient to at most this total 2-norm before each update (torch.nn.utils.clip_grad_norm_)
+    clip_grad_norm: float | None = None
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     seed: int = 0
     device: str = "cpu"
@@ -79,8 +81,9 @@ class Config:
         d = dataclasses.asdict(self)
         if not d["optimizer"]["options"]:  # left out when empty, so configs without it keep their hashes
             del d["optimizer"]["options"]
-        if d["stop_when"] is None:  # likewise
-            del d["stop_when"]
+        for key in ("stop_when", "clip_grad_norm"):  # likewise
+            if d[key] is None:
+                del d[key]
         return d
 
     def replace(self, **overrides: Any) -> "Config":
@@ -187,6 +190,10 @@ def validate(cfg: Config) -> None:
         _number("checkpoint_every", cfg.checkpoint_every, lo=1, integer=True)
     _expect(cfg.stop_when is None or (isinstance(cfg.stop_when, str) and cfg.stop_when),
             f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}")
+    if cfg.clip_grad_norm is not None:
+        _number("clip_grad_norm", cfg.clip_grad_norm, lo=0, lo_open=True)
+        _expect(o.name != "hessian_free", f"clip_grad_norm is for first-order optimizers, got it with optimizer.name "
+                                          f"'hessian_free' (HF's damping and line search bound its steps)")
     _number("monitor.every", cfg.monitor.every, lo=1, integer=True)
     _expect(isinstance(cfg.monitor.quantities, list), f"monitor.quantities must be a list, got {cfg.monitor.quantities!r}")
     _number("seed", cfg.seed, lo=0, integer=True)

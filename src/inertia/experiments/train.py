@@ -11,7 +11,10 @@ batch, curvature on ``optimizer.options.curvature_fraction`` of it; its metrics 
 and the running CG-iteration and curvature-product counts. Every evaluation records ``wall_s``,
 the seconds spent in the run so far (carried across a resume), for wall-clock comparisons; with
 ``stop_when`` set the run ends (status ``completed``) at the first evaluation where that metric is
-true, e.g. ``"test_solved"`` for the RNN tasks.
+true, e.g. ``"test_solved"`` for the RNN tasks. With ``clip_grad_norm`` the gradient is rescaled to
+at most that 2-norm before each update (after the Monitor's hooks saw the raw backward pass, before
+``monitor.step``), and evaluations add ``max_grad_norm`` (the largest norm before clipping since
+the previous evaluation) and ``clipped_steps``.
 
 Determinism: minibatches are a pure function of (seed, step) (a fresh permutation per
 epoch from a generator seeded with ``seed`` and the epoch number), so a resumed run sees
@@ -127,6 +130,7 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
     monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
 
     start, history, wall_offset = 0, [], 0.0
+    grads = {"max": 0.0, "clipped": 0}  # gradient clipping: the largest norm and clipped updates since the last evaluation
     writer = None
     if rd is not None:
         rd.root.mkdir(parents=True, exist_ok=True)
@@ -135,6 +139,7 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["torch_rng"])
+            grads.update(ckpt.get("grads", {}))
             start = int(ckpt["step"])
             history = [m for m in rd.read_metrics() if m["step"] <= start]
             wall_offset = float(history[-1].get("wall_s", 0.0)) if history else 0.0
@@ -151,6 +156,7 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "grads": dict(grads),
         })
 
     hessian_free = isinstance(optimizer, HessianFree)
@@ -162,6 +168,9 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
             m.update(data.evaluate(model, loss_fn))
         if hessian_free:
             m.update(_hessian_free_metrics(optimizer))
+        if cfg.clip_grad_norm is not None:  # since the previous evaluation
+            m["max_grad_norm"], m["clipped_steps"] = grads["max"], grads["clipped"]
+            grads.update(max=0.0, clipped=0)
         m["wall_s"] = wall_offset + time.perf_counter() - t0
         if cfg.stop_when is not None and cfg.stop_when not in m:
             raise ConfigError(f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; "
@@ -205,6 +214,10 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
                 return finish("diverged", step, msg)
             if not hessian_free:
                 loss.backward()
+                if cfg.clip_grad_norm is not None:
+                    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm))
+                    grads["max"] = max(grads["max"], norm) if math.isfinite(norm) else norm
+                    grads["clipped"] += int(norm > cfg.clip_grad_norm)
             if monitor is not None:
                 monitor.step(step)
             if not hessian_free:
