@@ -12,7 +12,7 @@ from inertia.diagnostics import plots
 from inertia.optim import Momentum
 
 
-def train(monitor_quantities=None, steps=12, path=None):
+def train(monitor_quantities=None, steps=12, path=None, probe=None):
     torch.manual_seed(0)
     m = nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 3))
     x, y = torch.randn(32, 10), torch.randint(0, 3, (32,))
@@ -20,7 +20,8 @@ def train(monitor_quantities=None, steps=12, path=None):
     mon = None
     if monitor_quantities is not None:
         mon = D.Monitor(m, monitor_quantities, every=3, path=path,
-                        loss_fn=lambda: nn.functional.cross_entropy(m(x), y), inputs=x)
+                        loss_fn=lambda: nn.functional.cross_entropy(m(x), y), inputs=x,
+                        probe=probe(m) if probe else None)
     losses = []
     for t in range(steps):
         opt.zero_grad()
@@ -55,6 +56,29 @@ def test_monitor_writes_json_lines(tmp_path):
 def test_layer_stats_are_recorded_only_at_monitored_steps():
     _, mon = train(["layer_stats"])
     assert {r["step"] for r in mon.layer_stats.records} == {0, 3, 6, 9}
+
+
+def test_probe_batch_layer_stats_leave_training_unchanged_and_describe_the_probe():
+    g = torch.Generator().manual_seed(1)
+    xp, yp = 5.0 * torch.randn(300, 10, generator=g), torch.randint(0, 3, (300,), generator=g)
+    plain, _ = train(None)
+    watched, mon = train(["layer_stats"], probe=lambda m: (xp, lambda out: nn.functional.cross_entropy(out, yp)))
+    assert plain == watched  # gradients, parameters and RNG untouched
+    assert [r["step"] for r in mon.records] == [0, 3, 6, 9]
+    # the step-0 record is exactly the statistics of one pass on the probe batch at the initial weights
+    torch.manual_seed(0)
+    m0 = nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 3))
+    ref = D.layer_stats(m0, xp, lambda out, t: nn.functional.cross_entropy(out, t), yp)
+    got = {(r["layer"], r["kind"]): r for r in mon.records[0]["layers"]}
+    assert len(got) == len(mon.records[0]["layers"]) == len(ref)  # one pass: no training-batch records mixed in
+    for r in ref:
+        assert got[(r["layer"], r["kind"])]["std"] == pytest.approx(r["std"], rel=1e-6)
+
+
+def test_probe_must_be_inputs_and_a_loss():
+    m = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="probe must be"):
+        D.Monitor(m, ["layer_stats"], probe=torch.zeros(2, 3))
 
 
 def test_unknown_quantity_lists_known_ones():

@@ -185,3 +185,14 @@ def test_resume_with_clipping_and_checkpoints_between_evaluations_is_exact(tmp_p
 def test_bad_clip_grad_norm_is_named(over, match):
     with pytest.raises(ConfigError, match=match):
         small(**over)
+
+
+def test_monitor_probe_records_test_batch_statistics_without_changing_training(tmp_path):
+    plain = train(small())
+    probed = train(small(**{"monitor": {"quantities": ["layer_stats"], "every": 10, "probe": 20}}), tmp_path / "run")
+    assert deterministic(probed) == deterministic(plain)
+    recs = read_jsonl(tmp_path / "run" / "diagnostics.jsonl")
+    assert [r["step"] for r in recs] == [0, 10, 20] and all(r["layers"] for r in recs)
+    assert "probe" not in small().to_dict()["monitor"]  # the default leaves config hashes as they were
+    with pytest.raises(ConfigError, match="monitor.probe must be"):
+        small(**{"monitor": {"quantities": ["layer_stats"], "probe": -1}})

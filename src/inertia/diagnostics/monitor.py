@@ -4,7 +4,8 @@ What is measured (quantities), when (``every``), and how it is shown (:mod:`.plo
 separate. A quantity is a registry name or a callable ``q(monitor, step) -> dict``:
 
 - ``"layer_stats"``: per-layer activation / pre-activation / back-propagated gradient / weight
-  gradient statistics from hooks (:class:`.layers.LayerStats`) during the training step itself;
+  gradient statistics from hooks (:class:`.layers.LayerStats`) during the training step itself,
+  or, with ``probe=(inputs, loss_fn)``, during a pass on that fixed batch at recorded steps;
 - ``"hessian_top_eigenvalue"``, ``"hessian_frobenius_norm"``, ``"hessian_trace"``: curvature of
   ``loss_fn`` (a zero-argument callable on a fixed batch) w.r.t. ``curvature_params`` (default
   all parameters; e.g. the first layer's weight for Temperoni et al.'s diagnostic);
@@ -107,14 +108,23 @@ class Monitor:
         probes: Hutchinson probes for trace / Frobenius norm.
         histograms: record histograms in layer statistics.
         seed: seed of the monitor's own generator (the global RNG is never used).
+        probe: ``(inputs, loss_fn)`` of a fixed batch for ``"layer_stats"``, with
+            ``loss_fn(outputs) -> loss``: at each recorded step the statistics come from one
+            forward and backward pass on this batch (the model in eval mode, the training
+            gradients in ``.grad`` kept as they were) instead of from the training step, as Glorot
+            & Bengio measure them on 300 fixed test images. ``None``: the training minibatch.
     """
 
     def __init__(self, model: nn.Module, quantities: Sequence[Union[str, Callable]] = ("layer_stats",),
                  every: int = 10, path: Optional[Union[str, Path]] = None, loss_fn: Optional[Callable] = None,
                  inputs: Optional[torch.Tensor] = None, curvature_params=None, probes: int = 20,
-                 histograms: bool = True, seed: int = 0) -> None:
+                 histograms: bool = True, seed: int = 0, probe: Optional[tuple] = None) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
+        if probe is not None and not (isinstance(probe, tuple) and len(probe) == 2
+                                      and isinstance(probe[0], torch.Tensor) and callable(probe[1])):
+            raise ValueError(f"probe must be (inputs tensor, loss_fn) or None, got {type(probe).__name__}")
+        self.probe = probe
         self.model, self.every, self.loss_fn, self.inputs, self.probes = model, every, loss_fn, inputs, probes
         self.curvature_params = curvature_params if curvature_params is not None else dict(
             (n, p) for n, p in model.named_parameters() if p.requires_grad)
@@ -137,8 +147,28 @@ class Monitor:
         self._arm(0)
 
     def _arm(self, step: int) -> None:
-        if self.layer_stats is not None:
-            self.layer_stats.active = step % self.every == 0
+        if self.layer_stats is not None:  # with a probe batch the training passes are never recorded
+            self.layer_stats.active = self.probe is None and step % self.every == 0
+
+    def _probe_layer_stats(self) -> None:
+        """One forward/backward pass on the probe batch with the hooks armed; parameter gradients,
+        the train/eval mode and the hooks' state are restored afterwards."""
+        inputs, loss_fn = self.probe
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        saved = [p.grad for p in params]
+        was_training = self.model.training
+        try:
+            for p in params:
+                p.grad = None
+            self.model.eval()
+            self.layer_stats.active = True
+            with torch.enable_grad():
+                loss_fn(self.model(inputs)).backward()
+        finally:
+            self.layer_stats.active = False
+            self.model.train(was_training)
+            for p, g in zip(params, saved):
+                p.grad = g
 
     @contextlib.contextmanager
     def paused(self):
@@ -163,6 +193,8 @@ class Monitor:
         if self.should_record(step):
             record = {"step": step, **extra}
             if self.layer_stats is not None:
+                if self.probe is not None:
+                    self._probe_layer_stats()
                 record["layers"] = self.layer_stats.collect(step)
                 self.layer_stats.active = False  # the quantities' own forward passes are not training
             for q in self.quantities:

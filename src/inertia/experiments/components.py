@@ -170,8 +170,12 @@ def build_monitor(cfg: Config, model: nn.Module, data: TrainData, loss_fn: Calla
     if missing:
         raise ConfigError(f"monitor.params: {missing} are not parameters of the model; known: {sorted(named)}")
     params = {n: named[n] for n in cfg.monitor.params} or None
+    probe = None
+    if cfg.monitor.probe:  # a fixed batch of test examples for the layer statistics
+        xp, yp = data.x_test[: cfg.monitor.probe], data.y_test[: cfg.monitor.probe]
+        probe = (xp, lambda out: loss_fn(out, yp))
     return Monitor(model, cfg.monitor.quantities, every=cfg.monitor.every, path=path,
-                   loss_fn=lambda: loss_fn(model(xb), yb), inputs=xb, curvature_params=params)
+                   loss_fn=lambda: loss_fn(model(xb), yb), inputs=xb, curvature_params=params, probe=probe)
 
 
 def check_names(cfg: Config) -> None:

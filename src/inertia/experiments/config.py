@@ -44,6 +44,7 @@ class MonitorConfig:
     quantities: list = field(default_factory=list)
     every: int = 10
     params: list = field(default_factory=list)  # parameter names for curvature quantities (default: all)
+    probe: int = 0  # layer_stats on the first `probe` test examples at each record (0: the training minibatch)
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Config:
         d = dataclasses.asdict(self)
         if not d["optimizer"]["options"]:  # left out when empty, so configs without it keep their hashes
             del d["optimizer"]["options"]
+        if isinstance(d["monitor"], dict) and "probe" in d["monitor"] and not d["monitor"]["probe"]:  # likewise
+            del d["monitor"]["probe"]
         for key in ("stop_when", "clip_grad_norm"):  # likewise
             if d[key] is None:
                 del d[key]
@@ -195,6 +198,7 @@ def validate(cfg: Config) -> None:
         _expect(o.name != "hessian_free", f"clip_grad_norm is for first-order optimizers, got it with optimizer.name "
                                           f"'hessian_free' (HF's damping and line search bound its steps)")
     _number("monitor.every", cfg.monitor.every, lo=1, integer=True)
+    _number("monitor.probe", cfg.monitor.probe, lo=0, integer=True)
     _expect(isinstance(cfg.monitor.quantities, list), f"monitor.quantities must be a list, got {cfg.monitor.quantities!r}")
     _number("seed", cfg.seed, lo=0, integer=True)
     _expect(cfg.dtype in DTYPES, f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
