@@ -196,3 +196,26 @@ def test_monitor_probe_records_test_batch_statistics_without_changing_training(t
     assert "probe" not in small().to_dict()["monitor"]  # the default leaves config hashes as they were
     with pytest.raises(ConfigError, match="monitor.probe must be"):
         small(**{"monitor": {"quantities": ["layer_stats"], "probe": -1}})
+
+
+def test_generated_data_is_cached_per_process_and_handed_out_as_copies():
+    from inertia.experiments import components
+
+    cfg = small()
+    a, b = components.build_data(cfg), components.build_data(cfg)
+    assert torch_equal(a.x_train, b.x_train) and a.x_train is not b.x_train
+    assert a.x_train is a.y_train  # an autoencoder's inputs are its targets, still one tensor
+    a.x_train.zero_()  # a caller changing its copy does not change the next run's data
+    c = components.build_data(cfg)
+    assert torch_equal(c.x_train, b.x_train) and float(c.x_train.abs().sum()) > 0
+    for seed in range(6):  # the cache stays bounded
+        components.build_data(cfg.replace(seed=seed))
+    assert len(components._GENERATED) <= components._GENERATED_MAX
+    other = components.build_data(cfg.replace(seed=1))
+    assert not torch_equal(other.x_train, b.x_train)  # keyed on the seed
+
+
+def torch_equal(x, y):
+    import torch
+
+    return bool(torch.equal(x, y))
