@@ -9,7 +9,7 @@ What runs (every training run goes through ``train(config)``, in one resumable p
    unit; the decoder layer fed by the 6-unit code connects to all 6). Settings: SGD and
    NAG/CM with ``mu_t = min(1 - 2^(-1 - log2(floor(t / period) + 1)), mu_max)``, each at its best
    learning rate from the grid, the last updates in the final phase at mu 0.9.
-2. **The final low-momentum phase** (Table 2): the best high-momentum NAG setting again without it.
+2. **The final low-momentum phase** (Table 2): NAG with mu_max 0.99 at its best lr again without it.
 3. **Scale of the sparse init** (Table 3): NAG with mu_max 0.99 at scales 0.25, 0.5, 1 and 2.
 4. **Tanh RNN on the addition problem** (Table 5): 100 hidden units (50 in quick), echo-state recurrent matrix
    (15 incoming weights per unit, spectral radius 1.1), input weights N(0, 0.001^2), output
