@@ -55,3 +55,28 @@ def test_bad_hessian_free_options_are_config_errors(over, match):
 def test_configs_without_options_keep_their_serialised_form():
     assert "options" not in Config().to_dict()["optimizer"]
     assert tiny_hf().to_dict()["optimizer"]["options"]["cg_max_iter"] == 30
+
+
+def tiny_rnn_hf(structural: float, fraction: float = 0.5):
+    cfg = Config(experiment="hf", data={"name": "addition", "n": 200, "seq_len": 8, "n_test": 100},
+                 model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 12, "output_size": 1, "output": "last"},
+                 init={"scheme": "normal", "std": 0.3}, steps=4, batch_size=100, eval_every=2)
+    cfg.optimizer.name = "hessian_free"
+    cfg.optimizer.lr = 1.0
+    cfg.optimizer.options = {"damping": 1.0, "cg_max_iter": 30, "curvature_fraction": fraction,
+                             "structural_damping": structural}
+    return cfg.replace()
+
+
+@pytest.mark.parametrize("fraction", [0.5, 1.0])  # a curvature subset, or the gradient batch's own graph
+def test_structural_damping_trains_an_rnn_from_a_config(fraction):
+    plain = train(tiny_rnn_hf(0.0, fraction))
+    damped = train(tiny_rnn_hf(0.3, fraction))
+    assert plain.status == damped.status == "completed"
+    assert damped["train_loss"] < train(tiny_rnn_hf(0.3, fraction).replace(steps=0))["train_loss"]
+    assert deterministic(damped) != deterministic(plain)  # the hidden-state term changed the steps
+
+
+def test_structural_damping_needs_a_model_with_hidden_states():
+    with pytest.raises(ConfigError, match="structural_damping needs a model that returns its hidden states"):
+        train(tiny_hf(**{"optimizer.options.structural_damping": 0.3}))

@@ -149,3 +149,12 @@ def test_bad_constructor_arguments_are_named(kwargs, message):
 def test_default_init_is_uniform_within_one_over_sqrt_hidden():
     r = M.TanhRNN(2, 100, 1)
     assert all(float(p.abs().max()) <= 0.1 for p in r.parameters())
+
+
+@pytest.mark.parametrize("output", ["all", "last"])
+def test_forward_with_hidden_is_forward_plus_the_hidden_states(output):
+    torch.manual_seed(0)
+    m = M.TanhRNN(3, 5, 2, output=output)
+    x = torch.randn(4, 6, 3)
+    out, hs = m.forward_with_hidden(x)
+    assert torch.equal(out, m(x)) and torch.equal(hs, m.hidden_states(x)) and hs.shape == (4, 6, 5)

@@ -127,6 +127,9 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
     init_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     components.apply_init(model, cfg, generator=init_gen, data=data, loss_fn=loss_fn)
     optimizer = components.build_optimizer(cfg, model)
+    if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
+        raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
+                          f"(forward_with_hidden, e.g. tanh_rnn); model {cfg.model['name']!r} does not")
     monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
 
     start, history, wall_offset = 0, [], 0.0
@@ -256,9 +259,17 @@ def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: tor
     """One HF iteration on the batch: the gradient on all of it, curvature products on a
     ``curvature_fraction`` share (a different subset at each step, a pure function of (seed, step)),
     exact per-case gradients for the Martens preconditioner. Returns the loss before the step."""
+    structural = cfg.optimizer.options.get("structural_damping", 0) > 0
+
+    def run(x, y):  # (outputs, loss[, hidden]): structural damping penalizes changes of the hidden states
+        if structural:
+            out, hidden = model.forward_with_hidden(x)
+            return out, loss_fn(out, y), hidden
+        out = model(x)
+        return out, loss_fn(out, y)
+
     def closure():
-        out = model(xb)
-        return out, loss_fn(out, yb)
+        return run(xb, yb)
 
     fraction = cfg.optimizer.options.get("curvature_fraction", HF_LOOP_OPTIONS["curvature_fraction"])
     m = max(1, round(fraction * xb.shape[0]))
@@ -268,8 +279,7 @@ def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: tor
         xc, yc = xb[idx], yb[idx]
 
         def curvature_closure():
-            out = model(xc)
-            return out, loss_fn(out, yc)
+            return run(xc, yc)
 
     per_example = None
     if optimizer.param_groups[0]["preconditioner"] == "martens":

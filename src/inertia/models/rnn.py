@@ -206,10 +206,14 @@ class TanhRNN(nn.Module):
         return tanh_recurrence(a, self.weight_hh, self.fast_bptt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_hidden(x)[0]
+
+    def forward_with_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(outputs, hidden states [n, T, H])`` from one pass: what Hessian-Free's structural
+        damping (Martens & Sutskever 2011) needs, the hidden activities whose change it penalizes."""
         hs = self.hidden_states(x)  # [n, T, H]
-        if self.output == "last":
-            hs = hs[:, -1]  # [n, H]
-        return torch.matmul(hs, self.weight_ho.t()) + self.bias_o
+        last = hs[:, -1] if self.output == "last" else hs  # [n, H] or [n, T, H]
+        return torch.matmul(last, self.weight_ho.t()) + self.bias_o, hs
 
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
