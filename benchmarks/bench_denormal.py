@@ -18,25 +18,13 @@ from __future__ import annotations
 
 import torch
 from _common import median_time, parse_args
+from bench_hf import make_model  # the sparse-initialized CURVES autoencoder
 
-from inertia import init as I
 from inertia.data import curves
 from inertia.experiments.train import flush_denormals
-from inertia.models import deep_autoencoder
 from inertia.optim import Momentum
 
 TINY = torch.finfo(torch.float32).tiny
-
-
-def build(sizes):
-    torch.manual_seed(0)
-    model = deep_autoencoder(sizes)
-    gen = torch.Generator().manual_seed(0)
-    for layer in model:
-        if isinstance(layer, torch.nn.Linear):
-            I.sparse_(layer.weight, fan_in=min(15, layer.in_features), std=1.0, generator=gen)
-            torch.nn.init.zeros_(layer.bias)
-    return model
 
 
 def main() -> None:
@@ -50,7 +38,7 @@ def main() -> None:
     dirty[pick] = torch.rand(int(pick.sum()), generator=g) * TINY
     print(f"threads {torch.get_num_threads()}, autoencoder {'-'.join(map(str, sizes))} (mirrored), batch 200")
     for label, x in (("generated images", clean), ("images with denormal pixels", dirty)):
-        model = build(sizes)
+        model = make_model(sizes)
         opt = Momentum(model.parameters(), lr=0.05, momentum=0.99, nesterov=True)
         share = float(((x != 0) & (x < TINY)).float().mean())
 

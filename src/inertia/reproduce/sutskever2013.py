@@ -112,9 +112,7 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
         data={"name": "addition", "n": 500 if smoke else 20_000, "seq_len": t_add, "n_test": 200 if smoke else 1000},
         model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 50 if quick or smoke else 100, "output_size": 1,
                "output": "last"},
-        init={"scheme": "normal", "std": 0.1,
-              "rules": {"weight_hh": {"scheme": "echo_state", "spectral_radius": 1.1, "fan_in": 15},
-                        "weight_ih": {"scheme": "normal", "std": 0.001}}},
+        init=_rnn_init(input_std=0.001),
         optimizer={"name": "momentum", "lr": 0.003, "momentum": 0.0, "nesterov": True},
         schedule={"name": "sutskever_momentum", "mu_max": 0.995, "period": 50 if quick or smoke else 250},
         loss="auto", steps=rnn_steps, batch_size=100, eval_every=max(rnn_steps // 60, 1), stop_when="test_solved",
@@ -126,9 +124,7 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
         data={"name": "memorization5", "n": 500 if smoke else 2000, "seq_len": t_mem, "n_test": 200 if smoke else 500},
         model={"name": "tanh_rnn", "input_size": 4, "hidden_size": 20 if smoke else 100, "output_size": 3,
                "output": "all"},
-        init={"scheme": "normal", "std": 0.1,
-              "rules": {"weight_hh": {"scheme": "echo_state", "spectral_radius": 1.1, "fan_in": 15},
-                        "weight_ih": {"scheme": "normal", "std": 0.1}}},
+        init=_rnn_init(input_std=0.1),
         optimizer={"name": "momentum", "lr": 0.01, "momentum": 0.0, "nesterov": True},
         schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 50 if quick or smoke else 250},
         loss="auto", steps=mem_steps, batch_size=100, eval_every=10 if smoke else 50 if quick else 500,
@@ -168,6 +164,15 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
     }
     return {"autoencoder": ae, "addition": addition, "memorization": memorization,
             "hf_autoencoder": ae_hf, "hf_addition": add_hf, "grid": grid}
+
+
+def _rnn_init(input_std: float) -> dict:
+    """Sutskever et al.'s RNN init: echo-state recurrent weights (15 incoming per unit, spectral
+    radius 1.1), input weights N(0, input_std^2) (0.001 for addition, 0.1 for memorization), the
+    rest (output weights) N(0, 0.1^2)."""
+    return {"scheme": "normal", "std": 0.1,
+            "rules": {"weight_hh": {"scheme": "echo_state", "spectral_radius": 1.1, "fan_in": 15},
+                      "weight_ih": {"scheme": "normal", "std": input_std}}}
 
 
 def _ae_config(base: Config, mu_max: float, nesterov: bool, lr: float, scale: float = 1.0,
