@@ -134,3 +134,15 @@ def test_the_clipped_memorization_setting_is_reported_but_not_claimed():
     assert labels[:2] == ["NAG 0.99", "SGD"] and "clipped" in labels[2]
     cfg = S._rnn_config(S.get_config(True)["memorization"], 0.99, 0.01, 0, clip=1.0)
     assert cfg.clip_grad_norm == 1.0 and S._rnn_config(cfg.replace(clip_grad_norm=None), 0.0, 0.03, 0).clip_grad_norm is None
+
+
+def test_hf_comparisons_are_at_equal_seconds_and_need_a_long_enough_hf_run():
+    nag = [{"wall_s": 0.0, "train_error": 22.0}, {"wall_s": 4.0, "train_error": 15.0}, {"wall_s": 8.0, "train_error": 10.0}]
+    hf = [{"wall_s": 0.0, "train_error": 250.0}, {"wall_s": 3.0, "train_error": 30.0}, {"wall_s": 6.0, "train_error": 9.0}]
+    # HF's run is the shorter: both are read at 6 s (NAG's last evaluation by then is at 4 s)
+    assert S.equal_time_errors(nag, hf) == (6.0, 15.0, 9.0)
+    assert S.equal_time_errors(nag, hf + [{"wall_s": 20.0, "train_error": 5.0}]) == (8.0, 10.0, 9.0)
+    assert S.solve_time_claim(8.0, float("inf"), 12.0)  # HF ran longer and did not solve
+    assert not S.solve_time_claim(8.0, float("inf"), 5.0)  # HF stopped before NAG's time: undecided, not a pass
+    assert not S.solve_time_claim(8.0, 6.0, 6.0) and S.solve_time_claim(5.0, 6.0, 6.0)
+    assert not S.solve_time_claim(float("inf"), float("inf"), 100.0)
