@@ -326,8 +326,8 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
                 dead_units[name] = float((out.detach() == 0).all(0).float().mean())
         return hook
 
-    relu_handles = [m.register_forward_hook(dead_hook(n)) for n, m in model.named_modules()
-                    if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    handles = [m.register_forward_hook(dead_hook(n)) for n, m in model.named_modules()
+               if isinstance(m, (nn.ReLU, nn.ReLU6))]
     denormals = {"input": denormal_share([inputs])}
 
     def denormal_hook(name):
@@ -336,8 +336,8 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
                 denormals[f"output of {name}"] = denormal_share([out])
         return hook
 
-    relu_handles += [m.register_forward_hook(denormal_hook(n)) for n, m in model.named_modules()
-                     if n and not any(True for _ in m.children())]
+    handles += [m.register_forward_hook(denormal_hook(n)) for n, m in model.named_modules()
+                if n and next(m.children(), None) is None]  # leaf modules
     try:
         with LayerStats(model, kinds=LayerStats.KINDS, histograms=False) as ls:
             model.zero_grad(set_to_none=True)
@@ -354,7 +354,7 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
             denormals["gradients"] = denormal_share([p.grad for p in params])
             report.device = params[0].device.type
     finally:
-        for h in relu_handles:
+        for h in handles:
             h.remove()
         for p, g in zip(params, saved_grads):
             p.grad = g
@@ -476,7 +476,7 @@ def denormal_share(tensors) -> Optional[float]:
     return denormal / nonzero if nonzero else None
 
 
-DENORMAL_SHARE = 1e-4  # a share of denormal gradient entries worth a warning on a CPU
+DENORMAL_SHARE = 1e-4  # a share of denormal entries (input, activations or gradients) worth a warning on a CPU
 
 
 def _diagnose(report: DoctorReport, modules: dict) -> list:

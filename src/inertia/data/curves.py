@@ -17,8 +17,8 @@ chordal polyline, which is within |P0 - 2 P1 + P2| / (4 * 32^2) <= 0.017 px of t
 0.017 * e^(-1/2) / sigma, 0.013 for sigma = 0.8 (a test checks it against an exact reference).
 Intensities below float32's smallest normal number (1.2e-38; far from the pen, exp underflows
 through the denormal range) are set to 0: about 5% of the pixels would otherwise be denormal, and
-on x86 CPUs a denormal operand sends every matrix product that reads it down a slow path (the
-deep autoencoder trained about 10x slower, benchmarks/bench_denormal.py).
+on x86 CPUs a denormal operand sends every matrix product that reads it down a slow path (an
+update of the deep autoencoder took 9x longer, benchmarks/bench_denormal.py).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ monitor. Kept apart from the training loop so configs can be checked without bui
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -70,9 +72,6 @@ def build_data(cfg: Config, device=None, dtype=torch.float32) -> TrainData:
     """The run's data: generated from ``cfg.data`` and ``cfg.seed`` (or read from files), on
     ``device`` with floating-point tensors in ``dtype``. Generated sets are cached per process and
     handed out as fresh copies."""
-    import dataclasses
-    import json
-
     key = None
     if cfg.data["name"] not in _FILE_SETS:
         key = json.dumps([cfg.data, cfg.seed], sort_keys=True, default=str)
@@ -119,7 +118,7 @@ def _generate_data(cfg: Config) -> TrainData:
         r = factory(seed=seed, **kw)
         d = TrainData(r.inputs, r.targets, r.inputs, r.targets, "regression")
     else:  # Split-returning sets: mnist1d, digits, mnist, cifar10
-        s = factory(**kw) if name in ("mnist", "cifar10") else factory(seed=seed, **kw)
+        s = factory(**kw) if name in _FILE_SETS else factory(seed=seed, **kw)
         d = TrainData(s.x_train, s.y_train, s.x_test, s.y_test, "classification")
     return d
 

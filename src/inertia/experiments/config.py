@@ -195,8 +195,8 @@ def validate(cfg: Config) -> None:
             f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}")
     if cfg.clip_grad_norm is not None:
         _number("clip_grad_norm", cfg.clip_grad_norm, lo=0, lo_open=True)
-        _expect(o.name != "hessian_free", f"clip_grad_norm is for first-order optimizers, got it with optimizer.name "
-                                          f"'hessian_free' (HF's damping and line search bound its steps)")
+        _expect(o.name != "hessian_free", "clip_grad_norm is for first-order optimizers, got it with optimizer.name "
+                                          "'hessian_free' (HF's damping and line search bound its steps)")
     _number("monitor.every", cfg.monitor.every, lo=1, integer=True)
     _number("monitor.probe", cfg.monitor.probe, lo=0, integer=True)
     _expect(isinstance(cfg.monitor.quantities, list), f"monitor.quantities must be a list, got {cfg.monitor.quantities!r}")

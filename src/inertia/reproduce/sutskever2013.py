@@ -470,11 +470,12 @@ def _rnn_table(sweep, runs: dict, lrs: dict, error_name: str) -> tuple:
     """Rows of an RNN task's table and each setting's solve rate."""
     rows, solve = [], {}
     for label, group in runs.items():
-        firsts = [_first_solved(_curves(sweep, t)) for t in group]
+        hists = [_curves(sweep, t) for t in group]
+        firsts = [_first_solved(h) for h in hists]
         solved = [f is not None and t["status"] == "completed" for f, t in zip(firsts, group)]
         solve[label] = sum(solved) / len(group)
         steps = [f["step"] for f in firsts if f is not None]
-        norms = [m["max_grad_norm"] for t in group for m in _curves(sweep, t) if "max_grad_norm" in m]
+        norms = [m["max_grad_norm"] for h in hists for m in h if "max_grad_norm" in m]
         rows.append({"setting": label, "lr": lrs[label], "solved": f"{sum(solved)}/{len(group)}",
                      "median updates to solve": statistics.median(steps) if steps else None,
                      f"median final {error_name}": statistics.median(_final(t, "test_error") for t in group),
