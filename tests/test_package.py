@@ -1,0 +1,46 @@
+"""The package's top-level names: `inertia.doctor` is the function however the module is imported."""
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPTS = {
+    "called_twice": "import inertia, torch\n"
+    "m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))\n"
+    "x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))\n"
+    "r1 = inertia.doctor(m, x, y); r2 = inertia.doctor(m, x, y)\n"
+    "assert callable(inertia.doctor) and r1.healthy == r2.healthy\n",
+    "after_from_import": "from inertia.doctor import DoctorReport\n"
+    "import inertia, inspect\n"
+    "assert inspect.isfunction(inertia.doctor), type(inertia.doctor)\n"
+    "assert DoctorReport.__module__ == 'inertia.doctor'\n",
+    "after_import_module": "import importlib, inertia, inspect\n"
+    "importlib.import_module('inertia.doctor')\n"
+    "assert inspect.isfunction(inertia.doctor)\n"
+    "assert inspect.ismodule(importlib.import_module('inertia.doctor'))\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_inertia_doctor_is_always_the_function(name):
+    # a fresh interpreter each: the defect showed only on a module's first imports
+    subprocess.run([sys.executable, "-c", SCRIPTS[name]], check=True, capture_output=True, timeout=120)
+
+
+def test_inertia_doctor_can_be_patched_and_restored():
+    from unittest import mock
+
+    import inertia
+    from inertia.doctor import doctor
+
+    with mock.patch("inertia.doctor") as fake:
+        assert inertia.doctor is fake
+    assert inertia.doctor is doctor
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    import inertia
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        inertia.nope  # noqa: B018
