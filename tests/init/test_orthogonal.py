@@ -109,3 +109,15 @@ def test_delta_orthogonal_rejects_even_kernels():
 def test_orthogonal_rejects_vectors():
     with pytest.raises(ValueError, match=r"got shape \(4,\)"):
         I.orthogonal_(torch.empty(4))
+
+
+@pytest.mark.parametrize("shape", [(6, 4, 3), (6, 4, 3, 3), (6, 4, 3, 3, 3)])
+def test_delta_orthogonal_takes_conv1d_2d_3d_weights(shape):
+    w = I.delta_orthogonal_(torch.empty(shape), generator=torch.Generator().manual_seed(0))
+    assert gram_error(w[(slice(None), slice(None)) + (1,) * (len(shape) - 2)]) < 1e-5
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (6, 4, 3, 3, 3, 3)])
+def test_delta_orthogonal_refuses_other_numbers_of_dims(shape):
+    with pytest.raises(ValueError, match=rf"3 to 5 dims \(Conv1d/2d/3d\), got {len(shape)} dims"):
+        I.delta_orthogonal_(torch.empty(shape))
