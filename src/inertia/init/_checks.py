@@ -1,9 +1,10 @@
 """Argument checks shared by every initializer, so they all reject the same things the same way.
 
-The contract (DESIGN.md, "Validate eagerly"): numbers are checked first, then the tensor's dtype
-(random initializers need a floating-point tensor: filling an integer tensor with draws would
-round them to zeros), then its shape; a tensor with no elements is then left as it is (there is
-nothing to fill), before any size-dependent check such as "fan_in at most the number of inputs".
+The contract (DESIGN.md, "Validate eagerly"): numbers are checked first, then the tensor's shape
+(number of dims, odd kernels) and dtype (random initializers need a floating-point tensor:
+filling an integer tensor with draws would round them to zeros); a tensor with no elements is
+then left as it is (there is nothing to fill), before any size-dependent check such as "fan_in
+at most the number of inputs".
 """
 
 from __future__ import annotations
