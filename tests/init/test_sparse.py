@@ -1,33 +1,10 @@
-"""Martens' sparse init and the echo-state init (Sutskever et al. 2013)."""
-
-import math
+"""Martens' sparse init and the echo-state init (Sutskever et al. 2013); their laws (nonzeros per
+unit, values, positions) are tested in test_distributions.py."""
 
 import pytest
 import torch
 
 import inertia.init as I
-
-
-def test_each_row_has_exactly_fan_in_nonzeros():
-    w = I.sparse_(torch.empty(300, 100), fan_in=15, generator=torch.Generator().manual_seed(0))
-    assert torch.all((w != 0).sum(1) == 15)
-
-
-def test_nonzeros_are_normal_with_the_given_std():
-    w = I.sparse_(torch.empty(2000, 50), fan_in=15, std=0.25, generator=torch.Generator().manual_seed(1))
-    nz = w[w != 0].double()
-    n = nz.numel()
-    assert abs(float((nz ** 2).mean()) - 0.0625) < 4.5 * 0.0625 * math.sqrt(2 / n)
-
-
-def test_nonzero_positions_are_uniform_over_inputs():
-    # Each input is chosen with probability fan_in / n_in per row: a chi-square test of counts.
-    from scipy import stats
-
-    rows, cols, k = 3000, 40, 15
-    w = I.sparse_(torch.empty(rows, cols), fan_in=k, generator=torch.Generator().manual_seed(2))
-    counts = (w != 0).sum(0).double().numpy()
-    assert stats.chisquare(counts).pvalue > 1e-3
 
 
 def test_conv_weight_is_sparse_per_output_channel():

@@ -3,7 +3,8 @@ activation gains, Haar-orthogonal and delta-orthogonal, Martens' sparse and echo
 LSUV, Hessian-norm calibration, and ``apply`` to initialize a whole model by rules.
 
 All initializers work in place, return the tensor, and take ``generator``; the same generator
-seed gives the same tensor. Schemes are registered by name (``get``, ``available``) so configs
+seed, shape and dtype give the same tensor (float64 tensors get other numbers than float32 ones).
+They need floating-point tensors and leave tensors with no elements unchanged. Schemes are registered by name (``get``, ``available``) so configs
 and sweeps can name them.
 """
 

@@ -15,12 +15,15 @@ which is a mix of conventions; it exists for comparison and for reproducing torc
 
 from __future__ import annotations
 
+import inspect
 import math
 from functools import lru_cache
 from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
+
+from ._checks import check_number
 
 _NAMED: dict[str, Callable[..., Callable[[torch.Tensor], torch.Tensor]]] = {
     "linear": lambda: (lambda x: x),
@@ -42,8 +45,10 @@ _NAMED: dict[str, Callable[..., Callable[[torch.Tensor], torch.Tensor]]] = {
     "relu6": lambda: F.relu6,
     "sin": lambda: torch.sin,
 }
+# torch.nn.init.calculate_gain's linear-like names: a convolution (transposed or not) is linear.
 _ALIASES = {"logistic": "sigmoid", "none": "linear", "conv1d": "linear", "conv2d": "linear",
-            "conv3d": "linear"}
+            "conv3d": "linear", "conv_transpose1d": "linear", "conv_transpose2d": "linear",
+            "conv_transpose3d": "linear"}
 _TORCH_NAMES = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                 "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
@@ -54,14 +59,16 @@ def known_activations() -> list[str]:
 
 
 def activation_fn(name: str, **params: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The elementwise function for an activation name (``leaky_relu`` takes ``negative_slope``)."""
-    key = _ALIASES.get(name, name) if isinstance(name, str) else name
+    """The elementwise function for an activation name (``leaky_relu`` takes ``negative_slope``,
+    ``elu`` and ``celu`` ``alpha``, ``softplus`` ``beta``; each a finite number)."""
+    key = _ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _NAMED:
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(known_activations())}")
-    try:
-        return _NAMED[key](**params)
-    except TypeError:
-        raise ValueError(f"activation {name!r} does not take parameters {sorted(params)}") from None
+    accepted = list(inspect.signature(_NAMED[key]).parameters)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"activation {name!r} does not take parameters {unknown}; accepted: {accepted}")
+    return _NAMED[key](**{k: check_number(k, v) for k, v in params.items()})
 
 
 def second_moment(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
@@ -91,13 +98,25 @@ def gain(activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linea
     """The gain g for ``activation`` (a name or any callable on tensors).
 
     ``convention="second_moment"`` (default): g = 1 / sqrt(E[phi(z)^2]), z ~ N(0, 1); e.g.
-    linear 1, relu sqrt(2), leaky_relu(a) sqrt(2 / (1 + a^2)), tanh 1.5927, selu 1.0 (SELU is
-    built to keep the second moment; torch's table says 3/4).
+    linear (and the convolutions, transposed or not) 1, relu sqrt(2), leaky_relu(a)
+    sqrt(2 / (1 + a^2)), tanh 1.59254, selu 1.0 (SELU is built to keep the second moment; torch's
+    table says 3/4).
 
     ``convention="torch"``: ``torch.nn.init.calculate_gain`` for the names torch knows.
 
-    ``params``: activation parameters, e.g. ``negative_slope`` for ``leaky_relu``, ``alpha`` for
-    ``elu``, ``beta`` for ``softplus``.
+    ``params``: activation parameters (finite numbers), e.g. ``negative_slope`` for
+    ``leaky_relu``, ``alpha`` for ``elu``, ``beta`` for ``softplus``; only for named activations.
+
+    Examples:
+
+    >>> round(gain("tanh"), 5)
+    1.59254
+    >>> round(gain("relu") ** 2, 10), gain("conv_transpose2d")
+    (2.0, 1.0)
+    >>> round(gain("leaky_relu", negative_slope=0.2), 5)
+    1.38675
+    >>> round(gain("tanh", convention="torch"), 5)
+    1.66667
     """
     if convention not in ("second_moment", "torch"):
         raise ValueError(f"convention must be 'second_moment' or 'torch', got {convention!r}")
@@ -105,9 +124,18 @@ def gain(activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linea
         if not isinstance(activation, str) or activation not in _TORCH_NAMES:
             raise ValueError(
                 f"convention='torch' knows only {', '.join(_TORCH_NAMES)}; got {activation!r}")
-        param = params.get("negative_slope", params.get("param"))
-        return float(torch.nn.init.calculate_gain(activation, param))
+        accepted = ["negative_slope"] if activation == "leaky_relu" else []
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise ValueError(f"activation {activation!r} (convention='torch') does not take parameters "
+                             f"{unknown}; accepted: {accepted}")
+        param = params.get("negative_slope")
+        return float(torch.nn.init.calculate_gain(
+            activation, None if param is None else check_number("negative_slope", param)))
     if callable(activation) and not isinstance(activation, str):
+        if params:
+            raise ValueError(f"parameters {sorted(params)} apply only to named activations; "
+                             f"bind them into the callable instead")
         m2 = second_moment(activation)
         if not m2 > 0:
             raise ValueError(f"activation {activation!r} has E[phi(z)^2] = {m2}; no gain can normalise it")
@@ -116,4 +144,4 @@ def gain(activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linea
         raise ValueError(f"activation must be a name or a callable, got {activation!r}")
     key = _ALIASES.get(activation, activation)
     activation_fn(key, **params)  # validates the name and parameters
-    return _named_gain(key, tuple(sorted(params.items())))
+    return _named_gain(key, tuple(sorted((k, float(v)) for k, v in params.items())))

@@ -60,7 +60,8 @@ def hessian_calibrated_(model: nn.Module, loss_fn: Union[Callable[[], torch.Tens
             pair ``(outputs_fn, loss_on_outputs)`` to calibrate the Gauss-Newton term instead.
         target: the Frobenius norm to reach, > 0.
         layers: module names to calibrate (default: every module with a >= 2-D ``weight``, in
-            order).
+            order). Layers whose weight has no elements (``nn.Linear(4, 0)``) have no curvature
+            to calibrate and are left out (of the calibration and of the report).
         base: scheme applied first (``inertia.init.apply``), or None to keep the current weights.
         rtol: stop when every |norm / target - 1| <= rtol.
         max_iter: Newton iterations.
@@ -86,6 +87,7 @@ def hessian_calibrated_(model: nn.Module, loss_fn: Union[Callable[[], torch.Tens
     missing = [n for n in layers if n not in named]
     if missing:
         raise ValueError(f"layers {missing} are not weight layers of the model; known: {list(named)}")
+    layers = [n for n in layers if named[n].weight.numel() > 0]
     weights = [named[n].weight for n in layers]
     base_w = [w.detach().clone() for w in weights]
     seeds = [int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator)) for _ in weights]

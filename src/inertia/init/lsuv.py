@@ -25,7 +25,8 @@ def lsuv_(model: nn.Module, inputs: torch.Tensor, target_std: float = 1.0, tol: 
           max_iter: int = 10, generator: Optional[torch.Generator] = None) -> dict:
     """LSUV-initialize ``model`` in place using the batch ``inputs``.
 
-    Returns ``{layer name: {"std": final output std, "iterations": rescalings}}``.
+    Returns ``{layer name: {"std": final output std, "iterations": rescalings}}``. Layers whose
+    weight has no elements (``nn.Linear(4, 0)``) have nothing to rescale and are left out.
     """
     if not isinstance(target_std, (int, float)) or not math.isfinite(target_std) or target_std <= 0:
         raise ValueError(f"target_std must be a positive number, got {target_std!r}")
@@ -44,6 +45,8 @@ def lsuv_(model: nn.Module, inputs: torch.Tensor, target_std: float = 1.0, tol: 
                 b.zero_()
     result = {}
     for name, m in layers:
+        if m.weight.numel() == 0:
+            continue
         captured = {}
         handle = m.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", out))
         try:

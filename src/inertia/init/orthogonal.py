@@ -15,12 +15,11 @@ there is no half-precision QR).
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
 
-from .variance_scaling import _check_nonneg, _work_dtype
+from ._checks import check_number, nothing_to_fill, work_dtype
 
 
 def haar_orthogonal(rows: int, cols: int, dtype: torch.dtype = torch.float32,
@@ -46,14 +45,17 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
     """Fill ``tensor`` (``[out, in, *k]``, at least 2-D) with a Haar (semi-)orthogonal matrix
     times ``gain``, flattening trailing dimensions; return it.
 
-    Works for every floating dtype (computed in float32/float64, cast back) and any device.
+    Works for every floating dtype (computed in float32/float64, cast back) and any device; a
+    tensor with no elements (e.g. the weight of ``nn.Linear(4, 0)``) is returned unchanged.
     """
-    gain = _check_nonneg("gain", gain)
+    gain = check_number("gain", gain, nonneg=True)
     if tensor.dim() < 2:
         raise ValueError(f"orthogonal_ needs a tensor with at least 2 dimensions, got shape {tuple(tensor.shape)}")
+    if nothing_to_fill(tensor, "orthogonal_"):
+        return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    q = haar_orthogonal(rows, cols, _work_dtype(tensor), generator)
+    q = haar_orthogonal(rows, cols, work_dtype(tensor), generator)
     if gain != 1.0:
         q.mul_(gain)
     with torch.no_grad():
@@ -66,16 +68,23 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
     """Delta-orthogonal init for a convolution weight ``[out, in, *k]`` (Xiao et al. 2018, Alg. 1):
     zero everywhere except the kernel centre, which holds a Haar (semi-)orthogonal ``[out, in]``
     matrix times ``gain``. The convolution then acts as an orthogonal map at initialization,
-    giving dynamical isometry in deep CNNs. Requires odd kernel sizes (a well-defined centre).
+    giving dynamical isometry in deep CNNs.
+
+    Args:
+        tensor: the weight of a 1-, 2- or 3-D convolution, ``[out, in, *k]`` with 3 to 5 dims
+            (what ``nn.Conv1d/2d/3d`` hold); every kernel size odd (a well-defined centre).
+        gain: scale of the centre matrix, >= 0.
     """
-    gain = _check_nonneg("gain", gain)
-    if tensor.dim() < 3:
-        raise ValueError(
-            f"delta_orthogonal_ needs a convolution weight [out, in, *kernel] (3-5 dims), got shape {tuple(tensor.shape)}")
+    gain = check_number("gain", gain, nonneg=True)
+    if not 3 <= tensor.dim() <= 5:
+        raise ValueError(f"delta_orthogonal_ needs a convolution weight [out, in, *kernel] with 3 to 5 dims "
+                         f"(Conv1d/2d/3d), got {tensor.dim()} dims, shape {tuple(tensor.shape)}")
     ks = tensor.shape[2:]
     if any(k % 2 == 0 for k in ks):
         raise ValueError(f"delta_orthogonal_ needs odd kernel sizes (a centre tap), got kernel {tuple(ks)}")
-    q = haar_orthogonal(tensor.shape[0], tensor.shape[1], _work_dtype(tensor), generator).mul_(gain)
+    if nothing_to_fill(tensor, "delta_orthogonal_"):
+        return tensor
+    q = haar_orthogonal(tensor.shape[0], tensor.shape[1], work_dtype(tensor), generator).mul_(gain)
     centre = tuple(k // 2 for k in ks)
     with torch.no_grad():
         tensor.zero_()
@@ -84,4 +93,3 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
 
 
 __all__ = ["orthogonal_", "delta_orthogonal_", "haar_orthogonal"]
-_ = math  # math kept for users reading gains in docstrings

@@ -20,13 +20,17 @@ from typing import Optional
 
 import torch
 
-from .variance_scaling import _check_nonneg, _work_dtype
+from ._checks import check_number, nothing_to_fill, work_dtype
+
+
+def _check_fan_in(fan_in: int) -> int:
+    if not isinstance(fan_in, int) or isinstance(fan_in, bool) or fan_in < 1:
+        raise ValueError(f"fan_in must be a positive integer, got {fan_in!r}")
+    return fan_in
 
 
 def _sparse_matrix(rows: int, cols: int, fan_in: int, std: float, dtype: torch.dtype,
                    generator: Optional[torch.Generator]) -> torch.Tensor:
-    if not isinstance(fan_in, int) or isinstance(fan_in, bool) or fan_in < 1:
-        raise ValueError(f"fan_in must be a positive integer, got {fan_in!r}")
     if fan_in > cols:
         raise ValueError(f"fan_in={fan_in} is larger than the number of inputs {cols}; accepted: 1..{cols}")
     # Distinct random columns per row: the indices of the fan_in smallest of i.i.d. uniforms.
@@ -47,13 +51,18 @@ def sparse_(tensor: torch.Tensor, fan_in: int = 15, std: float = 1.0,
             ``[out, in * prod(k)]``).
         fan_in: nonzero incoming weights per unit (15 in the paper); at most the input size.
         std: standard deviation of the nonzero weights (1 in the paper; 0.25 for tanh units).
+
+    A tensor with no elements (a layer with no units or no inputs) is returned unchanged.
     """
-    std = _check_nonneg("std", std)
+    std = check_number("std", std, nonneg=True)
+    _check_fan_in(fan_in)
     if tensor.dim() < 2:
         raise ValueError(f"sparse_ needs a tensor with at least 2 dimensions, got shape {tuple(tensor.shape)}")
+    if nothing_to_fill(tensor, "sparse_"):
+        return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    w = _sparse_matrix(rows, cols, fan_in, std, _work_dtype(tensor), generator)
+    w = _sparse_matrix(rows, cols, fan_in, std, work_dtype(tensor), generator)
     with torch.no_grad():
         tensor.copy_(w.reshape(tensor.shape))
     return tensor
@@ -78,8 +87,11 @@ def echo_state_(tensor: torch.Tensor, spectral_radius: float = 1.1, fan_in: int 
     if (not isinstance(spectral_radius, (int, float)) or isinstance(spectral_radius, bool)
             or not math.isfinite(spectral_radius) or spectral_radius <= 0):
         raise ValueError(f"spectral_radius must be a positive finite number, got {spectral_radius!r}")
+    _check_fan_in(fan_in)
     if tensor.dim() != 2 or tensor.shape[0] != tensor.shape[1]:
         raise ValueError(f"echo_state_ needs a square [n, n] matrix, got shape {tuple(tensor.shape)}")
+    if nothing_to_fill(tensor, "echo_state_"):  # a [0, 0] matrix
+        return tensor
     n = tensor.shape[0]
     for _ in range(100):  # a sparse matrix can be nilpotent (radius 0) when n is tiny: redraw
         w = _sparse_matrix(n, n, fan_in, 1.0, torch.float64, generator)

@@ -23,8 +23,10 @@ name                   Var(W)                      reference
 default for ``nn.Linear`` weights (kaiming_uniform with a = sqrt(5)).
 
 Random numbers are drawn in float32 (float64 for float64 tensors) on the CPU from ``generator``
-and copied into the tensor, so every dtype and device works and a seed gives the same tensor
-everywhere.
+and copied into the tensor, so every floating dtype and every device works, and a seed gives the
+same tensor on every device. float16, bfloat16 and float32 tensors get the same float32 draws
+(rounded to their dtype); float64 tensors get different numbers (drawn in float64). Integer
+tensors are rejected (``TypeError``); a tensor with no elements is returned unchanged.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Optional
 
 import torch
 
+from ._checks import check_number, nothing_to_fill, work_dtype
 from .fans import tensor_fans
 
 MODES = ("fan_in", "fan_out", "fan_avg")
@@ -44,21 +47,11 @@ DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
-def _check_nonneg(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return float(value)
-
-
-def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
-    return torch.float64 if tensor.dtype == torch.float64 else torch.float32
-
-
 def _sample(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator],
             out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Draws with mean 0 and standard deviation ``std``, into ``out`` or a new CPU buffer shaped
     like ``tensor``."""
-    buf = out if out is not None else torch.empty(tensor.shape, dtype=_work_dtype(tensor))
+    buf = out if out is not None else torch.empty(tensor.shape, dtype=work_dtype(tensor))
     if distribution == "normal":
         buf.normal_(0.0, std, generator=generator)
     elif distribution == "uniform":
@@ -94,12 +87,14 @@ def variance_scaling_(
             :func:`inertia.init.fans` of the module for grouped/transposed convolutions and
             recurrent gates (``inertia.init.apply`` does this for you).
     """
-    scale = _check_nonneg("scale", scale)
+    scale = check_number("scale", scale, nonneg=True)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")
-    fan_in, fan_out = fans if fans is not None else tensor_fans(tensor)
+    fan_in, fan_out = fans if fans is not None else tensor_fans(tensor)  # rejects < 2 dims
+    if nothing_to_fill(tensor, "variance_scaling_"):
+        return tensor
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     if fan <= 0:
         raise ValueError(f"{mode} must be positive, got {fan} for shape {tuple(tensor.shape)}")
@@ -118,7 +113,7 @@ def _fill(tensor: torch.Tensor, distribution: str, std: float, generator: Option
 
 
 def _gain(g: float) -> float:
-    return _check_nonneg("gain", g)
+    return check_number("gain", g, nonneg=True)
 
 
 def glorot_uniform_(tensor, gain: float = 1.0, generator=None, *, fans=None):
@@ -158,16 +153,23 @@ def lecun_normal_(tensor, gain: float = 1.0, generator=None, *, fans=None):
 
 def normal_(tensor, std: float = 1.0, generator=None):
     """N(0, std^2) i.i.d. (the paper's fixed-std inits, e.g. Temperoni et al.'s std in {1e-5, 0.01, 1})."""
-    std = _check_nonneg("std", std)
+    std = check_number("std", std, nonneg=True)
+    if nothing_to_fill(tensor, "normal_"):
+        return tensor
     with torch.no_grad():
         _fill(tensor, "normal", std, generator)
     return tensor
 
 
 def constant_(tensor, value: float = 0.0, generator=None):
-    """Fill with ``value`` (used for biases; ``generator`` is accepted and ignored)."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"value must be a finite number, got {value!r}")
+    """Fill with ``value`` (used for biases; ``generator`` is accepted and ignored).
+
+    Any dtype works, integer tensors included, as long as the dtype holds ``value`` exactly.
+    """
+    value = check_number("value", value)
+    if not (tensor.is_floating_point() or tensor.is_complex()) and not value.is_integer():
+        raise ValueError(f"value {value!r} is not a whole number, so a {tensor.dtype} tensor cannot hold it; "
+                         f"use a floating-point tensor or a whole value")
     with torch.no_grad():
         tensor.fill_(value)
     return tensor
