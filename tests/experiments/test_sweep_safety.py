@@ -259,11 +259,13 @@ def test_an_unreadable_sweep_json_is_named_kept_aside_and_rewritten_on_resume(sw
     assert _mtimes(root) == before
 
 
-def test_an_unreadable_sweep_json_still_refuses_a_changed_config(sweep_copy):
+def test_an_unreadable_sweep_json_still_refuses_a_changed_config_and_changes_nothing(sweep_copy):
     out, root = sweep_copy
+    before = _mtimes(root)
     (root / "sweep.json").write_text('{"base": ')
-    with pytest.warns(UserWarning), pytest.raises(ConfigError, match="steps"):
+    with pytest.raises(ConfigError, match=r"config.json.*steps"):  # the trials' own configs
         run_sweep(base(steps=9), GRID, out=out, name="s", resume=True)
+    assert (root / "sweep.json").read_text() == '{"base": ' and _mtimes(root) == before
 
 
 def test_an_unreadable_results_json_is_named_and_rebuilt_by_resume(sweep_copy):

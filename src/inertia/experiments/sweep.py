@@ -339,44 +339,58 @@ def _move_aside(root: Path, path: Path, why: str) -> Path:
     return dest
 
 
-def _check_stored_meta(root: Path, meta: dict) -> None:
-    """On resume: the sweep must be the one ``sweep.json`` describes (ConfigError naming the
-    differing keys). An unreadable ``sweep.json`` is moved aside and rewritten; the trials'
-    own ``config.json`` files are still compared, trial by trial."""
-    path = root / "sweep.json"
-    try:
-        stored = read_json(path)
-    except ValueError as e:
-        _move_aside(root, path, f"{path} is unreadable ({e})")
-        return
-    try:
-        check_resume_config(stored, _as_stored(meta), path)
-    except ValueError as e:
-        raise ConfigError(f"{e}; resume with the stored base config, grid and seeds, or choose another --name") from None
-
-
-def _finished_trial(root: Path, rd: RunDir, cfg: Config) -> Optional[dict]:
-    """On resume: a trial's result if its folder says it finished, else None (run it). A file
-    that does not parse moves the folder to ``damaged/`` (the trial runs again from scratch); a
-    ``config.json`` that differs from the trial's config raises ConfigError naming the keys."""
-    if not rd.root.exists():
-        return None
+def _read_trial(rd: RunDir) -> tuple[Optional[dict], Optional[dict], Optional[str]]:
+    """(summary, stored config, why the folder is damaged or None) of a trial folder."""
     read = {}
     for path, reader in ((rd.summary, read_json), (rd.config, read_json), (rd.metrics, read_jsonl)):
         try:
             read[path.name] = reader(path) if path.exists() else None
         except ValueError as e:
-            _move_aside(root, rd.root, f"{path} is unreadable ({e}); trial {rd.root.name} runs again")
-            return None
-    summary, stored_cfg = read["summary.json"], read["config.json"]
-    if stored_cfg is not None:
+            return None, None, f"{path} is unreadable ({e}); trial {rd.root.name} runs again"
+    return read["summary.json"], read["config.json"], None
+
+
+def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
+    """On resume, check first, change nothing until every check passed: the sweep must be the
+    one ``sweep.json`` describes and every trial's ``config.json`` its trial's config (else a
+    ConfigError names the differing keys). Then tidy up: an unreadable ``sweep.json`` or trial
+    folder is moved to ``damaged/`` (those trials run again from scratch) and leftover ``.tmp``
+    files are removed. Returns the finished trials' results by id."""
+    meta_path, meta_damage = root / "sweep.json", None
+    if same_meta and meta_path.exists():
         try:
-            check_resume_config(stored_cfg, _as_stored(cfg.to_dict()), rd.config)
+            stored = read_json(meta_path)
         except ValueError as e:
-            raise ConfigError(f"{e}; resume with the stored config or choose another --name") from None
-    if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged"):
-        return {"status": summary["status"], "metrics": summary.get("final", {}), "message": summary.get("message", "")}
-    return None
+            meta_damage = f"{meta_path} is unreadable ({e}); it is rewritten"
+        else:
+            _refuse_changes(stored, meta, meta_path, "the stored base config, grid and seeds")
+    done, damaged = {}, []
+    for tid, _, cfg in trials:
+        rd = RunDir(root / "trials" / tid)
+        if not rd.root.exists():
+            continue
+        summary, stored_cfg, damage = _read_trial(rd)
+        if damage:
+            damaged.append((rd.root, damage))
+            continue
+        if stored_cfg is not None:
+            _refuse_changes(stored_cfg, cfg.to_dict(), rd.config, "the stored config")
+        if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged"):
+            done[tid] = {"status": summary["status"], "metrics": summary.get("final", {}),
+                         "message": summary.get("message", "")}
+    if meta_damage:
+        _move_aside(root, meta_path, meta_damage)
+    for folder, why in damaged:
+        _move_aside(root, folder, why)
+    _remove_tmp_files(root)
+    return done
+
+
+def _refuse_changes(stored: dict, new: dict, where: Path, what: str) -> None:
+    try:
+        check_resume_config(stored, _as_stored(new), where)
+    except ValueError as e:
+        raise ConfigError(f"{e}; resume with {what} or choose another --name") from None
 
 
 def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Optional[int], resume: bool,
@@ -385,18 +399,8 @@ def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Option
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
     root.mkdir(parents=True, exist_ok=True)
     with lock_folder(root):
-        if resume:
-            _remove_tmp_files(root)
-            if same_meta and (root / "sweep.json").exists():
-                _check_stored_meta(root, meta)
-        todo, done = [], {}
-        for tid, over, cfg in trials:
-            rd = RunDir(root / "trials" / tid)
-            finished = _finished_trial(root, rd, cfg) if resume else None
-            if finished is not None:
-                done[tid] = finished
-            else:
-                todo.append((tid, cfg.to_dict(), str(rd.root)))
+        done = _plan_resume(root, meta, trials, same_meta) if resume else {}
+        todo = [(tid, cfg.to_dict(), str(root / "trials" / tid)) for tid, _, cfg in trials if tid not in done]
         atomic_write_json(root / "sweep.json", meta)
         _run_todo(todo, done, len(trials), backend, workers, progress)
         result = SweepResult(root, [{"id": tid, "overrides": over, **done[tid]} for tid, over, _ in trials])
