@@ -4,7 +4,9 @@ folder, a killed main process, damaged files."""
 import json
 import math
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -149,22 +151,33 @@ def test_resume_with_the_same_sweep_keeps_every_trial(sweep_copy):
 # --- item 17: one process per sweep folder ---------------------------------------------------
 
 
-def test_a_second_process_on_a_sweep_folder_gets_a_clear_error(sweep_copy):
-    out, root = sweep_copy
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        from inertia.experiments.sweep import lock_folder
-        with lock_folder({str(root)!r}):
-            print("locked", flush=True)
-            time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
+def _sweep_in_subprocess(out: Path, name: str) -> subprocess.Popen:
+    """A sweep of two long trials (two workers) in its own process."""
+    script = textwrap.dedent(f"""
+        from inertia.experiments.config import from_dict
+        from inertia.experiments.sweep import run_sweep
+        run_sweep(from_dict({base(steps=10**6, eval_every=10**5).to_dict()!r}), {GRID!r},
+                  out={str(out)!r}, name={name!r}, workers=2)
+        """)
+    return subprocess.Popen([sys.executable, "-c", script])
+
+
+def _wait_for(predicate, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not predicate():
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_second_process_on_a_sweep_folder_gets_a_clear_error(tmp_path):
+    root = tmp_path / "sw" / "s"
+    first = _sweep_in_subprocess(tmp_path, "s")
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(ConfigError, match=str(root)):
-            run_sweep(base(), GRID, out=out, name="s", resume=True)
+        _wait_for(lambda: (root / "sweep.json").exists())  # written while holding the folder
+        with pytest.raises(ConfigError, match=re.escape(f"{root} is in use by another process (pid {first.pid})")):
+            run_sweep(base(steps=10**6, eval_every=10**5), GRID, out=tmp_path, name="s", resume=True)
     finally:
-        holder.kill()
-        holder.wait()
+        _kill_sweep(first)
 
 
 # --- item 18: pool workers die with the sweep ------------------------------------------------
@@ -189,37 +202,29 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _kill_sweep(proc: subprocess.Popen) -> list[int]:
+    """``kill -9`` a sweep process; return the pids of its pool workers still alive 10 s later
+    (and then end them: they are this test's)."""
+    workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    proc.kill()
+    proc.wait()
+    _wait_for(lambda: not any(_alive(p) for p in workers), timeout=10)
+    left = [p for p in workers if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    return left
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
 def test_pool_workers_exit_when_the_sweep_process_is_killed(tmp_path):
-    script = textwrap.dedent(f"""
-        from inertia.experiments.config import from_dict
-        from inertia.experiments.sweep import run_sweep
-        run_sweep(from_dict({base(steps=10**6, eval_every=10**5).to_dict()!r}), {GRID!r},
-                  out={str(tmp_path)!r}, name="k", workers=2)
-        """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
-    workers = []
+    proc = _sweep_in_subprocess(tmp_path, "k")
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and len(list(tmp_path.glob("sw/k/trials/*/summary.json"))) < 2:
-            time.sleep(0.2)  # both workers are training
-        workers = [p for p in _children(proc.pid)
-                   if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        assert len(workers) == 2
-        proc.kill()
-        proc.wait()
-        deadline = time.time() + 10
-        while time.time() < deadline and any(_alive(p) for p in workers):
-            time.sleep(0.1)
-        assert not any(_alive(p) for p in workers)
+        _wait_for(lambda: len(list(tmp_path.glob("sw/k/trials/*/summary.json"))) == 2)  # both workers train
+        assert len([p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]) == 2
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for p in workers:  # the workers this test started, if the fix failed
-            if _alive(p):
-                os.kill(p, 9)
+        left = _kill_sweep(proc)
+    assert left == []
 
 
 # --- item 20: damaged files ------------------------------------------------------------------

@@ -40,11 +40,11 @@ from .config import Config, ConfigError, from_dict, parse_value, set_dotted
 from .store import RunDir, atomic_write_json, read_jsonl
 from .store import read_json as _store_read_json
 
-# --- private stand-ins for the run store's resume helpers (check_resume_config, lock_folder,
-# read_json naming the file), which the store does not have yet --------------------------------
+# Private stand-ins for resume helpers the run store does not have yet: a JSON read naming the
+# file on a decode error, a check naming the differing keys, a folder lock.
 
 
-def read_json(path: str | os.PathLike):
+def _read_json(path: str | os.PathLike):
     """:func:`store.read_json`, with a decode error that names the file (a ValueError)."""
     try:
         return _store_read_json(path)
@@ -58,7 +58,7 @@ def _flat(obj, prefix: str = "") -> dict:
     return {prefix[:-1]: obj}
 
 
-def check_resume_config(stored: dict, new: dict, where) -> None:
+def _check_resume_config(stored: dict, new: dict, where) -> None:
     """ValueError naming every dotted key whose value differs between ``stored`` and ``new``."""
     a, b = _flat(stored), _flat(new)
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>"))
@@ -68,7 +68,7 @@ def check_resume_config(stored: dict, new: dict, where) -> None:
 
 
 @contextlib.contextmanager
-def lock_folder(path: str | os.PathLike):
+def _lock_folder(path: str | os.PathLike):
     """Hold an exclusive lock on a folder (``<path>/.lock``, fcntl) while the block runs; a
     second holder gets a ConfigError at once."""
     import fcntl
@@ -342,7 +342,7 @@ def _move_aside(root: Path, path: Path, why: str) -> Path:
 def _read_trial(rd: RunDir) -> tuple[Optional[dict], Optional[dict], Optional[str]]:
     """(summary, stored config, why the folder is damaged or None) of a trial folder."""
     read = {}
-    for path, reader in ((rd.summary, read_json), (rd.config, read_json), (rd.metrics, read_jsonl)):
+    for path, reader in ((rd.summary, _read_json), (rd.config, _read_json), (rd.metrics, read_jsonl)):
         try:
             read[path.name] = reader(path) if path.exists() else None
         except ValueError as e:
@@ -359,7 +359,7 @@ def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
     meta_path, meta_damage = root / "sweep.json", None
     if same_meta and meta_path.exists():
         try:
-            stored = read_json(meta_path)
+            stored = _read_json(meta_path)
         except ValueError as e:
             meta_damage = f"{meta_path} is unreadable ({e}); it is rewritten"
         else:
@@ -388,7 +388,7 @@ def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
 
 def _refuse_changes(stored: dict, new: dict, where: Path, what: str) -> None:
     try:
-        check_resume_config(stored, _as_stored(new), where)
+        _check_resume_config(stored, _as_stored(new), where)
     except ValueError as e:
         raise ConfigError(f"{e}; resume with {what} or choose another --name") from None
 
@@ -398,7 +398,7 @@ def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Option
     if (root / "sweep.json").exists() and not resume:
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
     root.mkdir(parents=True, exist_ok=True)
-    with lock_folder(root):
+    with _lock_folder(root):
         done = _plan_resume(root, meta, trials, same_meta) if resume else {}
         todo = [(tid, cfg.to_dict(), str(root / "trials" / tid)) for tid, _, cfg in trials if tid not in done]
         atomic_write_json(root / "sweep.json", meta)
@@ -484,7 +484,7 @@ def load_sweep(root: str | Path) -> SweepResult:
     if not path.exists():
         raise ConfigError(f"{root} has no results.json (run or resume the sweep first)")
     try:
-        return SweepResult(root, read_json(path)["trials"])
+        return SweepResult(root, _read_json(path)["trials"])
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{path} is unreadable ({type(e).__name__}: {e}); "
                           f"resume the sweep (--resume) to rebuild it from the trial folders") from None
