@@ -174,7 +174,7 @@ def test_a_second_process_on_a_sweep_folder_gets_a_clear_error(tmp_path):
     first = _sweep_in_subprocess(tmp_path, "s")
     try:
         _wait_for(lambda: (root / "sweep.json").exists())  # written while holding the folder
-        with pytest.raises(ConfigError, match=re.escape(f"{root} is in use by another process (pid {first.pid})")):
+        with pytest.raises(ConfigError, match=re.escape(f"{root} is in use by another process")):
             run_sweep(base(steps=10**6, eval_every=10**5), GRID, out=tmp_path, name="s", resume=True)
     finally:
         _kill_sweep(first)
@@ -257,7 +257,7 @@ def test_an_unreadable_sweep_json_is_named_kept_aside_and_rewritten_on_resume(sw
     out, root = sweep_copy
     before = _mtimes(root)
     (root / "sweep.json").write_text('{"base": ')
-    with pytest.warns(UserWarning, match="sweep.json is unreadable"):
+    with pytest.warns(UserWarning, match="sweep.json: not valid JSON"):
         run_sweep(base(), GRID, out=out, name="s", resume=True)
     assert json.loads((root / "sweep.json").read_text())["grid"] == GRID
     assert (root / "damaged" / "sweep.json").read_text() == '{"base": '
@@ -277,7 +277,7 @@ def test_an_unreadable_results_json_is_named_and_rebuilt_by_resume(sweep_copy):
     out, root = sweep_copy
     good = load_sweep(root).trials
     (root / "results.json").write_text('{"trials": [')
-    with pytest.raises(ConfigError, match="results.json is unreadable.*--resume"):
+    with pytest.raises(ConfigError, match=r"results.json: not valid JSON.*--resume"):
         load_sweep(root)
     run_sweep(base(), GRID, out=out, name="s", resume=True)
     assert load_sweep(root).trials == good

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import json
 import math
 import os
 import shutil
@@ -35,60 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .._json import to_json
 from .config import Config, ConfigError, from_dict, parse_value, set_dotted
-from .store import RunDir, atomic_write_json, read_jsonl
-from .store import read_json as _store_read_json
-
-# Private stand-ins for resume helpers the run store does not have yet: a JSON read naming the
-# file on a decode error, a check naming the differing keys, a folder lock.
-
-
-def _read_json(path: str | os.PathLike):
-    """:func:`store.read_json`, with a decode error that names the file (a ValueError)."""
-    try:
-        return _store_read_json(path)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
-
-
-def _flat(obj, prefix: str = "") -> dict:
-    if isinstance(obj, dict) and obj:
-        return {k: v for key, val in obj.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: obj}
-
-
-def _check_resume_config(stored: dict, new: dict, where) -> None:
-    """ValueError naming every dotted key whose value differs between ``stored`` and ``new``."""
-    a, b = _flat(stored), _flat(new)
-    diff = sorted(k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>"))
-    if diff:
-        shown = ", ".join(f"{k} (stored {a.get(k, '<absent>')!r}, now {b.get(k, '<absent>')!r})" for k in diff)
-        raise ValueError(f"{where} differs from the config to resume in {shown}")
-
-
-@contextlib.contextmanager
-def _lock_folder(path: str | os.PathLike):
-    """Hold an exclusive lock on a folder (``<path>/.lock``, fcntl) while the block runs; a
-    second holder gets a ConfigError at once."""
-    import fcntl
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".lock", "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            raise ConfigError(f"{path} is in use by another process (pid {f.read().strip() or '?'}); "
-                              f"wait for it to finish or stop it") from None
-        f.truncate(0)
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield path
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+from .store import (FolderInUseError, RunDir, atomic_write_json, check_resume_config, lock_folder, read_json,
+                    read_jsonl, remove_temporaries)
 
 
 def parse_grid(items: Sequence[str]) -> dict:
@@ -311,18 +259,12 @@ def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", 
     return _execute(Path(out) / name, meta, trials, backend, workers, resume, progress, same_meta=False)
 
 
-def _as_stored(obj):
-    """``obj`` as it reads back from a JSON file (tuples become lists, inf becomes "inf")."""
-    return json.loads(to_json(obj))
-
-
 def _remove_tmp_files(root: Path) -> None:
-    """Delete the ``.<name>.<random>.tmp`` files of atomic writes cut off by a kill (only called
-    while holding the sweep's lock, so no live writer owns them)."""
+    """Delete the ``.*.tmp`` files of atomic writes cut off by a kill, in the sweep folder and
+    its trial folders (only called while holding the sweep's lock)."""
     for folder in [root, *sorted((root / "trials").glob("*"))]:
         if folder.is_dir():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+            remove_temporaries(folder)
 
 
 def _move_aside(root: Path, path: Path, why: str) -> Path:
@@ -342,11 +284,11 @@ def _move_aside(root: Path, path: Path, why: str) -> Path:
 def _read_trial(rd: RunDir) -> tuple[Optional[dict], Optional[dict], Optional[str]]:
     """(summary, stored config, why the folder is damaged or None) of a trial folder."""
     read = {}
-    for path, reader in ((rd.summary, _read_json), (rd.config, _read_json), (rd.metrics, read_jsonl)):
+    for path, reader in ((rd.summary, read_json), (rd.config, read_json), (rd.metrics, read_jsonl)):
         try:
             read[path.name] = reader(path) if path.exists() else None
         except ValueError as e:
-            return None, None, f"{path} is unreadable ({e}); trial {rd.root.name} runs again"
+            return None, None, f"{e}; trial {rd.root.name} runs again"
     return read["summary.json"], read["config.json"], None
 
 
@@ -359,9 +301,9 @@ def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
     meta_path, meta_damage = root / "sweep.json", None
     if same_meta and meta_path.exists():
         try:
-            stored = _read_json(meta_path)
+            stored = read_json(meta_path)
         except ValueError as e:
-            meta_damage = f"{meta_path} is unreadable ({e}); it is rewritten"
+            meta_damage = f"{e}; it is rewritten"
         else:
             _refuse_changes(stored, meta, meta_path, "the stored base config, grid and seeds")
     done, damaged = {}, []
@@ -388,9 +330,20 @@ def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
 
 def _refuse_changes(stored: dict, new: dict, where: Path, what: str) -> None:
     try:
-        _check_resume_config(stored, _as_stored(new), where)
+        check_resume_config(stored, new, str(where))
     except ValueError as e:
         raise ConfigError(f"{e}; resume with {what} or choose another --name") from None
+
+
+@contextlib.contextmanager
+def _hold(root: Path):
+    """The sweep folder's lock (one process at a time); a ConfigError if another process has it."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock_folder(root))
+        except FolderInUseError as e:
+            raise ConfigError(str(e)) from None
+        yield root
 
 
 def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Optional[int], resume: bool,
@@ -398,7 +351,7 @@ def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Option
     if (root / "sweep.json").exists() and not resume:
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
     root.mkdir(parents=True, exist_ok=True)
-    with _lock_folder(root):
+    with _hold(root):
         done = _plan_resume(root, meta, trials, same_meta) if resume else {}
         todo = [(tid, cfg.to_dict(), str(root / "trials" / tid)) for tid, _, cfg in trials if tid not in done]
         atomic_write_json(root / "sweep.json", meta)
@@ -483,8 +436,11 @@ def load_sweep(root: str | Path) -> SweepResult:
     path = root / "results.json"
     if not path.exists():
         raise ConfigError(f"{root} has no results.json (run or resume the sweep first)")
+    rebuild = "resume the sweep (--resume) to rebuild it from the trial folders"
     try:
-        return SweepResult(root, _read_json(path)["trials"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path} is unreadable ({type(e).__name__}: {e}); "
-                          f"resume the sweep (--resume) to rebuild it from the trial folders") from None
+        trials = read_json(path)["trials"]
+    except ValueError as e:  # names the file
+        raise ConfigError(f"{e}; {rebuild}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"{path} holds no list of trials; {rebuild}") from None
+    return SweepResult(root, trials)
