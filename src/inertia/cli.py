@@ -314,9 +314,9 @@ def sweep_cmd(
         for r in rows:
             t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()])
         console.print(t)
-    failed = [t for t in res.trials if t["status"] == "failed"]
-    if failed and not quiet:
-        err_console.print(f"{len(failed)} trial(s) failed; first: {failed[0]['message']}")
+    if res.failed:  # the sweep wrote everything; a failed trial has no result, so the run did not succeed
+        err_console.print(f"[bold red]failed:[/] {res.failure_message()}", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @app.command("report")

@@ -8,38 +8,66 @@ resuming a sweep finds the same folders. With ``resume=True`` trials whose ``sum
 checkpoint (or start over if they had none). Every file is written atomically, so a sweep killed
 at any instant (even ``kill -9``) resumes without corrupt files.
 
-Backends: ``"local"`` (a process pool, one worker per core, each with one torch thread) and
-``"ray"`` (the same trials as Ray tasks on a local or remote Ray cluster; ``pip install
-inertia[ray]``, imported only when used).
+Resume checks before it runs anything: the base config, grid and seeds must equal those in
+``sweep.json`` (else a :class:`ConfigError` names the differing keys); a trial folder with a file
+that does not parse (``summary.json``, ``config.json``, a line of ``metrics.jsonl``) is moved to
+``damaged/`` and the trial runs again; leftover ``.*.tmp`` files of a killed write are removed.
+One process at a time holds a sweep folder (a lock); a second one gets a ConfigError.
+
+Backends: ``"local"`` (a process pool, one worker per core, each with one torch thread, each
+exiting when the sweep's process dies) and ``"ray"`` (the same trials as Ray tasks on a local or
+remote Ray cluster; ``pip install inertia[ray]``, imported only when used).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
 import os
+import shutil
 import statistics
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .config import Config, ConfigError, from_dict, parse_value, set_dotted
-from .store import RunDir, atomic_write_json, read_json
+from .store import (FolderInUseError, RunDir, atomic_write_json, check_resume_config, lock_folder, read_json,
+                    read_jsonl, remove_temporaries)
 
 
 def parse_grid(items: Sequence[str]) -> dict:
-    """``["optimizer.lr=0.05,0.01", "schedule.mu_max=0,0.9"]`` -> {key: [values]}."""
+    """``["optimizer.lr=0.05,0.01", "schedule.mu_max=0,0.9"]`` -> {key: [values]}.
+
+    A key given twice, or a value listed twice (also as equal numbers: ``0.1,0.10``), is refused."""
     grid = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"grid entry {item!r} must look like key=v1,v2,... (e.g. optimizer.lr=0.05,0.01)")
         key, values = item.split("=", 1)
-        vals = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
-        if not vals:
+        key = key.strip()
+        texts = [v.strip() for v in values.split(",") if v.strip()]
+        if not texts:
             raise ConfigError(f"grid entry {item!r} has no values")
-        grid[key.strip()] = vals
+        if key in grid:
+            raise ConfigError(f"grid key {key!r} is given twice; list all its values in one entry ({key}=v1,v2,...)")
+        vals = [parse_value(t) for t in texts]
+        for i, j in _equal_pairs(vals):
+            raise ConfigError(f"grid entry {item!r} lists one value twice: {texts[j]!r} and {texts[i]!r} are both "
+                              f"{vals[i]!r}; each value must appear once")
+        grid[key] = vals
     return grid
+
+
+def _equal_pairs(values: list):
+    """Index pairs (i, j), j < i, of equal values (``0.1 == 0.10``, ``1 == 1.0``)."""
+    for i, v in enumerate(values):
+        for j in range(i):
+            if values[j] == v:
+                yield i, j
 
 
 def trial_id(overrides: dict) -> str:
@@ -49,17 +77,33 @@ def trial_id(overrides: dict) -> str:
     return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+def _check_grid(grid: dict, seeds: int) -> None:
+    if not isinstance(grid, dict):
+        raise ConfigError(f"grid must be a mapping of key -> list of values, got {grid!r}")
+    for key, vals in grid.items():
+        if not isinstance(vals, (list, tuple)) or not vals:
+            raise ConfigError(f"grid values for {key!r} must be a non-empty list, got {vals!r}")
+        for i, j in _equal_pairs(list(vals)):
+            raise ConfigError(f"grid key {key!r} lists the value {vals[i]!r} twice ({list(vals)!r}); "
+                              f"each value must appear once")
+    if "seed" in grid and seeds != 1:
+        raise ConfigError(f"seeds are given twice: a 'seed' grid key {list(grid['seed'])!r} and seeds={seeds}; "
+                          f"give either the exact seeds (grid key 'seed') or how many (seeds=N, from the base seed)")
+
+
 def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Config]]:
     """Every (trial id, overrides, config) of the grid times seeds 0..seeds-1 (offset by the base
-    seed). All configs are validated here, before any trial starts."""
-    if not isinstance(seeds, int) or seeds < 1:
+    seed), or times the grid's own ``seed`` values when it has that key. All configs are
+    validated here, before any trial starts."""
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds must be a positive integer, got {seeds!r}")
-    keys = list(grid)
-    trials = []
+    _check_grid(grid, seeds)
+    seed_values = list(grid["seed"]) if "seed" in grid else [base.seed + s for s in range(seeds)]
+    keys = [k for k in grid if k != "seed"]
+    trials, ids = [], {}
     for combo in itertools.product(*(grid[k] for k in keys)):
-        for s in range(seeds):
-            over = dict(zip(keys, combo))
-            over["seed"] = base.seed + s
+        for seed in seed_values:
+            over = {**dict(zip(keys, combo)), "seed": seed}
             d = base.to_dict()
             for k, v in over.items():
                 set_dotted(d, k, v)
@@ -67,8 +111,46 @@ def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Co
                 cfg = from_dict(d)
             except ConfigError as e:
                 raise ConfigError(f"grid point {over}: {e}") from None
-            trials.append((trial_id(over), over, cfg))
+            tid = trial_id(over)
+            if tid in ids:  # equal reprs of unequal values: two trials must never share a folder
+                raise ConfigError(f"grid points {ids[tid]} and {over} would share the trial folder {tid}; "
+                                  f"make their values distinct")
+            ids[tid] = over
+            trials.append((tid, over, cfg))
     return trials
+
+
+PARENT_POLL_S = 0.5  # how often a pool worker checks that the sweep's process is still alive
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Pool-worker initializer: the worker exits when the sweep's process dies, even by ``kill -9``
+    (which runs no cleanup, so nothing else would stop an orphaned worker). On Linux the kernel
+    sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread polls ``os.getppid()``,
+    which changes when the parent dies and the worker is re-parented. Trial files are written
+    atomically, so a worker killed mid-trial leaves a resumable folder."""
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog thread below still covers it
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="inertia-exit-with-parent", daemon=True).start()
 
 
 def _run_trial(args) -> dict:
@@ -88,41 +170,66 @@ def _run_trial(args) -> dict:
 @dataclass
 class SweepResult:
     directory: Path
-    trials: list = field(default_factory=list)  # dicts: id, overrides, status, metrics
+    trials: list = field(default_factory=list)  # dicts: id, overrides, status, metrics, message
+
+    @property
+    def failed(self) -> list:
+        """The trials that raised (status ``failed``): they have no result and are never ranked."""
+        return [t for t in self.trials if t["status"] == "failed"]
+
+    def failure_message(self) -> str:
+        """How many trials failed and why (each distinct reason once, with its trials' ids)."""
+        reasons: dict = {}
+        for t in self.failed:
+            reasons.setdefault(t.get("message") or "no message", []).append(t["id"])
+        why = "; ".join(f"{msg} ({', '.join(ids)})" for msg, ids in reasons.items())
+        return f"{len(self.failed)} of {len(self.trials)} trials failed in {self.directory}: {why}"
 
     def table(self, metric: str = "train_error", lr_key: str = "optimizer.lr") -> list[dict]:
         """Sutskever et al.'s table form: for each setting of the other grid keys, the best lr
         (lowest mean final ``metric`` over seeds, diverged trials counting as infinite), with the
-        mean and standard deviation over seeds."""
+        mean and standard deviation over seeds. Failed trials are left out of the ranking and
+        counted; a setting where no lr has a finite mean names no best lr (``None``)."""
         groups: dict = {}
+        failed: dict = {}
         for t in self.trials:
             over = {k: v for k, v in t["overrides"].items() if k != "seed"}
             setting = tuple(sorted((k, repr(v)) for k, v in over.items() if k != lr_key))
-            lr = over.get(lr_key)
+            by_lr = groups.setdefault(setting, {})
+            if t["status"] == "failed":
+                failed[setting] = failed.get(setting, 0) + 1
+                continue
             value = t["metrics"].get(metric, t["metrics"].get("train_loss")) if t["status"] == "completed" else math.inf
-            groups.setdefault(setting, {}).setdefault(lr, []).append(float(value) if value is not None else math.inf)
+            by_lr.setdefault(over.get(lr_key), []).append(float(value) if value is not None else math.inf)
         rows = []
         for setting, by_lr in groups.items():
-            best_lr, vals = min(by_lr.items(), key=lambda kv: statistics.fmean(kv[1]))
-            finite = [v for v in vals if math.isfinite(v)]
+            means = {lr: statistics.fmean(vals) for lr, vals in by_lr.items()}
+            ranked = {lr: m for lr, m in means.items() if math.isfinite(m)}
+            best_lr = min(ranked, key=ranked.get) if ranked else None
+            vals = by_lr[best_lr] if ranked else []
             rows.append({**{k: parse_value(v) for k, v in setting}, "best_lr": best_lr,
-                         "mean": statistics.fmean(vals) if len(finite) == len(vals) else math.inf,
-                         "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
-                         "seeds": len(vals), "diverged_or_failed": len(vals) - len(finite)})
+                         "mean": ranked[best_lr] if ranked else None,
+                         "std": (statistics.pstdev(vals) if len(vals) > 1 else 0.0) if ranked else None,
+                         "seeds": len(vals),
+                         "diverged": sum(1 for v in itertools.chain(*by_lr.values()) if not math.isfinite(v)),
+                         "failed": failed.get(setting, 0)})
         return rows
 
 
 def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs", name: Optional[str] = None,
               backend: str = "local", workers: Optional[int] = None, resume: bool = False,
               progress: Optional[Callable[[int, int], None]] = None) -> SweepResult:
-    """Run every trial of the grid (see the module docstring); return the collected results."""
+    """Run every trial of the grid (see the module docstring); return the collected results.
+
+    Failed trials (an exception in ``train``) are recorded and the sweep goes on; check
+    :attr:`SweepResult.failed` (the command line exits 1 when there are any)."""
     if backend not in ("local", "ray"):
         raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
     trials = expand(base, grid, seeds)
     name = name or "sweep-" + hashlib.sha256(repr(sorted(grid.items())).encode()).hexdigest()[:8]
     root = Path(out) / base.experiment / name
     meta = {"base": base.to_dict(), "grid": grid, "seeds": seeds}
-    return _execute(root, meta, trials, backend, workers, resume, progress)
+    return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True)
 
 
 def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", backend: str = "local",
@@ -133,7 +240,8 @@ def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", 
     The same machinery as :func:`run_sweep` (folders, resume, backends) for trials that do not
     form a grid: different data, models or optimizers side by side. The folder is
     ``<out>/<name>``; each trial's overrides are ``{"label": label}`` and its id is derived from
-    the label and the config, so a changed config never reuses an old folder.
+    the label and the config, so a changed config never reuses an old folder (and resuming with
+    changed configs is allowed: ``sweep.json`` then lists the new ones).
     """
     if backend not in ("local", "ray"):
         raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -148,47 +256,136 @@ def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", 
         tid = trial_id({"label": label, "config": hashlib.sha256(repr(cfg.to_dict()).encode()).hexdigest()[:8]})
         trials.append((tid, {"label": label}, cfg))
     meta = {"configs": {label: (c if isinstance(c, dict) else c.to_dict()) for label, c in configs.items()}}
-    return _execute(Path(out) / name, meta, trials, backend, workers, resume, progress)
+    return _execute(Path(out) / name, meta, trials, backend, workers, resume, progress, same_meta=False)
+
+
+def _remove_tmp_files(root: Path) -> None:
+    """Delete the ``.*.tmp`` files of atomic writes cut off by a kill, in the sweep folder and
+    its trial folders (only called while holding the sweep's lock)."""
+    for folder in [root, *sorted((root / "trials").glob("*"))]:
+        if folder.is_dir():
+            remove_temporaries(folder)
+
+
+def _move_aside(root: Path, path: Path, why: str) -> Path:
+    """Move a damaged file or trial folder to ``<root>/damaged/`` (never delete what a run wrote)."""
+    dest_dir = root / "damaged"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / path.name
+    n = 1
+    while dest.exists():
+        dest = dest_dir / f"{path.name}.{n}"
+        n += 1
+    shutil.move(str(path), str(dest))
+    warnings.warn(f"{why}; moved it to {dest}", stacklevel=3)
+    return dest
+
+
+def _read_trial(rd: RunDir) -> tuple[Optional[dict], Optional[dict], Optional[str]]:
+    """(summary, stored config, why the folder is damaged or None) of a trial folder."""
+    read = {}
+    for path, reader in ((rd.summary, read_json), (rd.config, read_json), (rd.metrics, read_jsonl)):
+        try:
+            read[path.name] = reader(path) if path.exists() else None
+        except ValueError as e:
+            return None, None, f"{e}; trial {rd.root.name} runs again"
+    return read["summary.json"], read["config.json"], None
+
+
+def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
+    """On resume, check first, change nothing until every check passed: the sweep must be the
+    one ``sweep.json`` describes and every trial's ``config.json`` its trial's config (else a
+    ConfigError names the differing keys). Then tidy up: an unreadable ``sweep.json`` or trial
+    folder is moved to ``damaged/`` (those trials run again from scratch) and leftover ``.tmp``
+    files are removed. Returns the finished trials' results by id."""
+    meta_path, meta_damage = root / "sweep.json", None
+    if same_meta and meta_path.exists():
+        try:
+            stored = read_json(meta_path)
+        except ValueError as e:
+            meta_damage = f"{e}; it is rewritten"
+        else:
+            _refuse_changes(stored, meta, meta_path, "the stored base config, grid and seeds")
+    done, damaged = {}, []
+    for tid, _, cfg in trials:
+        rd = RunDir(root / "trials" / tid)
+        if not rd.root.exists():
+            continue
+        summary, stored_cfg, damage = _read_trial(rd)
+        if damage:
+            damaged.append((rd.root, damage))
+            continue
+        if stored_cfg is not None:
+            _refuse_changes(stored_cfg, cfg.to_dict(), rd.config, "the stored config")
+        if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged"):
+            done[tid] = {"status": summary["status"], "metrics": summary.get("final", {}),
+                         "message": summary.get("message", "")}
+    if meta_damage:
+        _move_aside(root, meta_path, meta_damage)
+    for folder, why in damaged:
+        _move_aside(root, folder, why)
+    _remove_tmp_files(root)
+    return done
+
+
+def _refuse_changes(stored: dict, new: dict, where: Path, what: str) -> None:
+    try:
+        check_resume_config(stored, new, str(where))
+    except ValueError as e:
+        raise ConfigError(f"{e}; resume with {what} or choose another --name") from None
+
+
+@contextlib.contextmanager
+def _hold(root: Path):
+    """The sweep folder's lock (one process at a time); a ConfigError if another process has it."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock_folder(root))
+        except FolderInUseError as e:
+            raise ConfigError(str(e)) from None
+        yield root
 
 
 def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Optional[int], resume: bool,
-             progress: Optional[Callable[[int, int], None]]) -> SweepResult:
+             progress: Optional[Callable[[int, int], None]], same_meta: bool) -> SweepResult:
     if (root / "sweep.json").exists() and not resume:
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
-    atomic_write_json(root / "sweep.json", meta)
-    todo, done = [], {}
-    for tid, over, cfg in trials:
-        rd = RunDir(root / "trials" / tid)
-        s = rd.read_summary() if rd.summary.exists() else None
-        if s and s.get("status") in ("completed", "diverged"):
-            done[tid] = {"status": s["status"], "metrics": s.get("final", {}), "message": s.get("message", "")}
-        else:
-            todo.append((tid, cfg.to_dict(), str(rd.root)))
-    finished = len(done)
-    if progress:
-        progress(finished, len(trials))
-    if todo:
-        if backend == "local":
-            import concurrent.futures as cf
-            import multiprocessing as mp
-
-            n = min(workers or os.cpu_count() or 1, len(todo))
-            with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-                futs = {pool.submit(_run_trial, (c, d)): tid for tid, c, d in todo}
-                for fut in cf.as_completed(futs):
-                    done[futs[fut]] = fut.result()
-                    finished += 1
-                    if progress:
-                        progress(finished, len(trials))
-        else:
-            for tid, res in _run_ray(todo, workers):
-                done[tid] = res
-                finished += 1
-                if progress:
-                    progress(finished, len(trials))
-    result = SweepResult(root, [{"id": tid, "overrides": over, **done[tid]} for tid, over, _ in trials])
-    atomic_write_json(root / "results.json", {"trials": result.trials, "table": result.table()})
+    root.mkdir(parents=True, exist_ok=True)
+    with _hold(root):
+        done = _plan_resume(root, meta, trials, same_meta) if resume else {}
+        todo = [(tid, cfg.to_dict(), str(root / "trials" / tid)) for tid, _, cfg in trials if tid not in done]
+        atomic_write_json(root / "sweep.json", meta)
+        _run_todo(todo, done, len(trials), backend, workers, progress)
+        result = SweepResult(root, [{"id": tid, "overrides": over, **done[tid]} for tid, over, _ in trials])
+        atomic_write_json(root / "results.json", {"trials": result.trials, "table": result.table()})
     return result
+
+
+def _run_todo(todo: list, done: dict, total: int, backend: str, workers: Optional[int],
+              progress: Optional[Callable[[int, int], None]]) -> None:
+    """Run the unfinished trials on the backend, filling ``done`` (trial id -> result)."""
+    if progress:
+        progress(len(done), total)
+    if not todo:
+        return
+    results = _run_local(todo, workers) if backend == "local" else _run_ray(todo, workers)
+    for tid, res in results:
+        done[tid] = res
+        if progress:
+            progress(len(done), total)
+
+
+def _run_local(todo, workers):
+    """Run the trials in a process pool and yield (trial id, result) as they finish."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    n = min(workers or os.cpu_count() or 1, len(todo))
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+                                initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+        futs = {pool.submit(_run_trial, (c, d)): tid for tid, c, d in todo}
+        for fut in cf.as_completed(futs):
+            yield futs[fut], fut.result()
 
 
 def _tune_trainable(config: dict) -> dict:
@@ -236,6 +433,14 @@ def _run_ray(todo, workers):
 def load_sweep(root: str | Path) -> SweepResult:
     """A sweep's results from its folder (``results.json``)."""
     root = Path(root)
-    if not (root / "results.json").exists():
+    path = root / "results.json"
+    if not path.exists():
         raise ConfigError(f"{root} has no results.json (run or resume the sweep first)")
-    return SweepResult(root, read_json(root / "results.json")["trials"])
+    rebuild = "resume the sweep (--resume) to rebuild it from the trial folders"
+    try:
+        trials = read_json(path)["trials"]
+    except ValueError as e:  # names the file
+        raise ConfigError(f"{e}; {rebuild}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"{path} holds no list of trials; {rebuild}") from None
+    return SweepResult(root, trials)
