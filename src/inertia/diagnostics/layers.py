@@ -126,7 +126,8 @@ class LayerStats:
             time), all four when it has none (activations written as functions).
 
     Use ``with LayerStats(model) as ls:`` or call ``remove()``. After a forward/backward at an
-    active step, ``collect(step)`` returns (and appends to ``records``) one dict per (layer, kind).
+    active step, ``collect(step)`` returns (and, while ``keep_records`` is true, appends to
+    ``records``) one dict per (layer, kind).
     """
 
     KINDS = ("activation", "preactivation", "backprop_grad", "weight_grad")
@@ -144,6 +145,7 @@ class LayerStats:
         self.bins, self.histograms, self.max_sample = bins, histograms, max_sample
         self.active = True
         self.records: list[dict] = []
+        self.keep_records = True
         self._pending: list[dict] = []
         self._handles = []
         named = dict(model.named_modules())
@@ -208,7 +210,8 @@ class LayerStats:
         """Stamp what the hooks saw since the last call with ``step``; append to ``records``."""
         out = [dict(r, step=step) for r in self._pending]
         self._pending = []
-        self.records.extend(out)
+        if self.keep_records:
+            self.records.extend(out)
         return out
 
     def remove(self) -> None:
