@@ -95,7 +95,7 @@ def test_a_run_diverging_with_layer_statistics_on_is_marked_diverged(tmp_path):
 def test_hooks_leave_outputs_and_gradients_bit_identical():
     def run(watch: bool):
         torch.manual_seed(0)
-        m = nn.Sequential(nn.Linear(6, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+        m = nn.Sequential(nn.Linear(6, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.ReLU(inplace=True), nn.Linear(8, 3))
         x = torch.randn(5, 6)
         ls = D.LayerStats(m, kinds=list(D.LayerStats.KINDS)) if watch else None
         out = m(x)
