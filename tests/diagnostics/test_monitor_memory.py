@@ -96,3 +96,21 @@ def test_read_records_restores_nonfinite_floats(tmp_path):
 def test_keep_must_be_a_non_negative_integer(keep):
     with pytest.raises(ValueError, match=r"keep must be None or a non-negative integer, got"):
         D.Monitor(nn.Linear(2, 2), ["weight_norms"], keep=keep)
+
+
+def test_records_read_from_the_json_file_with_nonfinite_strings_still_plot(tmp_path):
+    from inertia.diagnostics import plots
+    from inertia.experiments.store import read_jsonl
+
+    m, x, y = model_and_batch()
+    curv = lambda mon, step: {"hessian_trace": math.nan if step == 2 else 1.0 + step}  # noqa: E731
+    with D.Monitor(m, ["layer_stats", curv], every=1, path=tmp_path / "diag.jsonl") as mon:
+        run_steps(mon, m, x, y, 2)
+        mon.layer_stats.active = True
+        m(torch.empty(0, 10)).sum().backward()  # an empty batch: NaN statistics
+        mon.step(2, loss=math.inf)
+    recs = read_jsonl(tmp_path / "diag.jsonl")  # plain JSON: "nan" and "inf" are strings
+    assert recs[2]["hessian_trace"] == "nan" and recs[2]["layers"][0]["mean"] == "nan"
+    plots.plot_layer_stats(recs, "activation", path=tmp_path / "a.png")
+    plots.plot_curvature(recs, keys=("hessian_trace",), loss_key="loss", path=tmp_path / "c.png")
+    assert (tmp_path / "a.png").stat().st_size > 500 and (tmp_path / "c.png").stat().st_size > 500
