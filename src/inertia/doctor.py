@@ -182,10 +182,7 @@ def _stability_line(s: dict) -> str:
 def _figures(report: DoctorReport) -> list:
     import base64
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from .diagnostics.plots import subplots  # a Figure without pyplot: the user's backend is left alone
 
     out = []
 
@@ -193,7 +190,7 @@ def _figures(report: DoctorReport) -> list:
         pts = [(r.name, getattr(r, ys)) for r in report.layers if getattr(r, ys) is not None]
         if not pts:
             return
-        fig, ax = plt.subplots(figsize=(6, 3))
+        fig, ax = subplots(figsize=(6, 3))
         ax.plot(range(len(pts)), [abs(v) for _, v in pts], "o-")
         ax.set_xticks(range(len(pts)), [n for n, _ in pts], rotation=45, fontsize=7)
         if log:
@@ -203,7 +200,6 @@ def _figures(report: DoctorReport) -> list:
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
-        plt.close(fig)
         out.append((title, base64.b64encode(buf.getvalue()).decode()))
 
     add("activation std by depth", "act_std", "std")

@@ -16,8 +16,10 @@ Saturation (fraction of units): sigmoid h < 0.01 or h > 0.99; tanh |h| > 0.99; s
 reports the fraction of exact zeros ("dead" for that batch) instead.
 
 Cost: on steps that are not recorded each hook only checks a flag. Mean and std use every
-element; percentiles, saturation and histograms use at most ``max_sample`` evenly spaced
-elements (sorted once); every tensor is detached immediately, so no graph is retained.
+finite element (``torch.var_mean`` in float64); percentiles, saturation and histograms use at
+most ``max_sample`` evenly spaced finite elements (sorted once); every tensor is detached
+immediately, so no graph is retained. NaN and inf (a diverging run) are counted in
+``nonfinite``, never raised on, and an empty batch gives NaN statistics.
 """
 
 from __future__ import annotations
@@ -45,34 +47,61 @@ def _saturation(module: Optional[nn.Module], h: np.ndarray) -> Optional[float]:
     return None
 
 
+def _moments(flat: torch.Tensor) -> tuple[float, float]:
+    """Mean and std (Bessel-corrected) of a 1-D tensor by ``torch.var_mean``, a stable reduction
+    (no ``E[x^2] - E[x]^2`` cancellation, which reports std 0 for ``0.5 + 1e-4 * randn`` in
+    float32), accumulated in float64 where the device has it (not MPS)."""
+    acc = flat.float() if flat.device.type == "mps" else flat.double()
+    var, mean = torch.var_mean(acc, correction=1 if acc.numel() > 1 else 0)
+    return float(mean), math.sqrt(float(var))
+
+
+def _histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> list[int]:
+    """Counts in ``bins`` equal-width bins over ``[lo, hi]`` (every element in the first bin when
+    ``hi == lo``); computed in float64 so that a range near the float32 limits cannot overflow."""
+    if hi <= lo:
+        return [int(sample.size)] + [0] * (bins - 1)
+    x = sample.astype(np.float64)
+    idx = np.clip(((x - lo) * (bins / (hi - lo))).astype(np.int64), 0, bins - 1)
+    return np.bincount(idx, minlength=bins).tolist()
+
+
 def tensor_stats(x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module: Optional[nn.Module] = None,
                  histogram: bool = True) -> dict:
-    """Statistics of ``x``: mean and std over all elements (two reductions); 2nd/98th
+    """Statistics of ``x``: mean and std over all finite elements (a stable reduction); 2nd/98th
     percentiles, fraction saturated (known activations) or dead (ReLU), and a histogram over at
-    most ``max_sample`` evenly spaced elements (a subsample for these distribution summaries;
-    exact when ``x`` is smaller), computed on the host."""
+    most ``max_sample`` evenly spaced finite elements (a subsample for these distribution
+    summaries; exact when ``x`` is smaller), computed on the host.
+
+    ``numel`` counts every element and ``nonfinite`` the NaN / inf ones (a diverging run): they
+    are left out of the other statistics, which are NaN (and the histogram absent) when no finite
+    element is left, e.g. for an empty batch."""
     flat = x.detach().reshape(-1)
     if flat.dtype != torch.float32 and flat.dtype != torch.float64:
         flat = flat.float()
     n = flat.numel()
-    total = flat.sum()
-    sq = torch.dot(flat, flat)
-    sample = flat[:: max(1, n // max_sample)].cpu().numpy()
-    mean = float(total) / n
-    var = max(float(sq) / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    nonfinite = 0
+    mean, std = _moments(flat) if n else (math.nan, math.nan)
+    if n and not (math.isfinite(mean) and math.isfinite(std)):  # only then look for NaN / inf
+        finite = torch.isfinite(flat)
+        nonfinite = n - int(finite.sum())
+        flat = flat[finite]
+        mean, std = _moments(flat) if flat.numel() else (math.nan, math.nan)
+    out = {"mean": mean, "std": std, "p2": math.nan, "p98": math.nan, "numel": n, "nonfinite": nonfinite}
+    k = flat.numel()
+    if k == 0:
+        return out
+    sample = flat[:: max(1, k // max_sample)].cpu().numpy()
     k = sample.size
     ranks = [0, round(0.02 * (k - 1)), round(0.98 * (k - 1)), k - 1]
     part = np.partition(sample, ranks)  # order statistics in O(k), no full sort
     lo, p2, p98, hi = (float(part[r]) for r in ranks)
-    out = {"mean": mean, "std": math.sqrt(var), "p2": p2, "p98": p98, "numel": n}
+    out.update(p2=p2, p98=p98)
     sat = _saturation(module, sample)
     if sat is not None:
         out["dead" if isinstance(module, (nn.ReLU, nn.ReLU6)) else "saturated"] = sat
     if histogram:
-        if hi <= lo:
-            hi = lo + 1e-12
-        idx = np.minimum(((sample - lo) * (bins / (hi - lo))).astype(np.int64), bins - 1)  # equal-width bins
-        out["hist"] = np.bincount(idx, minlength=bins).tolist()
+        out["hist"] = _histogram(sample, lo, hi, bins)
         out["hist_range"] = [lo, hi]
     return out
 
@@ -97,7 +126,8 @@ class LayerStats:
             time), all four when it has none (activations written as functions).
 
     Use ``with LayerStats(model) as ls:`` or call ``remove()``. After a forward/backward at an
-    active step, ``collect(step)`` returns (and appends to ``records``) one dict per (layer, kind).
+    active step, ``collect(step)`` returns (and, while ``keep_records`` is true, appends to
+    ``records``) one dict per (layer, kind).
     """
 
     KINDS = ("activation", "preactivation", "backprop_grad", "weight_grad")
@@ -115,6 +145,7 @@ class LayerStats:
         self.bins, self.histograms, self.max_sample = bins, histograms, max_sample
         self.active = True
         self.records: list[dict] = []
+        self.keep_records = True
         self._pending: list[dict] = []
         self._handles = []
         named = dict(model.named_modules())
@@ -179,7 +210,8 @@ class LayerStats:
         """Stamp what the hooks saw since the last call with ``step``; append to ``records``."""
         out = [dict(r, step=step) for r in self._pending]
         self._pending = []
-        self.records.extend(out)
+        if self.keep_records:
+            self.records.extend(out)
         return out
 
     def remove(self) -> None:

@@ -29,8 +29,8 @@ training is identical with and without it.
 from __future__ import annotations
 
 import contextlib
-
 import json
+import math
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Union
 
@@ -97,11 +97,18 @@ QUANTITIES.register("layer_stats", "layer_stats")  # handled by hooks, see Monit
 class Monitor:
     """Records ``quantities`` every ``every`` steps into ``records`` (and JSON lines at ``path``).
 
+    Memory: without ``path`` every record stays in ``records`` (with layer statistics, some KB
+    per recorded step). With ``path`` the file is the record and ``records`` holds none of them
+    (or the latest ``keep``), so a long run's memory does not grow; :meth:`read_records` reads
+    back everything this monitor wrote.
+
     Args:
         model: the model being trained.
         quantities: names from :data:`QUANTITIES` or callables ``q(monitor, step) -> dict``.
         every: record at steps divisible by ``every``.
         path: optional JSON-lines file, appended one record per recorded step.
+        keep: how many of the latest records ``records`` holds; ``None`` (default): all of them
+            without ``path``, none with it.
         loss_fn: zero-argument loss on a fixed batch, for the curvature quantities.
         inputs: a fixed batch, for the Jacobian quantity.
         curvature_params: tensors (or name -> tensor) for the curvature quantities (default: all).
@@ -118,9 +125,12 @@ class Monitor:
     def __init__(self, model: nn.Module, quantities: Sequence[Union[str, Callable]] = ("layer_stats",),
                  every: int = 10, path: Optional[Union[str, Path]] = None, loss_fn: Optional[Callable] = None,
                  inputs: Optional[torch.Tensor] = None, curvature_params=None, probes: int = 20,
-                 histograms: bool = True, seed: int = 0, probe: Optional[tuple] = None) -> None:
+                 histograms: bool = True, seed: int = 0, probe: Optional[tuple] = None,
+                 keep: Optional[int] = None) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
+        if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 0):
+            raise ValueError(f"keep must be None or a non-negative integer, got {keep!r}")
         if probe is not None and not (isinstance(probe, tuple) and len(probe) == 2
                                       and isinstance(probe[0], torch.Tensor) and callable(probe[1])):
             raise ValueError(f"probe must be (inputs tensor, loss_fn) or None, got {type(probe).__name__}")
@@ -140,10 +150,15 @@ class Monitor:
                 self.quantities.append(QUANTITIES.get(q))
         self.records: list[dict] = []
         self.path = Path(path) if path is not None else None
+        self.keep = keep if keep is not None or self.path is None else 0  # None: unbounded
+        if self.layer_stats is not None:
+            self.layer_stats.keep_records = self.keep is None  # the monitor's records hold them
         self._file = None
+        self._start = 0  # where this monitor's records begin in the file
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
+            self._start = self._file.tell()
         self._arm(0)
 
     def _arm(self, step: int) -> None:
@@ -199,7 +214,7 @@ class Monitor:
                 self.layer_stats.active = False  # the quantities' own forward passes are not training
             for q in self.quantities:
                 record.update(q(self, step))
-            self.records.append(record)
+            self._hold(record)
             if self._file is not None:
                 self._file.write(to_json(record) + "\n")
                 self._file.flush()
@@ -207,6 +222,28 @@ class Monitor:
             self.layer_stats._pending.clear()
         self._arm(step + 1)
         return record
+
+    def _hold(self, record: dict) -> None:
+        self.records.append(record)
+        if self.keep is not None and len(self.records) > self.keep:
+            del self.records[: len(self.records) - self.keep]
+
+    def read_records(self) -> list[dict]:
+        """Every record this monitor wrote to ``path`` (not what the file held before), as JSON
+        read back: non-finite floats are floats again, tensors are lists."""
+        if self.path is None:
+            raise ValueError("read_records needs a monitor with a path; without one, use .records")
+        if self._file is not None:
+            self._file.flush()
+        out = []
+        with open(self.path, encoding="utf-8") as f:
+            f.seek(self._start)
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # a partial last line (a write cut off by a kill)
+                if line.strip():
+                    out.append(_restore_nonfinite(json.loads(line)))
+        return out
 
     def close(self) -> None:
         if self.layer_stats is not None:
@@ -222,8 +259,22 @@ class Monitor:
         self.close()
 
 
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _restore_nonfinite(obj):
+    """Undo ``to_json``'s strings for non-finite floats."""
+    if isinstance(obj, str):
+        return _NONFINITE.get(obj, obj)
+    if isinstance(obj, dict):
+        return {k: _restore_nonfinite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_restore_nonfinite(v) for v in obj]
+    return obj
+
+
 def records_to_jsonl(records: Iterable[dict], path: Union[str, Path]) -> None:
     """Write monitor records as JSON lines."""
     with open(path, "w", encoding="utf-8") as f:
         for r in records:
-            f.write(json.dumps(r) + "\n")
+            f.write(to_json(r) + "\n")

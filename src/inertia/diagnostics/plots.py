@@ -1,8 +1,12 @@
-"""Figures of diagnostics records (matplotlib, Agg backend; PNG or SVG by the path's suffix).
+"""Figures of diagnostics records (matplotlib; PNG, SVG or PDF by the path's suffix).
 
 Each function takes records as produced by :class:`~inertia.diagnostics.Monitor` /
 :class:`~inertia.diagnostics.layers.LayerStats` (or results of the curvature and Jacobian
 functions), writes ``path`` if given, and returns the figure. Empty input raises ``ValueError``.
+
+Figures are ``matplotlib.figure.Figure`` objects made without pyplot: a library must not switch
+the user's backend or leave figures open in pyplot's global list. ``fig.savefig`` picks the
+renderer from the file's suffix; to show one in a notebook, display ``fig``.
 """
 
 from __future__ import annotations
@@ -10,13 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 PathLike = Union[str, Path]
 _SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot: no backend is selected and
+    no global figure is kept, so nothing needs closing. ``kwargs`` go to ``Figure.subplots``
+    (``sharex``, ``sharey``, ``squeeze``, ...)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _save(fig, path: Optional[PathLike]):
@@ -49,17 +58,17 @@ def plot_layer_stats(records: Sequence[dict], kind: str = "activation", path: Op
     if not flat:
         raise ValueError(f"no {kind!r} layer records to plot")
     layers = list(dict.fromkeys(r["layer"] for r in flat))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for i, layer in enumerate(layers):
         rs = sorted((r for r in flat if r["layer"] == layer), key=lambda r: r["step"])
         steps = [r["step"] for r in rs]
-        mean = [r["mean"] for r in rs]
-        std = [r["std"] for r in rs]
+        mean = [float(r["mean"]) for r in rs]  # float(): a record read back from JSON has "nan" strings
+        std = [float(r["std"]) for r in rs]
         color = f"C{i % 10}"
         ax.plot(steps, mean, color=color, label=f"{layer}")
         ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=color, alpha=0.15)
-        ax.plot(steps, [r["p98"] for r in rs], color=color, ls="--", lw=0.8)
+        ax.plot(steps, [float(r["p98"]) for r in rs], color=color, ls="--", lw=0.8)
     ax.set_xlabel("update")
     ax.set_ylabel(f"{kind} (mean, ±std, 98th pct dashed)")
     ax.set_title(title or f"{kind} per layer")
@@ -79,7 +88,7 @@ def plot_histograms(records: Sequence[dict], kind: str = "activation", step: Opt
     flat = [r for r in flat if r["step"] == step]
     if not flat:
         raise ValueError(f"no {kind!r} histograms at step {step}")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for i, r in enumerate(flat):
         counts = r["hist"]
         lo, hi = r["hist_range"]
@@ -99,7 +108,7 @@ def plot_jacobian_singular_values(spectra: Sequence, path: Optional[PathLike] = 
     :func:`~inertia.diagnostics.layer_jacobian_singular_values`)."""
     if not spectra:
         raise ValueError("no Jacobian spectra to plot")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     data = [s.singular_values.reshape(-1).numpy() for s in spectra]
     ax.boxplot(data, showfliers=False)
     ax.set_xticks(range(1, len(spectra) + 1), [s.name for s in spectra])
@@ -118,17 +127,17 @@ def plot_curvature(records: Sequence[dict], keys: Sequence[str] = ("hessian_frob
     present = [k for k in keys if any(k in r for r in records)]
     if not records or not present:
         raise ValueError(f"no records with any of {list(keys)} to plot")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for i, k in enumerate(present):
         rs = [r for r in records if k in r]
-        ax.plot([r["step"] for r in rs], [abs(r[k]) for r in rs], color=f"C{i}", label=k)
+        ax.plot([r["step"] for r in rs], [abs(float(r[k])) for r in rs], color=f"C{i}", label=k)
     ax.set_yscale("log")
     ax.set_xlabel("update")
     ax.set_ylabel("curvature")
     if loss_key and any(loss_key in r for r in records):
         ax2 = ax.twinx()
         rs = [r for r in records if loss_key in r]
-        ax2.plot([r["step"] for r in rs], [r[loss_key] for r in rs], color="k", ls=":", label=loss_key)
+        ax2.plot([r["step"] for r in rs], [float(r[loss_key]) for r in rs], color="k", ls=":", label=loss_key)
         ax2.set_ylabel(loss_key)
     ax.set_title(title or "curvature over training")
     ax.legend(fontsize="small", loc="upper left")
@@ -139,7 +148,7 @@ def plot_spectral_density(density, path: Optional[PathLike] = None, title: Optio
     """A :class:`~inertia.diagnostics.curvature.SpectralDensity` (log-scale density)."""
     if density is None or len(density.grid) == 0:
         raise ValueError("no spectral density to plot")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     ax.semilogy(density.grid.numpy(), density.density.clamp_min(1e-12).numpy())
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")

@@ -19,22 +19,14 @@ from .config import ConfigError
 from .store import read_json, read_jsonl
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Optional[Path]:
     """series: label -> (steps, values)."""
     series = {k: v for k, v in series.items() if v[0]}
     if not series:
         return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    from ..diagnostics.plots import subplots  # a Figure without pyplot: the user's backend is left alone
+
+    fig, ax = subplots(figsize=(7, 4))
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, label=label)
     if log and all(y > 0 for _, ys in series.values() for y in ys if isinstance(y, float)):
@@ -46,7 +38,6 @@ def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

@@ -237,14 +237,11 @@ def plot(schedule: Schedule, steps: int, ax=None, path=None, label: Optional[str
     """Plot ``schedule`` over ``range(steps)``; save to ``path`` (PNG/SVG by suffix) if given.
     Returns the matplotlib figure."""
     steps = _int("steps", steps, lo=1)
-    import matplotlib
+    if ax is None:  # a Figure without pyplot: the user's backend is left alone
+        from matplotlib.figure import Figure
 
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig = Figure(figsize=(6, 3.5))
+        ax = fig.subplots()
     else:
         fig = ax.figure
     xs = list(range(steps))

@@ -54,22 +54,19 @@ class PaperResult:
 
 
 def pyplot():
-    """matplotlib's pyplot on the non-interactive Agg backend (reports are written, never shown)."""
-    import matplotlib
+    """pyplot's ``subplots`` and ``close`` without pyplot: figures are ``matplotlib.figure.Figure``
+    objects, so the user's backend and pyplot's global figures are left alone (nothing to close)."""
+    from types import SimpleNamespace
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from ..diagnostics.plots import subplots
 
-    return plt
+    return SimpleNamespace(subplots=subplots, close=lambda fig: None)
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Lay out, write and close ``fig``; return ``path`` (what a :class:`Figure` points to)."""
-    import matplotlib.pyplot as plt
-
+    """Lay out and write ``fig``; return ``path`` (what a :class:`Figure` points to)."""
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

@@ -1,0 +1,110 @@
+"""Layer statistics stay accurate when the spread is small next to the mean, and record (never
+raise on) NaN, inf and empty batches, so a diverging run is reported as diverged."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from inertia import diagnostics as D
+from inertia.experiments.config import from_dict
+from inertia.experiments.train import train
+
+
+def reference_std(x: torch.Tensor) -> float:
+    """Two-pass std in float64 of the same float32 values."""
+    x = x.double().reshape(-1)
+    return float(((x - x.mean()) ** 2).sum() / (x.numel() - 1)) ** 0.5
+
+
+def test_std_of_a_small_spread_around_a_large_mean_is_accurate():
+    x = 0.5 + 1e-4 * torch.randn(100_000, generator=torch.Generator().manual_seed(0))
+    r = D.tensor_stats(x)
+    # float64 accumulation of float32 inputs: relative error ~ n * 2^-53, far below 1e-9
+    assert r["std"] == pytest.approx(reference_std(x), rel=1e-9)
+    assert r["mean"] == pytest.approx(float(x.double().mean()), rel=1e-12)
+
+
+def test_saturated_sigmoid_layer_reports_its_nonzero_spread():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 256), nn.Sigmoid())
+    with torch.no_grad():
+        m[0].weight.normal_(0.0, 0.01)
+        m[0].bias.fill_(12.0)  # sigmoid(12) = 1 - 6e-6: every unit saturated
+    x = torch.randn(512, 4)
+    r = next(r for r in D.layer_stats(m, x) if r["kind"] == "activation")
+    h = m(x).detach()
+    assert r["saturated"] == 1.0
+    assert reference_std(h) > 0
+    assert r["std"] == pytest.approx(reference_std(h), rel=1e-6)
+
+
+def test_nonfinite_elements_are_counted_and_left_out_of_the_statistics():
+    x = torch.tensor([1.0, 2.0, float("nan"), 3.0, float("inf"), float("-inf")])
+    r = D.tensor_stats(x)
+    assert r["numel"] == 6 and r["nonfinite"] == 3
+    assert r["mean"] == pytest.approx(2.0) and r["std"] == pytest.approx(1.0)
+    assert sum(r["hist"]) == 3 and r["hist_range"] == [1.0, 3.0]
+
+
+def test_all_nonfinite_tensor_gives_nan_statistics_without_a_histogram():
+    r = D.tensor_stats(torch.full((10,), float("nan")))
+    assert r["nonfinite"] == 10 and math.isnan(r["mean"]) and math.isnan(r["std"]) and "hist" not in r
+
+
+def test_finite_tensor_records_zero_nonfinite():
+    assert D.tensor_stats(torch.randn(100))["nonfinite"] == 0
+
+
+def test_empty_batch_gives_nan_statistics_instead_of_dividing_by_zero():
+    m = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    recs = D.layer_stats(m, torch.empty(0, 3), lambda out: out.sum())
+    per_example = [r for r in recs if r["kind"] in ("activation", "backprop_grad")]
+    assert per_example and all(r["numel"] == 0 and math.isnan(r["std"]) for r in per_example)
+    assert all(r["std"] == 0.0 for r in recs if r["kind"] == "weight_grad")  # a zero gradient, not empty
+
+
+def test_constant_tensor_has_a_histogram_in_one_bin():
+    r = D.tensor_stats(torch.full((100,), 1e6), bins=10)
+    assert r["std"] == 0.0 and r["hist"] == [100] + [0] * 9
+
+
+def test_hooks_record_nan_activations_and_gradients_without_raising():
+    m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    with torch.no_grad():
+        m[0].weight[0, 0] = float("nan")
+    recs = D.layer_stats(m, torch.randn(8, 3), lambda out: out.sum())
+    act = next(r for r in recs if r["layer"] == "1" and r["kind"] == "activation")
+    assert act["nonfinite"] == 8  # unit 0 of every example
+    assert {r["kind"] for r in recs} == {"activation", "backprop_grad", "weight_grad"}
+
+
+def test_a_run_diverging_with_layer_statistics_on_is_marked_diverged(tmp_path):
+    cfg = from_dict(dict(experiment="div", data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
+                         model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
+                         init={"scheme": "normal", "std": 1.0}, steps=200, batch_size=16, eval_every=50,
+                         optimizer={"lr": 10.0}, monitor={"quantities": ["layer_stats"], "every": 1}))
+    res = train(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert res.status == summary["status"] == "diverged", summary["message"]
+    assert (tmp_path / "run" / "diagnostics.jsonl").read_text()  # the steps before it stay recorded
+
+
+def test_hooks_leave_outputs_and_gradients_bit_identical():
+    def run(watch: bool):
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.ReLU(inplace=True), nn.Linear(8, 3))
+        x = torch.randn(5, 6)
+        ls = D.LayerStats(m, kinds=list(D.LayerStats.KINDS)) if watch else None
+        out = m(x)
+        out.square().sum().backward()
+        if ls is not None:
+            assert ls.collect(0)
+            ls.remove()
+        return out.detach(), [p.grad for p in m.parameters()]
+
+    (out0, grads0), (out1, grads1) = run(False), run(True)
+    assert torch.equal(out0, out1)
+    assert all(torch.equal(a, b) for a, b in zip(grads0, grads1))
