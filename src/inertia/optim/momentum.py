@@ -97,7 +97,7 @@ class Momentum(Optimizer):
         g = self.param_groups[-1]
         self._validate_hypers(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"], " (param group)")
         g.setdefault("step", 0)
-        self.param_groups[-1] = _ParamGroup(g)
+        g["scheduled"] = _scheduled(g)
 
     # -- hyperparameters at a step -------------------------------------------------------
     @staticmethod
@@ -116,9 +116,23 @@ class Momentum(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._check_schedules_kept()
         for group in self.param_groups:
             self._update_group(group)
         return loss
+
+    def _check_schedules_kept(self) -> None:
+        # torch's OneCycleLR and CyclicLR (cycle_momentum=True, their default) write numbers into
+        # group["momentum"] at every step, and OneCycleLR into group["lr"]: that would silently
+        # discard a schedule, so it is refused before anything moves
+        for i, group in enumerate(self.param_groups):
+            for key in group["scheduled"]:
+                if not callable(group[key]):
+                    raise ValueError(
+                        f"param group {i}'s {key} was a schedule and is now the number {group[key]!r}: something "
+                        f"replaced it (torch's OneCycleLR and CyclicLR do so with cycle_momentum=True, OneCycleLR "
+                        f"also for lr). Pass cycle_momentum=False to the scheduler, give Momentum a number {key} "
+                        f"for a scheduler to drive, or assign a schedule (e.g. schedules.constant({group[key]!r}))")
 
     def _update_group(self, group: dict) -> None:
         t = group["step"]
@@ -212,14 +226,15 @@ class Momentum(Optimizer):
                             f"the saved state has a {key} schedule ({group[key][_SCHEDULE_PLACEHOLDER]}) but this "
                             f"optimizer's {key} is a number; construct it with the same schedule")
                     group[key] = callables[key]
+            group["scheduled"] = _scheduled(group)
 
     def __setstate__(self, state: dict) -> None:
         """Fill what older or partial states lack (``load_state_dict`` and unpickling come here)."""
         super().__setstate__(state)
-        self.param_groups = [_ParamGroup(g) for g in self.param_groups]
         for group in self.param_groups:
             for key, default in _OPTIONAL_DEFAULTS.items():
                 group.setdefault(key, default)
+            group.setdefault("scheduled", _scheduled(group))
             # older states kept NAG's applied momentum per group: it holds for every parameter with
             # a velocity (one that skipped the update at which mu changed cannot be told apart)
             applied = group.pop("applied_momentum", None)
@@ -242,25 +257,13 @@ def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
     return {**state_dict, "param_groups": filled}
 
 
+def _scheduled(group: dict) -> tuple:
+    """The hyperparameters of ``group`` that are schedules (kept in the group as ``"scheduled"``)."""
+    return tuple(k for k in ("lr", "momentum") if callable(group[k]))
+
+
 # keys a group may lack in an unpickled optimizer of an older version
 _OPTIONAL_DEFAULTS = dict(nesterov=False, weight_decay=0.0, foreach=None, step=0)
-
-
-class _ParamGroup(dict):
-    """A param group that refuses to have a schedule replaced by a number: torch's ``OneCycleLR``
-    and ``CyclicLR`` (with ``cycle_momentum=True``, their default) write numbers into
-    ``group["momentum"]`` (and ``OneCycleLR`` into ``group["lr"]``) at every step, which would
-    silently discard a momentum or learning-rate schedule."""
-
-    def __setitem__(self, key, value):
-        current = self.get(key)
-        if key in ("lr", "momentum") and callable(current) and not callable(value):
-            raise ValueError(
-                f"this param group's {key} is a schedule ({current!r}); setting it to the number {value!r} would "
-                f"silently replace it (torch's OneCycleLR and CyclicLR do so with cycle_momentum=True, "
-                f"OneCycleLR also for lr). Pass cycle_momentum=False to the scheduler, give Momentum a number "
-                f"{key} for the scheduler to drive, or assign a schedule (e.g. schedules.constant({value!r}))")
-        super().__setitem__(key, value)
 
 
 _TORCH_SGD_ONLY = ("dampening", "maximize", "differentiable", "fused")
