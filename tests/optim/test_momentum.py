@@ -349,51 +349,6 @@ def test_nag_parameter_without_gradient_when_momentum_changes_keeps_its_own_appl
     torch.testing.assert_close(torch.stack(thetas), ref_thetas, rtol=0, atol=1e-12)
 
 
-def _count_compiled_graphs(opt, params, steps, seed=0):
-    """Run ``torch.compile(opt.step)`` for ``steps`` steps (the eager backend: only Dynamo's
-    tracing is under test) and return how many graphs it compiled after each step."""
-    compiled = []
-
-    def counting_backend(gm, example_inputs):
-        compiled.append(gm)
-        return gm.forward
-
-    torch._dynamo.reset()
-    step = torch.compile(opt.step, backend=counting_backend)
-    g = torch.Generator().manual_seed(seed)
-    counts = []
-    for _ in range(steps):
-        for p in params:
-            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype)
-        step()
-        counts.append(len(compiled))
-    torch._dynamo.reset()
-    return counts
-
-
-@pytest.mark.parametrize("nesterov", [False, True], ids=["CM", "NAG"])
-@pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
-def test_compiled_step_builds_a_bounded_number_of_graphs_and_matches_eager(nesterov, foreach):
-    def make():
-        g = torch.Generator().manual_seed(1)
-        ps = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in [(3, 2), (2,)]]
-        return ps, Momentum(ps, lr=0.1, momentum=0.9, nesterov=nesterov, foreach=foreach)
-
-    ps, opt = make()
-    counts = _count_compiled_graphs(opt, ps, 12)
-    # step 0 creates the state; step 1 sees the velocity scale as a constant; from step 2 on it
-    # is a symbolic float, so the same graph serves every later step (torch's SGD: 2 graphs)
-    assert counts[-1] == counts[2] <= 3
-    eager_ps, eager = make()
-    g = torch.Generator().manual_seed(0)
-    for _ in range(12):
-        for p in eager_ps:
-            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype)
-        eager.step()
-    for a, b in zip(ps, eager_ps):
-        assert torch.equal(a, b)
-
-
 def _sgd_then(make_inertia, nesterov, steps_before=4, steps_after=6, weight_decay=0.0):
     """Train with torch SGD, then continue with (a) torch SGD and (b) ``make_inertia`` loaded
     from SGD's state dict; return both final parameters."""

@@ -36,15 +36,26 @@ Hyper = Union[float, Callable[[int], float]]
 _SCHEDULE_PLACEHOLDER = "__schedule__"
 
 
-def _check_lr(value: float, where: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"lr must be a non-negative finite number{where}, got {value!r}")
+def _where(where: Union[str, Callable[[], str]]) -> str:
+    # a callable builds the text only for the error: under torch.compile a string formatted from
+    # the (symbolic) step number at every step would break the graph
+    return where() if callable(where) else where
+
+
+def _is_finite(value: float) -> bool:
+    # comparisons, not math.isfinite: under torch.compile a schedule's value is a symbolic float
+    return value == value and abs(value) != math.inf
+
+
+def _check_lr(value: float, where: Union[str, Callable[[], str]]) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or value < 0:
+        raise ValueError(f"lr must be a non-negative finite number{_where(where)}, got {value!r}")
     return float(value)
 
 
-def _check_momentum(value: float, where: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not 0 <= value < 1:
-        raise ValueError(f"momentum must be in [0, 1){where}, got {value!r}")
+def _check_momentum(value: float, where: Union[str, Callable[[], str]]) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or not 0 <= value < 1:
+        raise ValueError(f"momentum must be in [0, 1){_where(where)}, got {value!r}")
     return float(value)
 
 
@@ -105,7 +116,8 @@ class Momentum(Optimizer):
         if not callable(h):
             return float(h)
         value = h(step)
-        where = f" (schedule {h!r} at step {step})"
+        def where():
+            return f" (schedule {h!r} at step {step})"
         return _check_lr(value, where) if kind == "lr" else _check_momentum(value, where)
 
     # -- the update ------------------------------------------------------------------------
