@@ -151,7 +151,7 @@ class Momentum(Optimizer):
         nesterov = group["nesterov"]
         lr = self._value(group["lr"], t, "lr")
         mu = self._value(group["momentum"], t, "momentum")
-        params, grads, dirs, scales, momenta = [], [], [], [], []
+        params, grads, states, dirs, scales, momenta = [], [], [], [], [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -164,6 +164,7 @@ class Momentum(Optimizer):
                 state["velocity_scale"] = 0.0
             params.append(p)
             grads.append(p.grad)
+            states.append(state)
             dirs.append(state["velocity_direction"])
             scales.append(state["velocity_scale"])
             # NAG: the gradient was taken at theta_t + mu v_t with the mu this point was built
@@ -174,10 +175,10 @@ class Momentum(Optimizer):
         if params:
             new_scales = F.momentum(params, grads, dirs, scales, lr=lr, momentum=momenta, next_momentum=mu_next,
                                     nesterov=nesterov, weight_decay=group["weight_decay"], foreach=group["foreach"])
-            for p, k in zip(params, new_scales):
-                self.state[p]["velocity_scale"] = k
+            for state, k in zip(states, new_scales):
+                state["velocity_scale"] = k
                 if nesterov:
-                    self.state[p]["applied_momentum"] = mu_next
+                    state["applied_momentum"] = mu_next
         group["step"] = t + 1
 
     # -- the actual iterate theta_t ----------------------------------------------------------
