@@ -313,6 +313,22 @@ def test_compiled_step_stops_building_graphs_and_matches_eager(case, torch_sgd_g
     assert_same(params, run(case, 14)[0])
 
 
+@pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
+def test_compiled_step_with_schedules_that_change_late_stays_bounded(foreach, torch_sgd_graphs):
+    # lr halves at step 4 and mu first changes at step 5: NAG's applied momentum, a constant
+    # until then, becomes symbolic (one graph), and foreach's lerp, which branches on whether
+    # its weight eps/k is at least 1/2, takes its other branch once (one graph)
+    def make(ps):
+        return Momentum(ps, lr=schedules.step_decay(0.1, 0.5, every=4),
+                        momentum=schedules.sutskever_momentum(0.99, period=5), nesterov=True, foreach=foreach)
+
+    params, counts = _compiled_run(make, 20)
+    assert counts[-1] == counts[6] <= torch_sgd_graphs + 3
+    eager = make_params()
+    Case("late", make).train(make(eager), eager, 0, 20)
+    assert_same(params, eager)
+
+
 # -- zero_grad --------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", MOMENTUM, ids=ids(MOMENTUM))
 def test_zero_grad_set_to_none_leaves_every_parameter_and_its_state_untouched(case):
