@@ -18,6 +18,9 @@ import torch
 
 from inertia.optim import HessianFree, Momentum, schedules
 
+# importing torch.compile's machinery warns about torch.jit internals, not about this code
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+
 
 # -- the problem ------------------------------------------------------------------------------
 def make_params(dtype=torch.float64, seed=0):
