@@ -456,3 +456,16 @@ def test_momentum_schedule_can_be_replaced_by_another_schedule():
     opt = Momentum([x], lr=0.1, momentum=schedules.sutskever_momentum(0.99))
     opt.param_groups[0]["momentum"] = schedules.constant(0.5)
     assert opt.param_groups[0]["momentum"](0) == 0.5
+
+
+def test_saved_schedule_into_an_optimizer_built_with_a_number_raises_and_loads_nothing():
+    x = torch.nn.Parameter(torch.ones(2))
+    scheduled = Momentum([x], lr=0.1, momentum=schedules.sutskever_momentum(0.99))
+    x.grad = torch.ones(2)
+    scheduled.step()
+    y = torch.nn.Parameter(torch.ones(2))
+    plain = Momentum([y], lr=0.2, momentum=0.9)
+    with pytest.raises(ValueError, match=r"param group 0 has a momentum schedule \(sutskever_momentum.*\) but this "
+                                         r"optimizer's momentum is a number"):
+        plain.load_state_dict(scheduled.state_dict())
+    assert plain.param_groups[0]["momentum"] == 0.9 and plain.param_groups[0]["lr"] == 0.2 and not plain.state

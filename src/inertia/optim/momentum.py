@@ -230,14 +230,11 @@ class Momentum(Optimizer):
         if _is_torch_sgd_state(state_dict):
             state_dict = _from_torch_sgd(state_dict, [g["nesterov"] for g in self.param_groups])
         own = [{k: g[k] for k in ("lr", "momentum") if callable(g[k])} for g in self.param_groups]
+        _check_saved_schedules(state_dict, own)  # before anything is replaced
         super().load_state_dict(with_missing_group_keys(state_dict, self.param_groups))
         for group, callables in zip(self.param_groups, own):
             for key in ("lr", "momentum"):
-                if isinstance(group[key], dict) and _SCHEDULE_PLACEHOLDER in group[key]:
-                    if key not in callables:
-                        raise ValueError(
-                            f"the saved state has a {key} schedule ({group[key][_SCHEDULE_PLACEHOLDER]}) but this "
-                            f"optimizer's {key} is a number; construct it with the same schedule")
+                if _is_saved_schedule(group[key]):
                     group[key] = callables[key]
             group["scheduled"] = _scheduled(group)
 
@@ -256,6 +253,20 @@ class Momentum(Optimizer):
                     st = self.state.get(p)
                     if st and "velocity_direction" in st:
                         st.setdefault("applied_momentum", float(applied))
+
+
+def _is_saved_schedule(value) -> bool:
+    return isinstance(value, dict) and _SCHEDULE_PLACEHOLDER in value
+
+
+def _check_saved_schedules(state_dict: dict, own: list) -> None:
+    """A saved schedule (its ``repr``) can only be restored into a group built with a schedule."""
+    for i, (g, callables) in enumerate(zip(state_dict.get("param_groups", []), own)):
+        for key in ("lr", "momentum"):
+            if _is_saved_schedule(g.get(key)) and key not in callables:
+                raise ValueError(
+                    f"the saved state's param group {i} has a {key} schedule ({g[key][_SCHEDULE_PLACEHOLDER]}) "
+                    f"but this optimizer's {key} is a number; construct it with the same schedule")
 
 
 def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
