@@ -130,6 +130,29 @@ def test_state_dict_without_optional_keys_loads_and_continues_identically(case):
     assert_same(params, twin)
 
 
+# options newer than the first version, at the values the cases use (their defaults)
+NEWER_OPTIONS = {"Momentum": ("foreach", "weight_decay", "scheduled"),
+                 "HessianFree": ("cg_min_iter", "curvature", "damping_bounds")}
+
+
+@pytest.mark.parametrize("case", ALL, ids=ids(ALL))
+def test_unpickled_older_optimizer_without_newer_options_gets_their_defaults(case):
+    # an optimizer pickled by an older version lacks the newer options in its groups and
+    # defaults; unpickling (``__setstate__``) has nothing to take them from but their defaults
+    params, opt = run(case, 3)
+    twin_params, twin = copy.deepcopy((params, opt))
+    state = twin.__getstate__()
+    for key in NEWER_OPTIONS["HessianFree" if case.hessian_free else "Momentum"]:
+        for g in state["param_groups"]:
+            del g[key]
+        state["defaults"].pop(key, None)
+    older = type(twin).__new__(type(twin))
+    older.__setstate__(state)
+    case.train(opt, params, 3, 3)
+    case.train(older, twin_params, 3, 3)
+    assert_same(params, twin_params)
+
+
 NAG = [c for c in MOMENTUM if c.nesterov]
 
 
