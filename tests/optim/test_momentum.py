@@ -299,3 +299,173 @@ def test_zero_learning_rate_with_zero_velocity_keeps_velocity_zero():
             assert torch.equal(x, torch.tensor([1.0, 2.0], dtype=torch.float64))
     # two updates with eps = 0.1: v1 = -0.1, v2 = 0.9 * -0.1 - 0.1 = -0.19; total -0.29
     torch.testing.assert_close(x.detach(), torch.tensor([0.71, 1.71], dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def _nag_reference_with_skips(lams, x0, steps, has_grad, mu_of, lr):
+    """Per-parameter float64 NAG on f(x) = sum(lam x^2) / 2: a parameter whose gradient is None
+    at an update keeps theta, v and the mu its look-ahead point was built with."""
+    theta, v = x0.clone(), torch.zeros_like(x0)
+    applied = [None] * len(x0)
+    points, thetas = [], []
+    for t in range(steps):
+        for i in range(len(x0)):
+            if not has_grad(t, i):
+                continue
+            mu = mu_of(t) if applied[i] is None else applied[i]
+            g = lams[i] * (theta[i] + mu * v[i])
+            v[i] = mu * v[i] - lr * g
+            theta[i] = theta[i] + v[i]
+            applied[i] = mu_of(t + 1)
+        points.append(torch.stack([theta[i] + (applied[i] or 0.0) * v[i] for i in range(len(x0))]))
+        thetas.append(theta.clone())
+    return torch.stack(points), torch.stack(thetas)
+
+
+@pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
+def test_nag_parameter_without_gradient_when_momentum_changes_keeps_its_own_applied_momentum(foreach):
+    # mu goes 0.9 -> 0.5 at step 3; the second parameter has no gradient at step 2, whose update
+    # would have placed its look-ahead point with mu_3 = 0.5: it keeps the point built with 0.9.
+    lams = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    x0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
+
+    def mu_of(t):
+        return 0.9 if t < 3 else 0.5
+
+    def has_grad(t, i):
+        return not (i == 1 and t == 2)
+
+    ref_points, ref_thetas = _nag_reference_with_skips(lams, x0, 6, has_grad, mu_of, 0.1)
+    ps = [torch.nn.Parameter(x0[i:i + 1].clone()) for i in range(2)]
+    opt = Momentum(ps, lr=0.1, momentum=mu_of, nesterov=True, foreach=foreach)
+    points, thetas = [], []
+    for t in range(6):
+        for i, p in enumerate(ps):
+            p.grad = lams[i] * p.detach() if has_grad(t, i) else None
+        opt.step()
+        points.append(torch.cat([p.detach().clone() for p in ps]))
+        with opt.at_theta():
+            thetas.append(torch.cat([p.detach().clone() for p in ps]))
+    torch.testing.assert_close(torch.stack(points), ref_points, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.stack(thetas), ref_thetas, rtol=0, atol=1e-12)
+
+
+def _sgd_then(make_inertia, nesterov, steps_before=4, steps_after=6, weight_decay=0.0):
+    """Train with torch SGD, then continue with (a) torch SGD and (b) ``make_inertia`` loaded
+    from SGD's state dict; return both final parameters."""
+    lams = torch.tensor([1.0, 4.0, 0.5], dtype=torch.float64)
+
+    def grad_step(opt, x):
+        opt.zero_grad()
+        (0.5 * (lams * x * x).sum()).backward()
+        opt.step()
+
+    x = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+    sgd = torch.optim.SGD([x], lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=weight_decay)
+    for _ in range(steps_before):
+        grad_step(sgd, x)
+    y = torch.nn.Parameter(x.detach().clone())
+    ours = make_inertia([y])
+    ours.load_state_dict(sgd.state_dict())
+    for _ in range(steps_after):
+        grad_step(sgd, x)
+        grad_step(ours, y)
+    return x.detach(), y.detach()
+
+
+@pytest.mark.parametrize("nesterov", [False, True], ids=["CM", "NAG"])
+def test_torch_sgd_state_dict_converts_to_velocity_and_continues_like_sgd(nesterov):
+    x, y = _sgd_then(lambda p: Momentum(p, lr=0.05, momentum=0.9, nesterov=nesterov), nesterov, weight_decay=1e-2)
+    torch.testing.assert_close(y, x, rtol=0, atol=1e-12)
+
+
+def test_torch_sgd_state_dict_gives_the_velocity_minus_lr_times_the_buffer():
+    x = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    sgd = torch.optim.SGD([x], lr=0.05, momentum=0.9)
+    for _ in range(3):
+        x.grad = x.detach() * 2
+        sgd.step()
+    buf = sgd.state[x]["momentum_buffer"].clone()
+    ours = Momentum([x], lr=0.05, momentum=0.9)
+    ours.load_state_dict(sgd.state_dict())
+    torch.testing.assert_close(ours.velocity(x), -0.05 * buf, rtol=0, atol=0)
+    assert torch.equal(sgd.state[x]["momentum_buffer"], buf)  # the saved buffer is not modified
+
+
+@pytest.mark.parametrize("sgd_kwargs,match", [
+    ({"dampening": 0.1}, r"dampening=0.1: only dampening=0"),
+    ({"maximize": True}, r"maximize=True.*accepted: maximize=False"),
+    ({"nesterov": True}, r"nesterov=True but this optimizer's group 0 has nesterov=False"),
+])
+def test_torch_sgd_state_dict_that_cannot_be_converted_raises_before_loading(sgd_kwargs, match):
+    x = torch.nn.Parameter(torch.ones(2))
+    sgd = torch.optim.SGD([x], lr=0.05, momentum=0.9, **sgd_kwargs)
+    x.grad = torch.ones(2)
+    sgd.step()
+    ours = Momentum([x], lr=0.1, momentum=0.5)
+    with pytest.raises(ValueError, match=match):
+        ours.load_state_dict(sgd.state_dict())
+    assert ours.param_groups[0]["lr"] == 0.1 and not ours.state  # nothing was loaded
+
+
+@pytest.mark.parametrize("scheduler,kwargs", [
+    (torch.optim.lr_scheduler.OneCycleLR, {"max_lr": 0.1, "total_steps": 10}),
+    (torch.optim.lr_scheduler.CyclicLR, {"base_lr": 0.01, "max_lr": 0.1}),
+], ids=["OneCycleLR", "CyclicLR"])
+def test_scheduler_cycling_momentum_over_a_momentum_schedule_raises_before_the_step(scheduler, kwargs):
+    x = torch.nn.Parameter(torch.ones(2))
+    opt = Momentum([x], lr=0.1, momentum=schedules.sutskever_momentum(0.99), nesterov=True)
+    scheduler(opt, **kwargs)  # replaces group["momentum"] by a number
+    x.grad = torch.ones(2)
+    with pytest.raises(ValueError, match=r"group 0's momentum was a schedule and is now the number .*"
+                                         r"cycle_momentum=False"):
+        opt.step()
+    assert torch.equal(x, torch.ones(2)) and not opt.state
+
+
+def test_one_cycle_lr_over_a_learning_rate_schedule_raises_before_the_step():
+    x = torch.nn.Parameter(torch.ones(2))
+    opt = Momentum([x], lr=schedules.cosine(0.1, 10), momentum=0.9)
+    torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, cycle_momentum=False)
+    x.grad = torch.ones(2)
+    with pytest.raises(ValueError, match=r"group 0's lr was a schedule"):
+        opt.step()
+
+
+def test_one_cycle_lr_drives_a_number_momentum_and_nag_stays_exact():
+    # with a number momentum the scheduler wins, as for torch's SGD; NAG's look-ahead follows it
+    x = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = Momentum([x], lr=0.1, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+    theta, v = x.detach().clone(), torch.zeros(2, dtype=torch.float64)
+    applied = opt.param_groups[0]["momentum"]
+    for _ in range(5):
+        lr = opt.param_groups[0]["lr"]
+        x.grad = 2 * x.detach()
+        opt.step()
+        g = 2 * (theta + applied * v)
+        v = applied * v - lr * g
+        theta = theta + v
+        applied = opt.param_groups[0]["momentum"]  # placed the new look-ahead point
+        sched.step()
+        with opt.at_theta():
+            torch.testing.assert_close(x.detach(), theta, rtol=0, atol=1e-12)
+
+
+def test_momentum_schedule_can_be_replaced_by_another_schedule():
+    x = torch.nn.Parameter(torch.ones(1))
+    opt = Momentum([x], lr=0.1, momentum=schedules.sutskever_momentum(0.99))
+    opt.param_groups[0]["momentum"] = schedules.constant(0.5)
+    assert opt.param_groups[0]["momentum"](0) == 0.5
+
+
+def test_saved_schedule_into_an_optimizer_built_with_a_number_raises_and_loads_nothing():
+    x = torch.nn.Parameter(torch.ones(2))
+    scheduled = Momentum([x], lr=0.1, momentum=schedules.sutskever_momentum(0.99))
+    x.grad = torch.ones(2)
+    scheduled.step()
+    y = torch.nn.Parameter(torch.ones(2))
+    plain = Momentum([y], lr=0.2, momentum=0.9)
+    with pytest.raises(ValueError, match=r"param group 0 has a momentum schedule \(sutskever_momentum.*\) but this "
+                                         r"optimizer's momentum is a number"):
+        plain.load_state_dict(scheduled.state_dict())
+    assert plain.param_groups[0]["momentum"] == 0.9 and plain.param_groups[0]["lr"] == 0.2 and not plain.state

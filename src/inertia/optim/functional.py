@@ -36,13 +36,13 @@ The lerp is one pass (3 transfers), so CM costs 6 transfers (lerp, then theta -=
 
 Both paths compute the same floating-point operations in the same order, so their results are
 bitwise identical; the ``foreach`` path batches each operation over all tensors of a
-(device, dtype, scale) group with ``torch._foreach_*`` kernels.
+(device, dtype, scale, momentum) group with ``torch._foreach_*`` kernels.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -57,7 +57,7 @@ def momentum(
     scales: list[float],
     *,
     lr: float,
-    momentum: float,
+    momentum: Union[float, Sequence[float]],
     next_momentum: Optional[float] = None,
     nesterov: bool = False,
     weight_decay: float = 0.0,
@@ -74,7 +74,9 @@ def momentum(
         directions: velocity directions d_t, updated in place to d_{t+1}.
         scales: velocity scales k_t (floats).
         lr: eps_t.
-        momentum: mu_t.
+        momentum: mu_t, one number or one per tensor (for NAG: the mu each look-ahead point
+            phi_t = theta_t + mu_t v_t was built with, which differs between tensors when some
+            of them skipped an update at which the schedule changed mu).
         next_momentum: mu_{t+1}, used by NAG to place the next look-ahead point (default mu_t).
         nesterov: NAG if true, else CM.
         weight_decay: L2 coefficient, applied at the point where the gradient was taken.
@@ -84,59 +86,79 @@ def momentum(
         raise ValueError(
             "params, grads, directions and scales must have the same length, got "
             f"{len(params)}, {len(grads)}, {len(directions)}, {len(scales)}")
-    if next_momentum is None:
-        next_momentum = momentum
+    momenta = _per_tensor(momentum, len(params), "momentum")
     if foreach is None:
         foreach = all(not g.is_sparse for g in grads)
     fn = _multi_tensor_momentum if foreach else _single_tensor_momentum
-    return fn(params, grads, directions, scales, lr=lr, momentum=momentum, next_momentum=next_momentum,
+    return fn(params, grads, directions, scales, lr=lr, momenta=momenta, next_momentum=next_momentum,
               nesterov=nesterov, weight_decay=weight_decay)
 
 
-def _single_tensor_momentum(params, grads, directions, scales, *, lr, momentum, next_momentum, nesterov,
+def _per_tensor(value: Union[float, Sequence[float]], n: int, name: str) -> list[float]:
+    if not isinstance(value, (list, tuple)):
+        return [value] * n
+    if len(value) != n:
+        raise ValueError(f"{name} must be one number or one per tensor ({n}), got {len(value)} values")
+    return list(value)
+
+
+def _single_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov,
                             weight_decay):
     new_scales = []
-    for p, g, d, k in zip(params, grads, directions, scales):
+    for p, g, d, k, mu in zip(params, grads, directions, scales, momenta):
         if weight_decay != 0:
             g = g.add(p, alpha=weight_decay)
-        k_new = momentum * k + lr
+        k_new = mu * k + lr
         if k_new == 0:  # eps = 0 and v = 0: the velocity stays 0
             d.zero_()
         else:
             d.lerp_(g, lr / k_new)  # v_{t+1} = -k_{t+1} d_{t+1} = mu_t v_t - eps_t g
         if nesterov:
-            p.add_(g, alpha=-lr).add_(d, alpha=-next_momentum * k_new)  # phi_t - eps g + mu_{t+1} v_{t+1}
+            mu_next = mu if next_momentum is None else next_momentum
+            p.add_(g, alpha=-lr).add_(d, alpha=-mu_next * k_new)  # phi_t - eps g + mu_{t+1} v_{t+1}
         else:
             p.add_(d, alpha=-k_new)  # theta_t + v_{t+1}
         new_scales.append(k_new)
     return new_scales
 
 
-def _group(*lists, key):
-    groups: dict = defaultdict(lambda: tuple([] for _ in range(len(lists) + 1)))
+def _group(keys: list, *lists):
+    """Buckets of the tensors that share device, dtype and key (a tuple of floats), as
+    ``(key, (*lists, indices))``.
+
+    Keys are compared, not hashed: under ``torch.compile`` a hashed float is specialized to its
+    value (a new graph whenever it changes, i.e. at every step, since the velocity scale does),
+    while a comparison between two floats is a guard that keeps holding from step to step."""
+    buckets: dict = defaultdict(list)  # (device, dtype) -> [(key, bucket)]
     for i, items in enumerate(zip(*lists)):
-        bucket = groups[key(i, items)]
+        same_kind = buckets[(items[0].device, items[0].dtype)]
+        for key, bucket in same_kind:
+            if key == keys[i]:
+                break
+        else:
+            bucket = tuple([] for _ in range(len(lists) + 1))
+            same_kind.append((keys[i], bucket))
         for lst, item in zip(bucket, items):
             lst.append(item)
         bucket[-1].append(i)
-    return groups.items()
+    return [kb for same_kind in buckets.values() for kb in same_kind]
 
 
-def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momentum, next_momentum, nesterov,
+def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov,
                            weight_decay):
     new_scales = [0.0] * len(params)
-    by = _group(params, grads, directions, key=lambda i, t: (t[0].device, t[0].dtype, scales[i]))
-    for (_, _, k), (ps, gs, ds, idx) in by:
+    for (k, mu), (ps, gs, ds, idx) in _group(list(zip(scales, momenta)), params, grads, directions):
         if weight_decay != 0:
             gs = torch._foreach_add(gs, ps, alpha=weight_decay)
-        k_new = momentum * k + lr
+        k_new = mu * k + lr
         if k_new == 0:
             torch._foreach_zero_(ds)
         else:
             torch._foreach_lerp_(ds, gs, lr / k_new)
         if nesterov:
+            mu_next = mu if next_momentum is None else next_momentum
             torch._foreach_add_(ps, gs, alpha=-lr)
-            torch._foreach_add_(ps, ds, alpha=-next_momentum * k_new)
+            torch._foreach_add_(ps, ds, alpha=-mu_next * k_new)
         else:
             torch._foreach_add_(ps, ds, alpha=-k_new)
         for i in idx:
@@ -149,12 +171,12 @@ def velocity(direction: Tensor, scale: float) -> Tensor:
     return direction * (-scale)
 
 
-def shift_by_velocity(params: list[Tensor], directions: list[Tensor], scales: list[float], factor: float) -> None:
-    """In place: p <- p + factor * v for each parameter (v = -k d). ``Momentum.at_theta`` uses
-    factor -mu to move from the look-ahead point phi_t to theta_t, and +mu to move back."""
-    if factor == 0:
-        return
-    by = _group(params, directions, key=lambda i, t: (t[0].device, t[0].dtype, scales[i]))
-    for (_, _, k), (ps, ds, _) in by:
-        if k != 0:
-            torch._foreach_add_(ps, ds, alpha=-factor * k)
+def shift_by_velocity(params: list[Tensor], directions: list[Tensor], scales: list[float],
+                      factor: Union[float, Sequence[float]]) -> None:
+    """In place: p <- p + factor * v for each parameter (v = -k d), ``factor`` one number or one
+    per tensor. ``Momentum.at_theta`` uses factor -mu to move from the look-ahead point phi_t to
+    theta_t, and +mu to move back."""
+    factors = _per_tensor(factor, len(params), "factor")
+    for (k, c), (ps, ds, _) in _group(list(zip(scales, factors)), params, directions):
+        if k != 0 and c != 0:
+            torch._foreach_add_(ps, ds, alpha=-c * k)

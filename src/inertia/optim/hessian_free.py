@@ -54,6 +54,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from .momentum import with_missing_group_keys
+
 __all__ = ["HessianFree", "PerExample", "CGResult", "conjugate_gradient", "adapt_damping",
            "GaussNewtonOperator", "HessianOperator", "martens_preconditioner_diagonal",
            "PRECONDITIONERS", "CURVATURES"]
@@ -558,6 +560,19 @@ class HessianFree(Optimizer):
             raise ValueError("HessianFree doesn't support per-parameter options (parameter groups); "
                              "pass one list of parameters")
         super().add_param_group(param_group)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Like torch's; options a saved state lacks (an older version's) keep this optimizer's values."""
+        super().load_state_dict(with_missing_group_keys(state_dict, self.param_groups))
+
+    def __setstate__(self, state: dict) -> None:
+        # unpickling (and deepcopy) restore only defaults, state and param_groups (torch's
+        # __getstate__): rebuild the rest, and fill options an older pickle lacks
+        super().__setstate__(state)
+        for key, default in _DEFAULTS.items():
+            self.param_groups[0].setdefault(key, self.defaults.get(key, default))
+        self._params = self.param_groups[0]["params"]
+        self.__dict__.setdefault("last_info", {})
 
     # -- global state (kept in the first parameter's state, as torch's LBFGS does) -------------------
     @property

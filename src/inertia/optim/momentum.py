@@ -7,8 +7,10 @@ hyperparameters only:
 - per parameter: its velocity v = -k d, stored as a direction tensor ``state[p]["velocity_direction"]``
   and a float scale ``state[p]["velocity_scale"]`` (see :mod:`inertia.optim.functional` for why:
   it saves a quarter of the memory traffic); :meth:`Momentum.velocity` returns v;
-- per group: ``step`` (updates made so far) and, for NAG, ``applied_momentum``: the mu that
-  the current look-ahead point phi_t = theta_t + mu_t v_t was built with.
+- per parameter, for NAG: ``applied_momentum``, the mu that its current look-ahead point
+  phi_t = theta_t + mu_t v_t was built with (per parameter, not per group: a parameter without a
+  gradient at an update keeps its point, built with the mu before it);
+- per group: ``step`` (updates made so far).
 
 How this differs from ``torch.optim.SGD(momentum=mu, nesterov=True)``: SGD keeps a buffer
 ``b <- mu b + g`` and steps ``p <- p - lr (g + mu b)``. Writing v = -lr b, this is NAG for the
@@ -34,15 +36,26 @@ Hyper = Union[float, Callable[[int], float]]
 _SCHEDULE_PLACEHOLDER = "__schedule__"
 
 
-def _check_lr(value: float, where: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"lr must be a non-negative finite number{where}, got {value!r}")
+def _where(where: Union[str, Callable[[], str]]) -> str:
+    # a callable builds the text only for the error: under torch.compile a string formatted from
+    # the (symbolic) step number at every step would break the graph
+    return where() if callable(where) else where
+
+
+def _is_finite(value: float) -> bool:
+    # comparisons, not math.isfinite: under torch.compile a schedule's value is a symbolic float
+    return value == value and abs(value) != math.inf
+
+
+def _check_lr(value: float, where: Union[str, Callable[[], str]]) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or value < 0:
+        raise ValueError(f"lr must be a non-negative finite number{_where(where)}, got {value!r}")
     return float(value)
 
 
-def _check_momentum(value: float, where: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not 0 <= value < 1:
-        raise ValueError(f"momentum must be in [0, 1){where}, got {value!r}")
+def _check_momentum(value: float, where: Union[str, Callable[[], str]]) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or not 0 <= value < 1:
+        raise ValueError(f"momentum must be in [0, 1){_where(where)}, got {value!r}")
     return float(value)
 
 
@@ -95,7 +108,7 @@ class Momentum(Optimizer):
         g = self.param_groups[-1]
         self._validate_hypers(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"], " (param group)")
         g.setdefault("step", 0)
-        g.setdefault("applied_momentum", 0.0)
+        g["scheduled"] = _scheduled(g)
 
     # -- hyperparameters at a step -------------------------------------------------------
     @staticmethod
@@ -103,7 +116,8 @@ class Momentum(Optimizer):
         if not callable(h):
             return float(h)
         value = h(step)
-        where = f" (schedule {h!r} at step {step})"
+        def where():
+            return f" (schedule {h!r} at step {step})"
         return _check_lr(value, where) if kind == "lr" else _check_momentum(value, where)
 
     # -- the update ------------------------------------------------------------------------
@@ -114,64 +128,82 @@ class Momentum(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._check_schedules_kept()
         for group in self.param_groups:
-            params, grads, dirs, scales = [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise ValueError("Momentum does not support sparse gradients (got one for a parameter of shape "
-                                     f"{tuple(p.shape)}); use dense gradients")
-                state = self.state[p]
-                if "velocity_direction" not in state:
-                    state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["velocity_scale"] = 0.0
-                params.append(p)
-                grads.append(p.grad)
-                dirs.append(state["velocity_direction"])
-                scales.append(state["velocity_scale"])
-            t = group["step"]
-            lr = self._value(group["lr"], t, "lr")
-            nesterov = group["nesterov"]
-            if nesterov:
-                mu = group["applied_momentum"] if t > 0 else self._value(group["momentum"], t, "momentum")
-                mu_next = self._value(group["momentum"], t + 1, "momentum")
-            else:
-                mu = self._value(group["momentum"], t, "momentum")
-                mu_next = mu
-            if params:
-                new_scales = F.momentum(params, grads, dirs, scales, lr=lr, momentum=mu, next_momentum=mu_next,
-                                        nesterov=nesterov, weight_decay=group["weight_decay"],
-                                        foreach=group["foreach"])
-                for p, k in zip(params, new_scales):
-                    self.state[p]["velocity_scale"] = k
-            group["step"] = t + 1
-            group["applied_momentum"] = mu_next if nesterov else 0.0
+            self._update_group(group)
         return loss
+
+    def _check_schedules_kept(self) -> None:
+        # torch's OneCycleLR and CyclicLR (cycle_momentum=True, their default) write numbers into
+        # group["momentum"] at every step, and OneCycleLR into group["lr"]: that would silently
+        # discard a schedule, so it is refused before anything moves
+        for i, group in enumerate(self.param_groups):
+            for key in group["scheduled"]:
+                if not callable(group[key]):
+                    raise ValueError(
+                        f"param group {i}'s {key} was a schedule and is now the number {group[key]!r}: something "
+                        f"replaced it (torch's OneCycleLR and CyclicLR do so with cycle_momentum=True, OneCycleLR "
+                        f"also for lr). Pass cycle_momentum=False to the scheduler, give Momentum a number {key} "
+                        f"for a scheduler to drive, or assign a schedule (e.g. schedules.constant({group[key]!r}))")
+
+    def _update_group(self, group: dict) -> None:
+        t = group["step"]
+        nesterov = group["nesterov"]
+        lr = self._value(group["lr"], t, "lr")
+        mu = self._value(group["momentum"], t, "momentum")
+        params, grads, states, dirs, scales, momenta = [], [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise ValueError("Momentum does not support sparse gradients (got one for a parameter of shape "
+                                 f"{tuple(p.shape)}); use dense gradients")
+            state = self.state[p]
+            if "velocity_direction" not in state:
+                state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["velocity_scale"] = 0.0
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+            dirs.append(state["velocity_direction"])
+            scales.append(state["velocity_scale"])
+            # NAG: the gradient was taken at theta_t + mu v_t with the mu this point was built
+            # with, so that mu is this update's (it is mu_t unless the parameter skipped an update
+            # at which mu changed); without an applied mu, v_t = 0 and any mu gives the same step.
+            momenta.append(state.get("applied_momentum", mu) if nesterov else mu)
+        mu_next = self._value(group["momentum"], t + 1, "momentum") if nesterov else None
+        if params:
+            new_scales = F.momentum(params, grads, dirs, scales, lr=lr, momentum=momenta, next_momentum=mu_next,
+                                    nesterov=nesterov, weight_decay=group["weight_decay"], foreach=group["foreach"])
+            for state, k in zip(states, new_scales):
+                state["velocity_scale"] = k
+                if nesterov:
+                    state["applied_momentum"] = mu_next
+        group["step"] = t + 1
 
     # -- the actual iterate theta_t ----------------------------------------------------------
     @contextlib.contextmanager
     def at_theta(self):
-        """Temporarily put theta_t into the parameters (for NAG they hold theta_t + mu_t v_t);
-        restores the look-ahead point on exit. A no-op for CM."""
+        """Temporarily put theta_t into the parameters (for NAG they hold theta_t + mu v_t, mu
+        each parameter's applied momentum); restores the look-ahead points on exit. A no-op for CM."""
         moved = []
         with torch.no_grad():
             for group in self.param_groups:
-                mu = group["applied_momentum"]
-                if not group["nesterov"] or mu == 0:
+                if not group["nesterov"]:
                     continue
-                ps = [p for p in group["params"] if "velocity_direction" in self.state[p]]
+                ps = [p for p in group["params"] if "applied_momentum" in self.state.get(p, {})]
                 ds = [self.state[p]["velocity_direction"] for p in ps]
                 ks = [self.state[p]["velocity_scale"] for p in ps]
+                mus = [self.state[p]["applied_momentum"] for p in ps]
                 if ps:
-                    F.shift_by_velocity(ps, ds, ks, -mu)
-                    moved.append((ps, ds, ks, mu))
+                    F.shift_by_velocity(ps, ds, ks, [-mu for mu in mus])
+                    moved.append((ps, ds, ks, mus))
         try:
             yield self
         finally:
             with torch.no_grad():
-                for ps, ds, ks, mu in moved:
-                    F.shift_by_velocity(ps, ds, ks, +mu)
+                for ps, ds, ks, mus in moved:
+                    F.shift_by_velocity(ps, ds, ks, mus)
 
     def velocity(self, param: torch.Tensor) -> torch.Tensor:
         """The velocity v_t of ``param`` (zeros before its first update)."""
@@ -192,13 +224,107 @@ class Momentum(Optimizer):
         return sd
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state saved by :meth:`state_dict` (of this or an older version: missing keys get
+        their defaults) or by ``torch.optim.SGD``, whose momentum buffers b are converted to the
+        velocity v = -lr b (exact for both CM and NAG; see docs/optim.md)."""
+        if _is_torch_sgd_state(state_dict):
+            state_dict = _from_torch_sgd(state_dict, [g["nesterov"] for g in self.param_groups])
         own = [{k: g[k] for k in ("lr", "momentum") if callable(g[k])} for g in self.param_groups]
-        super().load_state_dict(state_dict)
+        _check_saved_schedules(state_dict, own)  # before anything is replaced
+        super().load_state_dict(with_missing_group_keys(state_dict, self.param_groups))
         for group, callables in zip(self.param_groups, own):
             for key in ("lr", "momentum"):
-                if isinstance(group[key], dict) and _SCHEDULE_PLACEHOLDER in group[key]:
-                    if key not in callables:
-                        raise ValueError(
-                            f"the saved state has a {key} schedule ({group[key][_SCHEDULE_PLACEHOLDER]}) but this "
-                            f"optimizer's {key} is a number; construct it with the same schedule")
+                if _is_saved_schedule(group[key]):
                     group[key] = callables[key]
+            group["scheduled"] = _scheduled(group)
+
+    def __setstate__(self, state: dict) -> None:
+        """Fill what older or partial states lack (``load_state_dict`` and unpickling come here)."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in _OPTIONAL_DEFAULTS.items():
+                group.setdefault(key, default)
+            group.setdefault("scheduled", _scheduled(group))
+            # older states kept NAG's applied momentum per group: it holds for every parameter with
+            # a velocity (one that skipped the update at which mu changed cannot be told apart)
+            applied = group.pop("applied_momentum", None)
+            if group["nesterov"] and applied is not None:
+                for p in group["params"]:
+                    st = self.state.get(p)
+                    if st and "velocity_direction" in st:
+                        st.setdefault("applied_momentum", float(applied))
+
+
+def _is_saved_schedule(value) -> bool:
+    return isinstance(value, dict) and _SCHEDULE_PLACEHOLDER in value
+
+
+def _check_saved_schedules(state_dict: dict, own: list) -> None:
+    """A saved schedule (its ``repr``) can only be restored into a group built with a schedule."""
+    for i, (g, callables) in enumerate(zip(state_dict.get("param_groups", []), own)):
+        for key in ("lr", "momentum"):
+            if _is_saved_schedule(g.get(key)) and key not in callables:
+                raise ValueError(
+                    f"the saved state's param group {i} has a {key} schedule ({g[key][_SCHEDULE_PLACEHOLDER]}) "
+                    f"but this optimizer's {key} is a number; construct it with the same schedule")
+
+
+def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
+    """``state_dict`` with each saved param group completed by the keys it lacks (an older
+    version's state, or one edited by hand, as torch's ``test_can_load_older_state_dict`` makes)
+    from the optimizer's own groups, i.e. from what it was constructed with. A shallow copy."""
+    saved = state_dict.get("param_groups", [])
+    if len(saved) != len(groups):  # torch's load_state_dict says so
+        return state_dict
+    filled = [{**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g}
+              for own, g in zip(groups, saved)]
+    return {**state_dict, "param_groups": filled}
+
+
+def _scheduled(group: dict) -> tuple:
+    """The hyperparameters of ``group`` that are schedules (kept in the group as ``"scheduled"``)."""
+    return tuple(k for k in ("lr", "momentum") if callable(group[k]))
+
+
+# keys a group may lack in an unpickled optimizer of an older version
+_OPTIONAL_DEFAULTS = dict(nesterov=False, weight_decay=0.0, foreach=None, step=0)
+
+
+_TORCH_SGD_ONLY = ("dampening", "maximize", "differentiable", "fused")
+
+
+def _is_torch_sgd_state(state_dict: dict) -> bool:
+    return (any("dampening" in g for g in state_dict.get("param_groups", []))
+            or any(isinstance(s, dict) and "momentum_buffer" in s for s in state_dict.get("state", {}).values()))
+
+
+def _from_torch_sgd(state_dict: dict, nesterov: list) -> dict:
+    """A ``torch.optim.SGD`` state dict in inertia's form. SGD keeps b <- mu b + g and steps
+    p <- p - lr b (CM) or p <- p - lr (g + mu b) (Nesterov; p is then the look-ahead point);
+    with v = -lr b both are inertia's rules for constant lr and mu, so b becomes the velocity
+    direction with scale lr (v = -k d), and NAG's applied momentum is the saved mu."""
+    groups, state = [], {}
+    if len(state_dict["param_groups"]) != len(nesterov):
+        raise ValueError(f"the saved torch.optim.SGD state has {len(state_dict['param_groups'])} param groups, "
+                         f"this optimizer {len(nesterov)}")
+    for i, (g, ours) in enumerate(zip(state_dict["param_groups"], nesterov)):
+        where = f"the saved torch.optim.SGD param group {i}"
+        if g.get("dampening", 0) != 0:
+            raise ValueError(f"{where} has dampening={g['dampening']!r}: only dampening=0 is inertia's rule, so "
+                             "its momentum buffer cannot be converted")
+        if g.get("maximize", False):
+            raise ValueError(f"{where} has maximize=True; inertia's Momentum minimizes (accepted: maximize=False)")
+        if bool(g.get("nesterov", False)) != ours:
+            raise ValueError(f"{where} has nesterov={g.get('nesterov', False)!r} but this optimizer's group {i} has "
+                             f"nesterov={ours!r}: the parameters hold theta for CM and the look-ahead point for "
+                             "NAG, so construct Momentum with the same nesterov")
+        lr, mu = float(g["lr"]), float(g.get("momentum", 0.0))
+        groups.append({**{k: v for k, v in g.items() if k not in _TORCH_SGD_ONLY}, "lr": lr, "momentum": mu})
+        for pid in g["params"]:
+            buf = state_dict["state"].get(pid, {}).get("momentum_buffer")
+            if buf is None:
+                continue
+            state[pid] = {"velocity_direction": buf.detach().clone(), "velocity_scale": lr}
+            if ours:
+                state[pid]["applied_momentum"] = mu
+    return {"state": state, "param_groups": groups}
