@@ -14,7 +14,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
-import io
 import math
 import os
 import pickletools
@@ -213,7 +212,7 @@ def load_mnist(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS):
 # under np.asarray, a LONG_BINPUT index sizes the memo table, a declared BINBYTES8 length is
 # allocated before it is read, a memo-shared tuple used as a dict key costs 2**depth to hash, and
 # numpy.dtype or _codecs.encode called on crafted arguments build large objects. So the batch is
-# read by the machine below: pickletools decodes the opcodes (from the bytes in memory, so a
+# read by the machine below: pickletools decodes the opcodes (reading through _CappedReader, so a
 # declared length beyond the file is refused, not allocated), and each opcode builds at most one
 # object, of a plain type, from what is already on the stack. The only callables are the few that a
 # batch of numpy arrays needs, each checking its arguments; dict keys must be strings; and the
@@ -351,6 +350,27 @@ def _find_global(module, name) -> _Global:
     return _Global("numpy.ndarray" if name == "ndarray" else f"{module}.{name}", _GLOBALS[module, name])
 
 
+class _CappedReader:
+    """A file's ``read`` and ``readline`` with every read capped at the bytes left in it, so that a
+    length a pickle declares is never allocated beyond what the file holds."""
+
+    def __init__(self, f, size: int):
+        self.f, self.left = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(self.left if n < 0 else min(n, self.left))
+        self.left -= len(data)
+        return data
+
+    def readline(self) -> bytes:
+        line = self.f.readline(self.left)
+        self.left -= len(line)
+        return line
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+
 def _read_py2_string(stream) -> bytes:
     """A protocol-0 STRING argument, a quoted and escaped line, as bytes (pickletools decodes it
     as ASCII, which fails on the bytes >= 0x80 that Python 2 wrote)."""
@@ -361,6 +381,26 @@ def _read_py2_string(stream) -> bytes:
     return codecs.escape_decode(body[1:-1])[0]
 
 
+def _counted_bytes(width: int, fmt: str):
+    """A reader of a BINSTRING / SHORT_BINSTRING argument as bytes, which is what Python 2 meant
+    (pickletools decodes it as latin-1 text, a copy of what may be the whole image data)."""
+    def read(stream) -> bytes:
+        head = stream.read(width)
+        if len(head) < width:
+            raise ValueError("the pickle ends inside a string length")
+        (n,) = struct.unpack(fmt, head)
+        data = stream.read(n) if n >= 0 else b""
+        if n < 0 or len(data) != n:
+            raise ValueError(f"a string of {n} bytes, but only {len(data)} remain in the file")
+        return data
+    return read
+
+
+# pickletools' reader of each argument kind, except where Python 2's str must come back as bytes
+_ARG_READERS = {pickletools.stringnl: _read_py2_string, pickletools.string1: _counted_bytes(1, "<B"),
+                pickletools.string4: _counted_bytes(4, "<i")}
+
+
 def _pickle_ops(stream):
     """``(opcode name, argument)`` for each opcode up to STOP."""
     while True:
@@ -369,10 +409,7 @@ def _pickle_ops(stream):
         if op is None:
             raise ValueError(f"unknown pickle opcode {code!r} at byte {stream.tell() - 1}" if code
                              else "the pickle ends before its STOP opcode")
-        if op.arg is None:
-            arg = None
-        else:
-            arg = _read_py2_string(stream) if op.arg is pickletools.stringnl else op.arg.reader(stream)
+        arg = None if op.arg is None else _ARG_READERS.get(op.arg, op.arg.reader)(stream)
         yield op.name, arg
         if op.name == "STOP":
             return
@@ -380,10 +417,6 @@ def _pickle_ops(stream):
 
 def _push_arg(m, arg):
     m.push(arg)
-
-
-def _push_py2_string(m, arg):  # pickletools gives BINSTRING as latin-1 text; Python 2 meant bytes
-    m.push(arg.encode("latin-1"))
 
 
 def _set_items(target, items):
@@ -439,9 +472,8 @@ def _noop(m, _):
 
 _OPCODES = {
     **dict.fromkeys(["INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-                     "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINBYTES",
-                     "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"], _push_arg),
-    **dict.fromkeys(["BINSTRING", "SHORT_BINSTRING"], _push_py2_string),
+                     "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING",
+                     "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"], _push_arg),
     "NONE": lambda m, _: m.push(None), "NEWTRUE": lambda m, _: m.push(True),
     "NEWFALSE": lambda m, _: m.push(False),
     "EMPTY_LIST": lambda m, _: m.push([]), "EMPTY_DICT": lambda m, _: m.push({}),
@@ -556,9 +588,10 @@ def _cifar_labels(path: Path, labels, n: int) -> np.ndarray:
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise ValueError(f"{path}: no such CIFAR-10 batch file")
-    raw = path.read_bytes()
     try:
-        d = _BatchUnpickler(_max_pickle_ops(len(raw))).load(io.BytesIO(raw))
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            d = _BatchUnpickler(_max_pickle_ops(size)).load(_CappedReader(f, size))
         if not isinstance(d, dict):
             raise ValueError(f"expected a dict with b'data' and b'labels', got {type(d).__name__}")
         data, labels = (_unproxy(d.get(k.encode(), d.get(k))) for k in ("data", "labels"))
