@@ -305,3 +305,10 @@ def test_cifar_fortran_ordered_data_keeps_its_values(tmp_path):
     path.write_bytes(pickle.dumps(batch, protocol=2))
     x, _ = D.load_cifar10(path)
     assert np.array_equal((x.numpy() * 255).round().astype(np.uint8).reshape(2, 3072), expected)
+
+
+def test_missing_cifar_keys_are_listed_shortened(tmp_path):
+    path = tmp_path / "b"
+    path.write_bytes(pickle.dumps({b"x" * 100: 1, "y": 2}, protocol=2))
+    with pytest.raises(ValueError, match=r"b: missing b'data' or b'labels' \(keys: b'x{34}\.\.\., 'y'\)"):
+        D.load_cifar10(path)

@@ -600,8 +600,8 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (TypeError, LookupError, OverflowError) as e:
         raise ValueError(f"{path}: not a CIFAR-10 pickle batch ({type(e).__name__}: {e})") from None
     if data is None or labels is None:
-        keys = [_short(k) for k in list(d)[:10]]
-        raise ValueError(f"{path}: missing b'data' or b'labels' (keys: {', '.join(keys)}{', ...' if len(d) > 10 else ''})")
+        keys = ", ".join(_short(k) for k in list(d)[:10]) + (", ..." if len(d) > 10 else "")
+        raise ValueError(f"{path}: missing b'data' or b'labels' (keys: {keys})")
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != _CIFAR_ROW or data.dtype != np.uint8:
         got = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
         raise ValueError(f"{path}: data must be uint8 [n, 3072] (3 x 32 x 32), got {got}")
