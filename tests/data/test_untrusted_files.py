@@ -310,5 +310,5 @@ def test_cifar_fortran_ordered_data_keeps_its_values(tmp_path):
 def test_missing_cifar_keys_are_listed_shortened(tmp_path):
     path = tmp_path / "b"
     path.write_bytes(pickle.dumps({b"x" * 100: 1, "y": 2}, protocol=2))
-    with pytest.raises(ValueError, match=r"b: missing b'data' or b'labels' \(keys: b'x{34}\.\.\., 'y'\)"):
+    with pytest.raises(ValueError, match=r"b: missing b'data' or b'labels' \(keys: b'x{35}\.\.\., 'y'\)"):
         D.load_cifar10(path)
