@@ -4,6 +4,7 @@ resume, a second writer, unreadable files named, temporaries of a killed write r
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -279,3 +280,39 @@ def test_a_garbage_line_in_metrics_stops_a_resume_naming_the_file(tmp_path):
     with pytest.raises(UnreadableFileError, match=r"metrics\.jsonl: line 2 is not a JSON object"):
         train(small(), run, resume=True)
     assert "garbage" in (run / "metrics.jsonl").read_text()  # left for the user to look at
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_monitored_run_then_resume_gives_the_uninterrupted_files(tmp_path):
+    import json
+
+    import torch
+
+    from inertia.experiments.train import deterministic, train
+
+    cfg = small(steps=300, eval_every=10, checkpoint_every=10, monitor={"quantities": ["layer_stats"], "every": 1})
+    (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
+    run = tmp_path / "killed"
+    code = ("import json, sys, torch\ntorch.set_num_threads(1)\n"
+            "from inertia.experiments.config import from_dict\nfrom inertia.experiments.train import train\n"
+            f"train(from_dict(json.load(open({str(tmp_path / 'c.json')!r}))), {str(run)!r})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # past the first checkpoint, with records after it
+        diag = run / "diagnostics.jsonl"
+        if (run / "checkpoint.pt").exists() and diag.exists() and diag.read_bytes().count(b"\n") >= 25:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, 9)
+    proc.wait()
+    assert read_json(run / "summary.json")["status"] == "running"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(cfg, run, resume=True)
+        train(cfg, tmp_path / "full")
+    finally:
+        torch.set_num_threads(threads)
+    assert read_jsonl(run / "diagnostics.jsonl") == read_jsonl(tmp_path / "full" / "diagnostics.jsonl")
+    assert [deterministic(m) for m in read_jsonl(run / "metrics.jsonl")] == \
+        [deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")]
