@@ -98,7 +98,8 @@ def test_a_failed_run_report_shows_the_failure_message(tmp_path):
     with pytest.raises(ValueError):
         train(cfg(stop_when="no_such_metric"), tmp_path / "run")
     md, page = write_report(tmp_path / "run")
-    assert "| failed |" in md.read_text() and "&#x27;no_such_metric&#x27; is not an evaluation metric" in page.read_text()
+    assert "| failed |" in md.read_text()
+    assert "&#x27;no_such_metric&#x27; is not an evaluation metric" in page.read_text()
     assert "'no_such_metric' is not an evaluation metric" in md.read_text()
 
 
