@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file in the target's folder, flushed and fsynced, then
 renamed over the target (``os.replace`` is atomic on POSIX), so a reader or a killed process
-sees either the old file or the new one, never half of one."""
+sees either the old file or the new one, never half of one. The file gets the permissions any
+other new file would (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,27 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (``/proc``), since
+    setting it to read it races with other threads creating files."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

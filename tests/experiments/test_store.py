@@ -73,3 +73,18 @@ def test_summary_rejects_unknown_status(tmp_path):
         rd.write_summary(status="done")
     rd.write_summary(status="completed", step=3)
     assert rd.read_summary()["status"] == "completed"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writes_get_the_permissions_the_umask_gives_new_files(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        atomic_torch_save(tmp_path / "c.pt", {"w": torch.zeros(1)})
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == expected
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == expected

@@ -161,7 +161,7 @@ def test_clip_grad_norm_bounds_each_update_and_reports_the_norms(tmp_path):
     data = components.build_data(cfg)
     model = components.build_model(cfg, data)
     components.apply_init(model, cfg, generator=torch.Generator().manual_seed(cfg.seed))
-    theta1 = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    theta1 = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
     moved = sum(float((theta1[k] - v).pow(2).sum()) for k, v in model.state_dict().items()) ** 0.5
     assert moved == pytest.approx(0.5 * 1e-3, rel=1e-3)
     unclipped = train(cfg.replace(clip_grad_norm=1e6))

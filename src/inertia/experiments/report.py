@@ -16,7 +16,7 @@ from typing import Optional
 
 from .._atomic import atomic_write_bytes
 from .config import ConfigError
-from .store import read_json, read_jsonl
+from .store import UnreadableFileError, read_json, read_jsonl
 
 
 def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Optional[Path]:
@@ -74,13 +74,18 @@ def _run_figures(run: Path, metrics: list, label_prefix: str = "") -> list:
     return figs
 
 
+def _md_cell(v) -> str:
+    text = f"{v:.4g}" if isinstance(v, float) else str(v)
+    return text.replace("|", "\\|").replace("\n", " ")  # a message must not end or split the table
+
+
 def _md_table(rows: list) -> str:
     if not rows:
         return "_(no rows)_\n"
     cols = list(rows[0])
     out = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     for r in rows:
-        out += "| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |\n"
+        out += "| " + " | ".join(_md_cell(r[c]) for c in cols) + " |\n"
     return out
 
 
@@ -117,18 +122,53 @@ def _write(directory: Path, title: str, sections: list) -> tuple[Path, Path]:
     return directory / "report.md", directory / "report.html"
 
 
+def _read_or_note(path: Path, reader, default, problems: list, kind: type = object):
+    """``reader(path)`` (``default`` if the file is absent); an unreadable file, or one holding
+    something other than a ``kind``, is noted in ``problems`` and reads as ``default``."""
+    if not path.exists():
+        return default
+    try:
+        value = reader(path)
+    except UnreadableFileError as e:
+        problems.append(str(e))
+        return default
+    if not isinstance(value, kind):
+        problems.append(f"{path}: holds a JSON {type(value).__name__}, not an object")
+        return default
+    return value
+
+
+def _problems_section(problems: list) -> list:
+    if not problems:
+        return []
+    rows = [{"file": p} for p in problems]
+    return [("unreadable files", _md_table(rows), _html_table(rows), [])]
+
+
 def report_run(run: Path) -> tuple[Path, Path]:
-    summary = read_json(run / "summary.json") if (run / "summary.json").exists() else {}
-    config = read_json(run / "config.json")
-    metrics = read_jsonl(run / "metrics.jsonl")
-    final = summary.get("final", metrics[-1] if metrics else {})
-    status = [{"status": summary.get("status", "unknown"), "updates": summary.get("step", "-"),
-               "message": summary.get("message", "") or "-"}]
-    final_rows = [{"metric": k, "value": v} for k, v in final.items()]
-    cfg_text = json.dumps(config, indent=2)
-    figs = _run_figures(run, metrics)
+    """A run's report. Files that do not parse are listed (named) and the rest is still shown; a
+    run whose summary is unreadable has status ``unreadable``."""
+    problems: list = []
+    summary = _read_or_note(run / "summary.json", read_json, None, problems, dict)
+    config = _read_or_note(run / "config.json", read_json, None, problems, dict)
+    metrics = _read_or_note(run / "metrics.jsonl", read_jsonl, [], problems)
+    final = (summary or {}).get("final", metrics[-1] if metrics else {})
+    if summary is None and (run / "summary.json").exists():
+        status = [{"status": "unreadable", "updates": "-", "message": problems[0]}]
+    else:
+        summary = summary or {}
+        status = [{"status": summary.get("status", "unknown"), "updates": summary.get("step", "-"),
+                   "message": summary.get("message", "") or "-"}]
+    final_rows = [{"metric": k, "value": v} for k, v in final.items()] if isinstance(final, dict) else []
+    cfg_text = json.dumps(config, indent=2) if config is not None else "(config.json missing or unreadable)"
+    try:
+        figs = _run_figures(run, metrics)
+    except UnreadableFileError as e:  # diagnostics.jsonl: the run's other parts are still shown
+        problems.append(f"{e} (figures skipped)")
+        figs = []
     return _write(run, f"run {run.name}", [
         ("status", _md_table(status), _html_table(status), []),
+        *_problems_section(problems),
         ("final metrics", _md_table(final_rows), _html_table(final_rows), []),
         ("curves", "", "", figs),
         ("config", f"```json\n{cfg_text}\n```\n", f"<pre>{html.escape(cfg_text)}</pre>", []),
@@ -142,17 +182,19 @@ def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
     table = res.table(metric)
     trials = [{"trial": t["id"], "status": t["status"],
                **{k: v for k, v in t["overrides"].items()},
-               metric: t["metrics"].get(metric, "-")} for t in res.trials]
-    series = {}
+               metric: t["metrics"].get(metric, "-"), "message": t.get("message", "") or "-"} for t in res.trials]
+    series, problems = {}, []
     for t in res.trials:
-        ms = read_jsonl(root / "trials" / t["id"] / "metrics.jsonl")
+        ms = _read_or_note(root / "trials" / t["id"] / "metrics.jsonl", read_jsonl, [], problems)
         pts = [(m["step"], m[metric]) for m in ms if _num(m.get(metric)) is not None]
         if pts:
             series[t["id"]] = ([p[0] for p in pts], [p[1] for p in pts])
     fig = _curves(series, root / "trials.png", f"{metric} of every trial", metric)
-    meta = json.dumps(read_json(root / "sweep.json")["grid"], indent=2)
+    stored = read_json(root / "sweep.json")
+    meta = json.dumps(stored.get("grid", stored.get("configs")) if isinstance(stored, dict) else stored, indent=2)
     return _write(root, f"sweep {root.name}", [
         (f"best learning rate per setting ({metric})", _md_table(table), _html_table(table), []),
+        *_problems_section(problems),
         ("trials", _md_table(trials), _html_table(trials), [(f"{metric} of every trial", fig)] if fig else []),
         ("grid", f"```json\n{meta}\n```\n", f"<pre>{html.escape(meta)}</pre>", []),
     ])
@@ -162,8 +204,11 @@ def write_report(directory: str | Path, metric: str = "train_error") -> tuple[Pa
     """Write the report for a run folder or a sweep folder; return (report.md, report.html)."""
     d = Path(directory)
     if (d / "sweep.json").exists():
-        return report_sweep(d, metric)
-    if (d / "config.json").exists():
+        try:
+            return report_sweep(d, metric)
+        except UnreadableFileError as e:  # sweep.json or results.json: no table without them
+            raise ConfigError(str(e)) from None
+    if (d / "config.json").exists() or (d / "summary.json").exists():
         return report_run(d)
     raise ConfigError(f"{d} is neither a run folder (config.json) nor a sweep folder (sweep.json)")
 
@@ -181,8 +226,12 @@ def write_tensorboard(directory: str | Path) -> Path:
         raise ConfigError(f"{d} holds no run with metrics")
     out = d / "tensorboard"
     for run in runs:
+        try:
+            metrics = read_jsonl(run / "metrics.jsonl")
+        except UnreadableFileError as e:
+            raise ConfigError(str(e)) from None
         with SummaryWriter(log_dir=str(out / (run.name if run != d else "run"))) as w:
-            for m in read_jsonl(run / "metrics.jsonl"):
+            for m in metrics:
                 for k, v in m.items():
                     if k != "step" and _num(v) is not None:
                         w.add_scalar(k, v, m["step"])

@@ -27,8 +27,9 @@ import errno
 import fcntl
 import json
 import os
+import pickle
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -179,6 +180,17 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return records
 
 
+def rewrite_jsonl(path: str | os.PathLike, keep: Callable[[dict], bool]) -> list[dict]:
+    """Atomically rewrite a JSON-lines file to hold only the records ``keep`` accepts (dropping a
+    partial last line too); used on resume to cut a file back to the checkpoint. Returns them."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    kept = [r for r in read_jsonl(path) if keep(r)]
+    atomic_write_text(path, "".join(to_json(r) + "\n" for r in kept))
+    return kept
+
+
 class JsonlWriter:
     """Appends one JSON object per line; each line is written with a single ``write`` and
     flushed, so a kill leaves at most one partial trailing line, which readers drop."""
@@ -217,6 +229,31 @@ class JsonlWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+CHECKPOINT_KEYS = ("step", "model", "optimizer", "torch_rng")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> dict:
+    """A run checkpoint written by :func:`train`, loaded with ``torch.load(weights_only=True)``:
+    only tensors and plain data (numbers, strings, lists, dicts) are rebuilt, so a crafted file
+    cannot run code. A refused, empty, truncated or incomplete file raises
+    :class:`UnreadableFileError` naming it; the file itself is left as it is."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnreadableFileError(path, "refused: it holds objects other than tensors and plain data, and loading "
+                                        f"those could run code ({first})") from None
+    except (EOFError, OSError, RuntimeError, ValueError, KeyError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "the file ends early"
+        raise UnreadableFileError(path, f"not a readable checkpoint, empty or truncated ({type(e).__name__}: "
+                                        f"{first}); move it away to restart the run from update 0") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise UnreadableFileError(path, f"not an inertia run checkpoint: missing {missing}")
+    return ckpt
 
 
 class RunDir:

@@ -35,7 +35,18 @@ import torch
 from ..optim import HessianFree, PerExample
 from . import components
 from .config import HF_LOOP_OPTIONS, Config, ConfigError, from_dict
-from .store import JsonlWriter, RunDir, atomic_torch_save, atomic_write_json
+from .store import (
+    JsonlWriter,
+    RunDir,
+    atomic_torch_save,
+    atomic_write_json,
+    check_resume_config,
+    load_checkpoint,
+    lock_folder,
+    read_json,
+    remove_temporaries,
+    rewrite_jsonl,
+)
 
 __all__ = ["train", "TrainResult", "batch_indices", "TIMING_METRICS", "deterministic", "flush_denormals"]
 
@@ -118,8 +129,6 @@ def flush_denormals():
 def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> TrainResult:
     device = torch.device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
-    rd = RunDir(run_dir) if run_dir is not None else None
-
     torch.manual_seed(cfg.seed)
     data = components.build_data(cfg, device=device, dtype=dtype)
     model = components.build_model(cfg, data).to(device=device, dtype=dtype)
@@ -130,26 +139,58 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
     if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
         raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
                           f"(forward_with_hidden, e.g. tanh_rnn); model {cfg.model['name']!r} does not")
-    monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
+    parts = (data, model, loss_fn, optimizer)
+    if run_dir is None:
+        return _run(cfg, None, parts, resume=False, progress=progress, stop_after=stop_after)
+    rd = RunDir(run_dir)
+    with lock_folder(rd.root):  # one writer per folder; refused before anything is written
+        remove_temporaries(rd.root)  # left by a write that a kill cut short
+        if resume and rd.config.exists():
+            check_resume_config(_stored_config(rd), cfg.to_dict(), str(rd.root))
+        return _run(cfg, rd, parts, resume=resume, progress=progress, stop_after=stop_after)
 
+
+def _stored_config(rd: RunDir) -> dict:
+    """The run folder's config, normalized through :func:`from_dict` when it still parses (so
+    fields added with defaults since it was written do not count as changes)."""
+    stored = read_json(rd.config)
+    try:
+        return from_dict(stored).to_dict()
+    except (ConfigError, TypeError):
+        return stored
+
+
+def _open_run(rd: RunDir, cfg: Config, resume: bool, model, optimizer, device) -> tuple:
+    """Load the checkpoint (on resume) into model and optimizer, cut ``metrics.jsonl`` and
+    ``diagnostics.jsonl`` back to it, write the config and a ``running`` summary. Nothing is
+    rewritten until the checkpoint has loaded. Returns (start step, metrics so far, the
+    checkpoint or None, the metrics writer)."""
+    start, history, ckpt = 0, [], None
+    if resume and rd.checkpoint.exists():
+        ckpt = load_checkpoint(rd.checkpoint, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+        history = [m for m in rd.read_metrics() if m["step"] <= start]
+    # monitor records are made during update `step`, before it is applied: the checkpoint at
+    # `start` holds updates 0..start-1, so later records are redone by this run
+    rewrite_jsonl(rd.diagnostics, lambda r: r.get("step", -1) < start)
+    atomic_write_json(rd.config, cfg.to_dict())
+    writer = JsonlWriter(rd.metrics)
+    writer.truncate_after(history)
+    rd.write_summary(status="running", step=start, experiment=cfg.experiment)
+    return start, history, ckpt, writer
+
+
+def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress, stop_after) -> TrainResult:
+    data, model, loss_fn, optimizer = parts
+    device = torch.device(cfg.device)
     start, history, wall_offset = 0, [], 0.0
     grads = {"max": 0.0, "clipped": 0}  # gradient clipping: the largest norm and clipped updates since the last evaluation
-    writer = None
-    if rd is not None:
-        rd.root.mkdir(parents=True, exist_ok=True)
-        if resume and rd.checkpoint.exists():
-            ckpt = torch.load(rd.checkpoint, map_location=device, weights_only=False)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            grads.update(ckpt.get("grads", {}))
-            start = int(ckpt["step"])
-            history = [m for m in rd.read_metrics() if m["step"] <= start]
-            wall_offset = float(history[-1].get("wall_s", 0.0)) if history else 0.0
-        atomic_write_json(rd.config, cfg.to_dict())
-        writer = JsonlWriter(rd.metrics)
-        writer.truncate_after(history)
-        rd.write_summary(status="running", step=start, experiment=cfg.experiment)
+    writer = monitor = ckpt = None
+    previous = _previous_summary(rd) if resume else None  # what a failure before any evaluation keeps
+    t0 = time.perf_counter()
+    step = int(previous.get("step", 0)) if previous else start  # until the checkpoint says otherwise
 
     def checkpoint(step: int) -> None:
         if rd is None:
@@ -184,26 +225,37 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
         return cfg.stop_when is not None and bool(m[cfg.stop_when])
 
     def finish(status: str, step: int, message: str = "") -> TrainResult:
-        final = dict(history[-1]) if history else {"step": step}
-        if rd is not None:
+        if history:
+            final = dict(history[-1])
+        else:
+            final = previous.get("final", {"step": step}) if previous else {"step": step}
+        if writer is not None:
             writer.close()
+        if rd is not None:
             rd.write_summary(status=status, step=step, experiment=cfg.experiment,
                              final=final, message=message, wall_time_s=time.perf_counter() - t0)
         if monitor is not None:
             monitor.close()
         return TrainResult(final, status, step, rd.root if rd else None, message)
 
-    t0 = time.perf_counter()
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
     n = data.n_train
-    step = start
-    if start == 0:
-        history.append(evaluate(0, float("nan")))
-        if writer:
-            writer.write(history[-1])
-    if history and should_stop(history[-1]):
-        return finish("completed", step, f"stopped at update {step}: {cfg.stop_when} is true")
-    try:
+    try:  # every failure from here on is recorded in the summary, then re-raised
+        if rd is not None:
+            start, history, ckpt, writer = _open_run(rd, cfg, resume, model, optimizer, device)
+            step = start
+            if ckpt is not None:
+                grads.update(ckpt.get("grads", {}))
+                wall_offset = float(history[-1].get("wall_s", 0.0)) if history else 0.0
+        monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
+        if ckpt is not None:
+            torch.set_rng_state(ckpt["torch_rng"])  # after everything else is built, as in the run it continues
+        if start == 0:
+            history.append(evaluate(0, float("nan")))
+            if writer:
+                writer.write(history[-1])
+        if history and should_stop(history[-1]):
+            return finish("completed", step, f"stopped at update {step}: {cfg.stop_when} is true")
         while step < cfg.steps:
             idx = batch_indices(n, cfg.batch_size, step, cfg.seed).to(device)
             xb, yb = data.batch(idx)
@@ -250,8 +302,20 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
     except Exception as e:  # recorded, then re-raised so callers see the traceback
         if rd is not None:
             finish("failed", step, f"{type(e).__name__}: {e}")
+        elif monitor is not None:
+            monitor.close()
         raise
     return finish("completed", step)
+
+
+def _previous_summary(rd: RunDir | None) -> dict | None:
+    """The folder's summary before this run touched it, or None (absent or unreadable)."""
+    if rd is None:
+        return None
+    try:
+        return rd.read_summary()
+    except ValueError:
+        return None
 
 
 def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: torch.Tensor, yb: torch.Tensor,
