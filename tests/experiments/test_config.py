@@ -64,8 +64,8 @@ def test_json_yaml_and_python_configs_load_the_same(tmp_path):
 
 
 def test_overrides_use_dotted_keys():
-    cfg = Config().replace(**{"optimizer.lr": 0.5, "schedule.name": "constant"})
-    assert cfg.optimizer.lr == 0.5 and cfg.schedule == {"name": "constant"}
+    cfg = Config().replace(**{"optimizer.lr": 0.5, "schedule.name": "constant", "schedule.value": 0.9})
+    assert cfg.optimizer.lr == 0.5 and cfg.schedule == {"name": "constant", "value": 0.9}
 
 
 def test_parse_value_reads_numbers_booleans_and_lists():
