@@ -165,7 +165,10 @@ def build_model_spec(spec: str, activation: str = "tanh"):
         activation_fn(activation)  # validates the name
         layers = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(torch.nn.Linear(a, b))
+            try:
+                layers.append(torch.nn.Linear(a, b))
+            except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
+                raise UsageError(f"cannot build the MLP {spec!r}: layer {a}x{b}: {e}") from None
             if i < len(sizes) - 2:
                 layers.append(_Activation(activation))
         return torch.nn.Sequential(*layers)
@@ -244,7 +247,7 @@ def _doctor_inputs(data: Optional[str], input_shape: Optional[str], batch: int, 
             raise UsageError(f"--input-shape must be positive integers like 784 or 80,2, got {input_shape!r}")
         try:
             return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed)), None
-        except RuntimeError as e:  # too many values to allocate
+        except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
             raise UsageError(f"--input-shape {input_shape!r} with --batch {batch}: {e}") from None
     from . import data as inertia_data
 
@@ -495,6 +498,9 @@ def reproduce_cmd(
     console.print(f"wrote {out}/report.md and {out}/report.html{missing}")
 
 
+MAX_PLOT_STEPS = 10_000_000  # a plot of more updates than this would take minutes to draw
+
+
 @schedules_app.command("plot")
 def schedules_plot(
     name: str = typer.Argument(..., help="schedule name, e.g. sutskever_momentum"),
@@ -505,6 +511,8 @@ def schedules_plot(
     """Plot a schedule. Example: inertia schedules plot sutskever_momentum -p mu_max=0.999 --steps 5000"""
     from .optim import schedules
 
+    if not 1 <= steps <= MAX_PLOT_STEPS:
+        raise UsageError(f"--steps must be in [1, {MAX_PLOT_STEPS}], got {steps}")
     _check_parent(out, "--out")
     sched = schedules.from_config({"name": name, **_parse_overrides(param)})
     schedules.plot(sched, steps, path=out)

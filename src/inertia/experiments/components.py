@@ -317,8 +317,8 @@ def dry_build(cfg: Config) -> list[str]:
     together, so that a run or a sweep fails before any work starts rather than at its first
     update or evaluation: the device exists; the data set; the model, which must accept the data's
     inputs and give outputs the loss and the error can use (as many logits as classes, the targets'
-    shape for autoencoders and regression); the initialization; the schedules and the optimizer;
-    the monitor; ``stop_when`` names a metric of this run. Every failure is a ConfigError naming
+    shape for autoencoders and regression); the initialization; the schedules and the optimizer
+    (a first-order one makes one update on two examples); the monitor; ``stop_when`` names a metric of this run. Every failure is a ConfigError naming
     the piece. Generated data sets are cached (:func:`build_data`), so the run reuses them.
     Returns the names of the run's evaluation metrics."""
     from ..optim import schedules
@@ -341,7 +341,11 @@ def dry_build(cfg: Config) -> list[str]:
             with _building(f"{sec} {spec['name']!r}"):
                 schedules.from_config(spec)
     with _building(f"optimizer {cfg.optimizer.name!r}"):
-        build_optimizer(cfg, model)
+        optimizer = build_optimizer(cfg, model)
+        if cfg.optimizer.name != "hessian_free":  # one update on two examples: the schedules' values at step 0
+            xb, yb = data.batch(torch.arange(min(2, data.n_train)))
+            loss_fn(model(xb), yb).backward()
+            optimizer.step()
     if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
         raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
                           f"(forward_with_hidden, e.g. tanh_rnn); model {model_name!r} does not")

@@ -230,8 +230,8 @@ def check_path_component(name: str, value: Any) -> str:
 
 
 def _device_kind(device: Any) -> str:
-    kind, _, index = device.partition(":") if isinstance(device, str) else ("", "", "")
-    _expect(kind in ("cpu", "cuda", "mps") and (not index or index.isdigit()),
+    kind, sep, index = device.partition(":") if isinstance(device, str) else ("", "", "")
+    _expect(kind in ("cpu", "cuda", "mps") and (not sep or index.isdigit()),
             f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
     return kind
 
