@@ -416,7 +416,7 @@ def sweep_cmd(
     from rich.table import Table
 
     from .experiments.components import dry_build
-    from .experiments.config import check_path_component, load
+    from .experiments.config import ConfigError, check_path_component, load
     from .experiments.store import to_json
     from .experiments.sweep import expand, parse_grid, run_sweep
 
@@ -429,10 +429,13 @@ def sweep_cmd(
     base = load(config, _parse_overrides(set_))
     g = parse_grid(grid)
     metrics: dict = {}  # each distinct trial config (seeds aside) is built once: its metric names
-    for _, _, cfg in expand(base, g, seeds):
+    for _, over, cfg in expand(base, g, seeds):
         key = to_json({k: v for k, v in cfg.to_dict().items() if k != "seed"}, sort_keys=True)
         if key not in metrics:
-            metrics[key] = dry_build(cfg)
+            try:
+                metrics[key] = dry_build(cfg)
+            except ConfigError as e:
+                raise ConfigError(f"grid point {over}: {e}") from None
     known = sorted(set.intersection(*(set(m) for m in metrics.values())))
     if metric not in known:
         raise UsageError(f"--metric {metric!r} is not a metric of these trials; accepted: {', '.join(known)}")
