@@ -11,6 +11,13 @@ def _base():
     return Config().to_dict()
 
 
+def _assert_refused(key, value, match):
+    d = _base()
+    set_dotted(d, key, value)
+    with pytest.raises(ConfigError, match=match):
+        from_dict(d)
+
+
 @pytest.mark.parametrize(
     "key,value,match",
     [
@@ -25,10 +32,7 @@ def _base():
     ],
 )
 def test_bad_value_names_field_value_and_accepted(key, value, match):
-    d = _base()
-    set_dotted(d, key, value)
-    with pytest.raises(ConfigError, match=match):
-        from_dict(d)
+    _assert_refused(key, value, match)
 
 
 def test_unknown_top_level_field_lists_accepted_fields():
@@ -134,10 +138,7 @@ def test_a_python_config_that_raises_is_a_config_error(tmp_path):
     ("seed", 2**70, "seed must fit in 64 bits"),
 ])
 def test_huge_integers_are_refused_naming_the_field(key, value, match):
-    d = _base()
-    set_dotted(d, key, value)
-    with pytest.raises(ConfigError, match=match):
-        from_dict(d)
+    _assert_refused(key, value, match)
 
 
 @pytest.mark.parametrize("key,value,match", [
@@ -149,10 +150,7 @@ def test_huge_integers_are_refused_naming_the_field(key, value, match):
     ("schedule", {"name": ["constant"]}, r"schedule must be null or a mapping with a 'name'"),
 ])
 def test_a_list_where_a_name_is_expected_is_a_config_error(key, value, match):
-    d = _base()
-    set_dotted(d, key, value)
-    with pytest.raises(ConfigError, match=match):
-        from_dict(d)
+    _assert_refused(key, value, match)
 
 
 @pytest.mark.parametrize("key,value,match", [
@@ -165,10 +163,7 @@ def test_a_list_where_a_name_is_expected_is_a_config_error(key, value, match):
     ("data", {"name": "mnist"}, r"data 'mnist': missing a required argument: 'path'; accepted: path"),
 ])
 def test_keywords_of_data_model_init_and_schedules_are_checked_without_building(key, value, match):
-    d = _base()
-    set_dotted(d, key, value)
-    with pytest.raises(ConfigError, match=match):
-        from_dict(d)
+    _assert_refused(key, value, match)
 
 
 @pytest.mark.parametrize("value", ["..", ".", "", "a/b", "a\\b", "a\0b", 3, None])
