@@ -326,7 +326,7 @@ def _check_resumable(run_dir: Path, cfg) -> None:
     (checked before anything is built or written; a checkpoint that cannot be read is kept as it is)."""
     import zipfile
 
-    from .experiments.store import RunDir, read_json
+    from .experiments.store import RunDir, read_json, to_json
 
     rd = RunDir(run_dir)
     if not rd.checkpoint.exists():
@@ -342,7 +342,7 @@ def _check_resumable(run_dir: Path, cfg) -> None:
         raise UsageError(f"cannot resume: {rd.checkpoint} is corrupt (entry {bad} fails its checksum); {keep}")
     if rd.config.exists():
         old = read_json(rd.config)
-        for key, new in (("model", cfg.model), ("optimizer.name", cfg.optimizer.name)):
+        for key, new in (("model", json.loads(to_json(cfg.model))), ("optimizer.name", cfg.optimizer.name)):
             was = old.get("model") if key == "model" else old.get("optimizer", {}).get("name")
             if was != new:
                 raise UsageError(f"cannot resume {run_dir}: its checkpoint is for {key} {was!r}, the config has "

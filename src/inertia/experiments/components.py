@@ -318,9 +318,10 @@ def dry_build(cfg: Config) -> list[str]:
     update or evaluation: the device exists; the data set; the model, which must accept the data's
     inputs and give outputs the loss and the error can use (as many logits as classes, the targets'
     shape for autoencoders and regression); the initialization; the schedules and the optimizer
-    (a first-order one makes one update on two examples); the monitor; ``stop_when`` names a metric of this run. Every failure is a ConfigError naming
-    the piece. Generated data sets are cached (:func:`build_data`), so the run reuses them.
-    Returns the names of the run's evaluation metrics."""
+    (a first-order one makes one update on two examples); the monitor; ``stop_when`` names a
+    metric of this run. Every failure is a ConfigError naming the piece. Generated data sets are
+    cached (:func:`build_data`), so the run reuses them. Returns the names of the run's evaluation
+    metrics."""
     from ..optim import schedules
     from .config import check_device
 

@@ -175,7 +175,8 @@ def validate(cfg: Config) -> None:
     _expect(cfg.init.get("scheme") is None or isinstance(cfg.init["scheme"], str),
             f"init.scheme must be the name of an init scheme, got {cfg.init.get('scheme')!r}")
     o = cfg.optimizer
-    _expect(isinstance(o.name, str) and o.name in OPTIMIZERS, f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}")
+    _expect(isinstance(o.name, str) and o.name in OPTIMIZERS,
+            f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}")
     _number("optimizer.lr", o.lr, lo=0)
     _number("optimizer.momentum", o.momentum, lo=0, hi=1, hi_open=True)
     _number("optimizer.weight_decay", o.weight_decay, lo=0)
@@ -206,7 +207,8 @@ def validate(cfg: Config) -> None:
         _expect(isinstance(v, list) and all(isinstance(q, str) for q in v),
                 f"monitor.{key} must be a list of names, got {v!r}")
     check_seed("seed", cfg.seed)
-    _expect(isinstance(cfg.dtype, str) and cfg.dtype in DTYPES, f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
+    _expect(isinstance(cfg.dtype, str) and cfg.dtype in DTYPES,
+            f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
     _device_kind(cfg.device)
     _validate_names(cfg)
 
