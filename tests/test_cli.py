@@ -85,3 +85,169 @@ def test_schedules_plot_writes_a_file(tmp_path):
 def test_schedules_plot_bad_parameter_exits_2(tmp_path):
     res = runner.invoke(app, ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=2", "--out", str(tmp_path / "m.png")])
     assert res.exit_code == 2 and "mu_max must be in [0, 1), got 2" in res.output
+
+
+def _one_error_line(res):
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2, (res.output, res.exception)
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    return lines[0]
+
+
+def test_version_flag_prints_the_package_version():
+    from inertia import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"inertia {__version__}"
+
+
+def test_main_takes_argv_like_the_console_script(capsys):
+    from inertia.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["init-report", "20-10", "-s", "nope"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("error: unknown init scheme 'nope'")
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--bogus"], "error: No such option: --bogus (see 'inertia --help')"),
+    (["run"], "error: Missing argument 'config'."),
+    (["schedules", "plot", "constant", "--steps", "x"], "error: Invalid value for '--steps'"),
+])
+def test_a_bad_flag_is_one_error_line(args, match):
+    res = runner.invoke(app, args, prog_name="inertia")
+    assert _one_error_line(res).startswith(match)
+
+
+@pytest.mark.parametrize("override,match", [
+    ("model.sizes=[784, 0, 4]", "model 'deep_autoencoder': sizes must be at least two positive integers"),
+    ("data.n=-5", "data 'curves': n must be an integer >= 1, got -5"),
+    ("schedule={name: sutskever_momentum, mu_max: 0.9, period: 0}", "schedule 'sutskever_momentum'"),
+    ("init={scheme: sparse, fan_in: -1}", "init 'sparse'"),
+    ("init.nope=1", "init 'glorot_uniform': got an unexpected keyword argument 'nope'"),
+    ("stop_when=test_solved", "stop_when 'test_solved' is not an evaluation metric of this run"),
+    ("data={name: mnist}", "data 'mnist': missing a required argument: 'path'"),
+    ("model.sizes=[100, 16]", "model 'deep_autoencoder' does not take the inputs of data 'curves'"),
+    ("seed=1180591620717411303424", "seed must fit in 64 bits"),
+    ("steps=1" + "0" * 400, "steps must fit in 64 bits"),
+    ("data.name=[curves]", "data must be a mapping with a 'name'"),
+    ("experiment=..", "experiment must be a single folder name"),
+    ("x[/]=1", "unknown config field(s) ['x[/]']"),  # printed as written, not read as markup
+])
+def test_run_validates_every_piece_before_starting(tmp_path, override, match):
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--set", override, "--out", str(tmp_path / "runs")])
+    assert match in _one_error_line(res)
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_run_on_cuda_without_cuda_exits_2_before_starting(tmp_path):
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path, device="cuda")), "--out", str(tmp_path / "runs")])
+    assert "device 'cuda': this machine has 0 CUDA device(s)" in _one_error_line(res)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_scientific_notation_is_a_number_in_yaml_and_in_set(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(_write_config(tmp_path).read_text().replace("lr: 0.01", "lr: 1e-3"))
+    res = runner.invoke(app, ["run", str(path), "--set", "optimizer.weight_decay=1e-5", "--out", str(tmp_path / "runs"),
+                              "--run-id", "r", "--quiet"])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "runs" / "cli" / "r" / "config.json").read_text())["optimizer"]
+    assert (saved["lr"], saved["weight_decay"]) == (1e-3, 1e-5)
+
+
+def test_an_empty_config_is_refused_rather_than_training_the_defaults(tmp_path):
+    (tmp_path / "c.yaml").write_text("")
+    res = runner.invoke(app, ["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs")])
+    assert "a config must set data and model" in _one_error_line(res)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\ndata: {name: curves, junk: *a8}\nmodel: {name: mlp, sizes: [784, 10]}\n")
+    t0 = time.perf_counter()
+    res = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "runs")])
+    assert "more than 100000 values (after expanding YAML aliases)" in _one_error_line(res)
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)), "experiment: caf\xe9\n".encode("latin-1")])
+def test_a_binary_config_file_exits_2(tmp_path, content):
+    (tmp_path / "c.yaml").write_bytes(content)
+    res = runner.invoke(app, ["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs")])
+    assert "c.yaml: not" in _one_error_line(res)
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", ""])
+def test_run_id_must_be_a_single_folder_name(tmp_path, run_id):
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--run-id", run_id, "--out", str(tmp_path / "runs")])
+    assert "--run-id must be a single folder name" in _one_error_line(res)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "x").exists()
+
+
+def _finished_run(tmp_path):
+    out = tmp_path / "runs"
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--out", str(out), "--run-id", "r1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    return out, out / "cli" / "r1"
+
+
+def test_resuming_from_a_zero_byte_checkpoint_exits_2_and_keeps_the_run_folder(tmp_path):
+    out, run = _finished_run(tmp_path)
+    (run / "checkpoint.pt").write_bytes(b"")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--out", str(out), "--run-id", "r1", "--resume"])
+    line = _one_error_line(res)
+    assert "cannot resume" in line and "checkpoint.pt is not a checkpoint (0 bytes" in line
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing lost
+
+
+def test_resuming_from_a_corrupt_checkpoint_exits_2(tmp_path):
+    out, run = _finished_run(tmp_path)
+    ckpt = bytearray((run / "checkpoint.pt").read_bytes())
+    ckpt[len(ckpt) // 3] ^= 0xFF  # one flipped byte inside a stored tensor
+    (run / "checkpoint.pt").write_bytes(bytes(ckpt))
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--out", str(out), "--run-id", "r1", "--resume"])
+    assert "cannot resume" in _one_error_line(res)
+
+
+def test_resuming_with_another_model_exits_2(tmp_path):
+    out, run = _finished_run(tmp_path)
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--set", "model.sizes=[784, 8]", "--out", str(out),
+                              "--run-id", "r1", "--resume"])
+    assert "its checkpoint is for model" in _one_error_line(res)
+
+
+def test_init_report_refuses_a_model_level_scheme():
+    res = runner.invoke(app, ["init-report", "20-10", "-s", "hessian_calibrated"])
+    assert "'hessian_calibrated' calibrates a whole model on its loss and data" in _one_error_line(res)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--workers", "-1"], "--workers must be a positive integer, got -1"),
+    (["--name", "../x"], "--name must be a single folder name"),
+    (["--metric", "train_eror"], "--metric 'train_eror' is not a metric of these trials; accepted:"),
+    (["--grid", "data.n=10,-5"], "grid point {'data.n': -5, 'seed': 0}: data 'curves': n must be an integer >= 1"),
+])
+def test_sweep_validates_flags_and_every_trial_before_starting(tmp_path, args, match):
+    res = runner.invoke(app, ["sweep", str(_write_config(tmp_path)), "--out", str(tmp_path / "runs"), *args])
+    assert match in _one_error_line(res)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["784-10", "--input-shape", "784", "--batch", "0"], "--batch must be a positive integer, got 0"),
+    (["20-10", "--data", "digits"], "model '20-10' does not take the inputs of data 'digits'"),
+    (["64-5", "--data", "digits"], "data 'digits' has 10 classes, so it needs 10 outputs"),
+])
+def test_doctor_bad_input_exits_2(args, match):
+    res = runner.invoke(app, ["doctor", *args])
+    assert match in _one_error_line(res)

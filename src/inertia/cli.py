@@ -1,19 +1,76 @@
 """The ``inertia`` command line: a thin layer over the library.
 
-Every command validates its input before doing any work; a bad config, name or value
-prints one message naming what is wrong and what is accepted, and exits with code 2.
+Every command validates its input before doing any work. Whatever a user can get wrong (a bad
+config, name, value, flag or file) prints one line, ``error: ...``, naming what is wrong and
+what is accepted, and exits with code 2; the one place that turns those errors into that line is
+:class:`_OneLineErrors`, the command group every command runs in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import pickle
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+try:  # typer >= 0.25 carries its own copy of click
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as _click_errors
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+
+# Errors raised by what a user gave (config and data files, names, values): reported as one line.
+# Other exceptions are bugs and keep their traceback. ConfigError is a ValueError.
+USER_ERRORS = (UsageError, ValueError, OSError, OverflowError, MemoryError, EOFError, pickle.UnpicklingError)
+MAX_MESSAGE = 2000  # characters of one error line
+
+
+def _fail(message: str) -> "typer.Exit":
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + " ..."
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    no_args_help = getattr(_click_errors, "NoArgsIsHelpError", ())
+    try:
+        yield
+    except no_args_help:  # `inertia` or `inertia schedules` alone: click prints the help
+        raise
+    except _click_errors.UsageError as e:  # a bad flag or value, found by click
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        raise _fail(e.format_message() + hint) from None
+    except USER_ERRORS as e:
+        message = str(e) if isinstance(e, (ValueError, UsageError)) else f"{type(e).__name__}: {e}"
+        raise _fail(message or type(e).__name__) from None
+
+
+class _OneLineErrors(TyperGroup):
+    """A command group whose parse errors and user errors end as one ``error:`` line, exit 2."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_errors():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
     name="inertia",
@@ -21,21 +78,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_OneLineErrors,
 )
-schedules_app = typer.Typer(help="Momentum and learning-rate schedules.", no_args_is_help=True)
+schedules_app = typer.Typer(help="Momentum and learning-rate schedules.", no_args_is_help=True, cls=_OneLineErrors)
 app.add_typer(schedules_app, name="schedules")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-class UsageError(Exception):
-    """Bad input from the user: reported in one line, exit code 2."""
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"inertia {__version__}", highlight=False)
+        raise typer.Exit()
 
 
-def _fail(message: str) -> "typer.Exit":
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the version and exit"),
+):
+    """Initialization, momentum and diagnostics for deep and recurrent networks."""
 
 
 def _parse_overrides(items: List[str]) -> dict:
@@ -100,18 +165,30 @@ def build_model_spec(spec: str, activation: str = "tanh"):
         activation_fn(activation)  # validates the name
         layers = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(torch.nn.Linear(a, b))
+            try:
+                layers.append(torch.nn.Linear(a, b))
+            except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
+                raise UsageError(f"cannot build the MLP {spec!r}: layer {a}x{b}: {e}") from None
             if i < len(sizes) - 2:
                 layers.append(_Activation(activation))
         return torch.nn.Sequential(*layers)
-    try:
-        from . import models
+    from . import models
 
-        return models.get(spec)()
-    except (ImportError, AttributeError):
-        raise UsageError(f"unknown model {spec!r}; give sizes like 784-1000-500-30, or module.path:factory") from None
+    try:
+        factory = models.get(spec)
     except ValueError as e:
         raise UsageError(f"{e} (or give sizes like 784-1000-500-30, or module.path:factory)") from None
+    try:
+        return factory()
+    except TypeError as e:
+        raise UsageError(f"model {spec!r} needs arguments ({e}); give sizes like 784-1000-500-30, "
+                         f"or module.path:factory") from None
+
+
+def _check_parent(path: Optional[Path], flag: str) -> None:
+    """The folder ``path`` will be written into exists (checked before the work that fills it)."""
+    if path is not None and not path.parent.is_dir():
+        raise UsageError(f"{flag} {str(path)!r}: folder {str(path.parent)!r} does not exist")
 
 
 @app.command("init-report")
@@ -130,13 +207,15 @@ def init_report(
     import torch
 
     from . import init as inertia_init
+    from .experiments.config import check_seed
 
-    try:
-        for s in scheme:
-            inertia_init.get(s)
-        net = build_model_spec(model, activation)
-    except (ValueError, UsageError) as e:
-        raise _fail(str(e))
+    check_seed("--seed", seed)
+    for s in scheme:
+        if getattr(inertia_init.get(s), "model_level", False):
+            raise UsageError(f"--scheme {s!r} calibrates a whole model on its loss and data, which init-report "
+                             f"does not have; name it in a run config instead (init: {{scheme: {s}}})")
+    _check_parent(out, "--out")
+    net = build_model_spec(model, activation)
     out_rows = {}
     for s in scheme:
         report = inertia_init.apply(net, s, generator=torch.Generator().manual_seed(seed))
@@ -166,13 +245,13 @@ def _doctor_inputs(data: Optional[str], input_shape: Optional[str], batch: int, 
             shape = []
         if not shape or min(shape) < 1:
             raise UsageError(f"--input-shape must be positive integers like 784 or 80,2, got {input_shape!r}")
-        return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed)), None
+        try:
+            return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed)), None
+        except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
+            raise UsageError(f"--input-shape {input_shape!r} with --batch {batch}: {e}") from None
     from . import data as inertia_data
 
-    try:
-        factory = inertia_data.get(data)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    factory = inertia_data.get(data)
     if data in ("mnist", "cifar10"):
         raise UsageError(f"--data {data} reads your files: load them in Python and call inertia.doctor(model, x, y)")
     if data == "deep_linear_regression":
@@ -208,16 +287,23 @@ def doctor_cmd(
     Examples: inertia doctor mypkg.nets:make_model --input-shape 784 --lr 0.1 --momentum 0.9 --nesterov
               inertia doctor 784-500-500-10 --data digits
     """
-    from .doctor import doctor
+    import math
 
-    try:
-        net = build_model_spec(target, "tanh")
-        x, y = _doctor_inputs(data, input_shape, batch, seed)
-        if lr is not None and (lr < 0 or not 0 <= momentum < 1):
-            raise UsageError(f"--lr must be >= 0 and --momentum in [0, 1), got {lr}, {momentum}")
-        report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
-    except (ValueError, UsageError) as e:
-        raise _fail(str(e))
+    from .doctor import doctor
+    from .experiments.components import check_outputs
+    from .experiments.config import check_seed
+
+    check_seed("--seed", seed)
+    if batch < 1:
+        raise UsageError(f"--batch must be a positive integer, got {batch}")
+    if lr is not None and not (math.isfinite(lr) and lr >= 0 and 0 <= momentum < 1):
+        raise UsageError(f"--lr must be a finite number >= 0 and --momentum in [0, 1), got {lr}, {momentum}")
+    _check_parent(html_path, "--html")
+    net = build_model_spec(target, "tanh")
+    x, y = _doctor_inputs(data, input_shape, batch, seed)
+    if y is not None:
+        check_outputs(net, x, y, target, data)
+    report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
     if as_json:
         print(report.to_json())
     else:
@@ -235,6 +321,34 @@ def doctor_cmd(
             console.print(f"wrote {html_path}")
 
 
+def _check_resumable(run_dir: Path, cfg) -> None:
+    """A run folder to resume holds a whole checkpoint written for this model and optimizer
+    (checked before anything is built or written; a checkpoint that cannot be read is kept as it is)."""
+    import zipfile
+
+    from .experiments.store import RunDir, read_json, to_json
+
+    rd = RunDir(run_dir)
+    if not rd.checkpoint.exists():
+        return
+    keep = "it is left as it is; give a new --run-id to start this config over"
+    size = rd.checkpoint.stat().st_size
+    if not zipfile.is_zipfile(rd.checkpoint):
+        raise UsageError(f"cannot resume: {rd.checkpoint} is not a checkpoint ({size} bytes, not a torch zip "
+                         f"archive; a write cut off?); {keep}")
+    with zipfile.ZipFile(rd.checkpoint) as z:
+        bad = z.testzip()
+    if bad is not None:
+        raise UsageError(f"cannot resume: {rd.checkpoint} is corrupt (entry {bad} fails its checksum); {keep}")
+    if rd.config.exists():
+        old = read_json(rd.config)
+        for key, new in (("model", json.loads(to_json(cfg.model))), ("optimizer.name", cfg.optimizer.name)):
+            was = old.get("model") if key == "model" else old.get("optimizer", {}).get("name")
+            if was != new:
+                raise UsageError(f"cannot resume {run_dir}: its checkpoint is for {key} {was!r}, the config has "
+                                 f"{new!r}; {keep}")
+
+
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="config file: .yaml, .json or .py (get_config())"),
@@ -250,18 +364,21 @@ def run_cmd(
     """
     import hashlib
 
-    from .experiments.config import ConfigError, load
-    from .experiments.store import to_json
-    from .experiments.train import train
-
-    try:
-        cfg = load(config, _parse_overrides(set_))
-    except ConfigError as e:
-        raise _fail(str(e))
-    rid = run_id or f"seed{cfg.seed}-{hashlib.sha256(to_json(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
-    run_dir = out / cfg.experiment / rid
     from rich.progress import Progress
 
+    from .experiments.components import dry_build
+    from .experiments.config import check_path_component, load
+    from .experiments.store import run_path, to_json
+    from .experiments.train import train
+
+    if run_id is not None:
+        check_path_component("--run-id", run_id)
+    cfg = load(config, _parse_overrides(set_))
+    rid = run_id or f"seed{cfg.seed}-{hashlib.sha256(to_json(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
+    run_dir = run_path(out, cfg.experiment, rid, what=("experiment", "--run-id"))
+    if resume:
+        _check_resumable(run_dir, cfg)
+    dry_build(cfg)
     with Progress(disable=quiet, console=err_console, transient=True) as bar:
         task = bar.add_task(f"{cfg.experiment}/{rid}", total=cfg.steps)
         result = train(cfg, run_dir, resume=resume,
@@ -271,7 +388,7 @@ def run_cmd(
                       + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
         console.print(f"run folder: {run_dir}")
     if result.status == "diverged":
-        err_console.print(f"[bold red]diverged:[/] {result.message}")
+        err_console.print(f"[bold red]diverged:[/] {escape(result.message)}")
         raise typer.Exit(code=1)
 
 
@@ -293,21 +410,39 @@ def sweep_cmd(
 
     Example: inertia sweep c.yaml --grid optimizer.lr=0.05,0.01,0.005 --grid schedule.mu_max=0,0.9,0.99 --seeds 3
     """
+    import importlib.util
+
     from rich.progress import Progress
     from rich.table import Table
 
-    from .experiments.config import ConfigError, load
-    from .experiments.sweep import parse_grid, run_sweep
+    from .experiments.components import dry_build
+    from .experiments.config import ConfigError, check_path_component, load
+    from .experiments.store import to_json
+    from .experiments.sweep import expand, parse_grid, run_sweep
 
-    try:
-        base = load(config, _parse_overrides(set_))
-        g = parse_grid(grid)
-        with Progress(disable=quiet, console=err_console, transient=True) as bar:
-            task = bar.add_task("trials", total=None)
-            res = run_sweep(base, g, seeds, out, name, backend, workers, resume,
-                            progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except ConfigError as e:
-        raise _fail(str(e))
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    if name is not None:
+        check_path_component("--name", name)
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--backend ray needs Ray Tune: pip install 'inertia[ray]'")
+    base = load(config, _parse_overrides(set_))
+    g = parse_grid(grid)
+    metrics: dict = {}  # each distinct trial config (seeds aside) is built once: its metric names
+    for _, over, cfg in expand(base, g, seeds):
+        key = to_json({k: v for k, v in cfg.to_dict().items() if k != "seed"}, sort_keys=True)
+        if key not in metrics:
+            try:
+                metrics[key] = dry_build(cfg)
+            except ConfigError as e:
+                raise ConfigError(f"grid point {over}: {e}") from None
+    known = sorted(set.intersection(*(set(m) for m in metrics.values())))
+    if metric not in known:
+        raise UsageError(f"--metric {metric!r} is not a metric of these trials; accepted: {', '.join(known)}")
+    with Progress(disable=quiet, console=err_console, transient=True) as bar:
+        task = bar.add_task("trials", total=None)
+        res = run_sweep(base, g, seeds, out, name, backend, workers, resume,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total))
     rows = res.table(metric)
     if not quiet and rows:
         t = Table(*rows[0].keys(), title=f"{res.directory}: best lr per setting ({metric})")
@@ -315,7 +450,7 @@ def sweep_cmd(
             t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()])
         console.print(t)
     if res.failed:  # the sweep wrote everything; a failed trial has no result, so the run did not succeed
-        err_console.print(f"[bold red]failed:[/] {res.failure_message()}", highlight=False)
+        err_console.print(f"[bold red]failed:[/] {escape(res.failure_message())}", highlight=False)
         raise typer.Exit(code=1)
 
 
@@ -329,14 +464,10 @@ def report_cmd(
 
     Example: inertia report runs/curves/seed0-1a2b3c4d5e
     """
-    from .experiments.config import ConfigError
     from .experiments.report import write_report, write_tensorboard
 
-    try:
-        md, page = write_report(directory, metric)
-        tb = write_tensorboard(directory) if tensorboard else None
-    except ConfigError as e:
-        raise _fail(str(e))
+    md, page = write_report(directory, metric)
+    tb = write_tensorboard(directory) if tensorboard else None
     console.print(f"wrote {md} and {page}" + (f"; TensorBoard events in {tb}" if tb else ""))
 
 
@@ -353,15 +484,12 @@ def reproduce_cmd(
     Example: inertia reproduce all --quick --out runs/reproduce
     """
     from . import reproduce
+    from .experiments.config import check_device
 
     if seeds < 1:
-        raise _fail(f"--seeds must be a positive integer, got {seeds}")
-    try:
-        if device.split(":")[0] not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"--device must be cpu, cuda[:N] or mps, got {device!r}")
-        results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device)
-    except ValueError as e:
-        raise _fail(str(e))
+        raise UsageError(f"--seeds must be a positive integer, got {seeds}")
+    check_device(device)
+    results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device)
     from rich.table import Table
 
     t = Table("paper", "claim", "measured", "verdict", title="claims")
@@ -373,6 +501,9 @@ def reproduce_cmd(
     console.print(f"wrote {out}/report.md and {out}/report.html{missing}")
 
 
+MAX_PLOT_STEPS = 10_000_000  # a plot of more updates than this would take minutes to draw
+
+
 @schedules_app.command("plot")
 def schedules_plot(
     name: str = typer.Argument(..., help="schedule name, e.g. sutskever_momentum"),
@@ -381,20 +512,20 @@ def schedules_plot(
     out: Path = typer.Option(Path("schedule.png"), "--out", help="PNG or SVG file"),
 ):
     """Plot a schedule. Example: inertia schedules plot sutskever_momentum -p mu_max=0.999 --steps 5000"""
-    from .experiments.config import ConfigError
     from .optim import schedules
 
-    try:
-        spec = {"name": name, **_parse_overrides(param)}
-        sched = schedules.from_config(spec)
-        schedules.plot(sched, steps, path=out)
-    except (ValueError, ConfigError) as e:
-        raise _fail(str(e))
+    if not 1 <= steps <= MAX_PLOT_STEPS:
+        raise UsageError(f"--steps must be in [1, {MAX_PLOT_STEPS}], got {steps}")
+    _check_parent(out, "--out")
+    sched = schedules.from_config({"name": name, **_parse_overrides(param)})
+    schedules.plot(sched, steps, path=out)
     console.print(f"wrote {out}: {sched!r}")
 
 
-def main() -> None:  # console-script entry point
-    app()
+def main(argv: Optional[List[str]] = None) -> None:
+    """The console-script entry point (``inertia``, ``python -m inertia``); ``argv`` defaults to
+    ``sys.argv[1:]``."""
+    app(args=argv)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def _number(path: str, v: Any, *, lo: float | None = None, hi: float | None = No
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
     _expect(ok_type and not isinstance(v, bool), f"{path} must be {kind}, got {v!r}")
-    _expect(math.isfinite(v), f"{path} must be finite, got {v!r}")
+    _expect(isinstance(v, int) or math.isfinite(v), f"{path} must be finite, got {v!r}")
     lo_bad = lo is not None and (v <= lo if lo_open else v < lo)
     hi_bad = hi is not None and (v >= hi if hi_open else v > hi)
     if lo_bad or hi_bad:
@@ -145,6 +145,7 @@ def _number(path: str, v: Any, *, lo: float | None = None, hi: float | None = No
 def from_dict(d: dict) -> Config:
     """Build and validate a :class:`Config`; unknown or mistyped fields raise ConfigError."""
     _expect(isinstance(d, dict), f"config must be a mapping, got {type(d).__name__}")
+    check_tree(d)
     d = copy.deepcopy(d)
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(d) - names)
@@ -164,16 +165,18 @@ def from_dict(d: dict) -> Config:
 
 def validate(cfg: Config) -> None:
     """Structural and range checks, then registry names (imported lazily)."""
-    _expect(isinstance(cfg.experiment, str) and cfg.experiment and "/" not in cfg.experiment,
-            f"experiment must be a non-empty name without '/', got {cfg.experiment!r}")
+    check_path_component("experiment", cfg.experiment)
     for sec in ("data", "model"):
         v = getattr(cfg, sec)
         _expect(isinstance(v, dict) and isinstance(v.get("name"), str),
                 f"{sec} must be a mapping with a 'name', got {v!r}")
     _expect(isinstance(cfg.init, dict) and ("scheme" in cfg.init or "rules" in cfg.init),
             f"init must be a mapping with a 'scheme', got {cfg.init!r}")
+    _expect(cfg.init.get("scheme") is None or isinstance(cfg.init["scheme"], str),
+            f"init.scheme must be the name of an init scheme, got {cfg.init.get('scheme')!r}")
     o = cfg.optimizer
-    _expect(o.name in OPTIMIZERS, f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}")
+    _expect(isinstance(o.name, str) and o.name in OPTIMIZERS,
+            f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}")
     _number("optimizer.lr", o.lr, lo=0)
     _number("optimizer.momentum", o.momentum, lo=0, hi=1, hi_open=True)
     _number("optimizer.weight_decay", o.weight_decay, lo=0)
@@ -185,7 +188,7 @@ def validate(cfg: Config) -> None:
                 f"{sec} must be null or a mapping with a 'name', got {v!r}")
     if cfg.schedule is not None and "mu_max" in cfg.schedule:
         _number("schedule.mu_max", cfg.schedule["mu_max"], lo=0, hi=1, hi_open=True)
-    _expect(cfg.loss in LOSSES, f"loss must be one of {list(LOSSES)}, got {cfg.loss!r}")
+    _expect(isinstance(cfg.loss, str) and cfg.loss in LOSSES, f"loss must be one of {list(LOSSES)}, got {cfg.loss!r}")
     _number("steps", cfg.steps, lo=0, integer=True)
     _number("batch_size", cfg.batch_size, lo=1, integer=True)
     _number("eval_every", cfg.eval_every, lo=1, integer=True)
@@ -199,12 +202,57 @@ def validate(cfg: Config) -> None:
                                           "'hessian_free' (HF's damping and line search bound its steps)")
     _number("monitor.every", cfg.monitor.every, lo=1, integer=True)
     _number("monitor.probe", cfg.monitor.probe, lo=0, integer=True)
-    _expect(isinstance(cfg.monitor.quantities, list), f"monitor.quantities must be a list, got {cfg.monitor.quantities!r}")
-    _number("seed", cfg.seed, lo=0, integer=True)
-    _expect(cfg.dtype in DTYPES, f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
-    _expect(isinstance(cfg.device, str) and cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
-            f"device must be cpu, cuda[:N] or mps, got {cfg.device!r}")
+    for key in ("quantities", "params"):
+        v = getattr(cfg.monitor, key)
+        _expect(isinstance(v, list) and all(isinstance(q, str) for q in v),
+                f"monitor.{key} must be a list of names, got {v!r}")
+    check_seed("seed", cfg.seed)
+    _expect(isinstance(cfg.dtype, str) and cfg.dtype in DTYPES,
+            f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
+    _device_kind(cfg.device)
     _validate_names(cfg)
+
+
+MAX_SEED = 2**32 - 1  # the run derives further seeds from it (seed * 1_000_003 + epoch) that must fit in 64 bits
+
+
+def check_seed(name: str, seed: Any) -> int:
+    """A seed: an integer in [0, 2**32 - 1]."""
+    return _number(name, seed, lo=0, hi=MAX_SEED, integer=True)
+
+
+def check_path_component(name: str, value: Any) -> str:
+    """``value`` can name one folder (:func:`inertia.experiments.store.check_name`: run ids, sweep
+    names and experiments become folder names under the runs folder, and a name like '../x' would
+    write outside it); ConfigError naming ``name`` otherwise."""
+    from .store import check_name
+
+    try:
+        return check_name(value, name)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _device_kind(device: Any) -> str:
+    kind, sep, index = device.partition(":") if isinstance(device, str) else ("", "", "")
+    _expect(kind in ("cpu", "cuda", "mps") and (not sep or index.isdigit()),
+            f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    return kind
+
+
+def check_device(device: Any) -> None:
+    """``device`` is a torch device this machine has (cpu; cuda[:N] with that many GPUs; mps)."""
+    import torch
+
+    kind = _device_kind(device)
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        _expect(index < count, f"device {device!r}: this machine has {count} CUDA device(s)"
+                               + (" (torch.cuda.is_available() is False); use device: cpu" if not count else ""))
+    elif kind == "mps":
+        _expect(torch.backends.mps.is_available(), f"device {device!r}: MPS is not available on this machine "
+                                                   f"(torch.backends.mps.is_available() is False); use device: cpu")
 
 
 HF_LOOP_OPTIONS = {"curvature_fraction": 0.25}  # options the training loop reads, not HessianFree
@@ -247,26 +295,51 @@ def _validate_names(cfg: Config) -> None:
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Load a config from ``.yaml``/``.yml``, ``.json`` or ``.py`` (``get_config()`` or ``CONFIG``)."""
+    """Load a config from ``.yaml``/``.yml``, ``.json`` or ``.py`` (``get_config()`` or ``CONFIG``).
+
+    A config file must set at least ``data`` and ``model`` (after ``overrides``): a file that sets
+    neither would silently train the defaults. YAML is read with :func:`yaml_load` (numbers such
+    as ``1e-3`` are numbers; alias expansion is bounded)."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} " + ("is not a file" if path.exists() else "does not exist"))
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            d = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        d = yaml_load(_read_text(path), str(path))
     elif suffix == ".json":
         try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
+            d = json.loads(_read_text(path))
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply") from None
+        except ValueError as e:  # JSONDecodeError, and integers too long to convert
             raise ConfigError(f"{path}: not valid JSON: {e}") from None
     elif suffix == ".py":
-        spec = importlib.util.spec_from_file_location(f"_inertia_config_{path.stem}", path)
-        mod = importlib.util.module_from_spec(spec)
+        d = _python_config(path)
+    else:
+        raise ConfigError(f"config file {str(path)!r}: unknown extension {suffix!r}; accepted: .yaml, .yml, .json, .py")
+    d = {} if d is None else d
+    _expect(isinstance(d, dict), f"{path}: a config must be a mapping of fields, got {type(d).__name__}")
+    for k, v in (overrides or {}).items():
+        set_dotted(d, k, v)
+    check_tree(d, str(path))
+    missing = [k for k in ("data", "model") if k not in d]
+    _expect(not missing, f"{path}: a config must set data and model (e.g. data: {{name: curves}}, "
+                         f"model: {{name: deep_autoencoder, sizes: [784, 100, 20]}}); missing: {', '.join(missing)}")
+    return from_dict(d)
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
+def _python_config(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"_inertia_config_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
         spec.loader.exec_module(mod)  # type: ignore[union-attr]
         if hasattr(mod, "get_config"):
             d = mod.get_config()
@@ -274,21 +347,89 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
             d = mod.CONFIG
         else:
             raise ConfigError(f"{path}: a Python config must define get_config() or CONFIG")
-        if isinstance(d, Config):
-            d = d.to_dict()
-    else:
-        raise ConfigError(f"config file {str(path)!r}: unknown extension {suffix!r}; accepted: .yaml, .yml, .json, .py")
-    d = d or {}
-    for k, v in (overrides or {}).items():
-        set_dotted(d, k, v)
-    return from_dict(d)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's code: report it in one line
+        raise ConfigError(f"{path}: raised {type(e).__name__}: {e}") from None
+    return d.to_dict() if isinstance(d, Config) else d
 
 
-def parse_value(text: str) -> Any:
-    """Parse a command-line value: JSON/YAML scalars and lists (``0.1``, ``true``, ``[1,2]``), else the string."""
+# Bounds on what a config may hold once YAML aliases are expanded: a few hundred bytes of nested
+# aliases ("billion laughs") expand to billions of values, and every later step (validation
+# messages, to_dict, the config hash) would walk them all.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 32
+INT64_MAX = 2**63 - 1
+
+
+def check_tree(d: Any, where: str = "config") -> None:
+    """Refuse configs that cannot be a config: more than :data:`MAX_CONFIG_VALUES` values (aliases
+    counted each time they are used) or deeper than :data:`MAX_CONFIG_DEPTH`, mapping keys that
+    are not strings, integers outside 64 bits. The walk stops at the bound, so it is cheap even
+    on an alias bomb."""
+    stack = [(d, 0, "")]
+    count = 0
+    while stack:
+        v, depth, at = stack.pop()
+        count += 1
+        _expect(count <= MAX_CONFIG_VALUES, f"{where}: more than {MAX_CONFIG_VALUES} values (after expanding "
+                                            f"YAML aliases); a config is a few dozen")
+        _expect(depth <= MAX_CONFIG_DEPTH, f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels at {at or 'top'}")
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                _expect(isinstance(k, str), f"{where}: keys must be strings, got {k!r} in {at or 'the top level'}")
+                stack.append((sub, depth + 1, f"{at}.{k}" if at else k))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((sub, depth + 1, f"{at}[{i}]") for i, sub in enumerate(v))
+        elif isinstance(v, int) and not isinstance(v, bool):
+            _expect(-INT64_MAX - 1 <= v <= INT64_MAX, f"{at or where} must fit in 64 bits, got an integer "
+                                                      f"of {len(str(abs(v)))} digits")
+
+
+def _yaml_loader():
+    """``yaml.SafeLoader`` that also reads ``1e-3``, ``1E5`` and ``2.5e3`` as floats (YAML 1.1, which
+    PyYAML follows, wants a dot and a signed exponent: ``1.0e-3``)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."))
+    return Loader
+
+
+def _parse_yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_load(text: str, where: str = "YAML") -> Any:
+    """Parse YAML text safely (no Python objects), with numbers in scientific notation read as
+    numbers and the size after alias expansion bounded by :func:`check_tree`."""
     import yaml
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = _parse_yaml(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: an integer too long to convert
+        raise ConfigError(f"{where}: not valid YAML: {' '.join(str(e).split())}") from None
+    check_tree(value, where)
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """Parse a command-line value: YAML scalars and lists (``0.1``, ``1e-3``, ``true``, ``[1,2]``),
+    else the string itself. Its size is bounded when it becomes part of a config (:func:`check_tree`)."""
+    import yaml
+
+    try:
+        return _parse_yaml(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
         return text

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .config import Config, ConfigError, from_dict, parse_value, set_dotted
-from .store import (FolderInUseError, RunDir, atomic_write_json, check_resume_config, lock_folder, read_json,
+from .store import (FolderInUseError, RunDir, run_path, atomic_write_json, check_resume_config, lock_folder, read_json,
                     read_jsonl, remove_temporaries)
 
 
@@ -227,7 +227,7 @@ def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs"
         raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
     trials = expand(base, grid, seeds)
     name = name or "sweep-" + hashlib.sha256(repr(sorted(grid.items())).encode()).hexdigest()[:8]
-    root = Path(out) / base.experiment / name
+    root = run_path(out, base.experiment, name, what=("experiment", "sweep name"))
     meta = {"base": base.to_dict(), "grid": grid, "seeds": seeds}
     return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True)
 
@@ -256,7 +256,8 @@ def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", 
         tid = trial_id({"label": label, "config": hashlib.sha256(repr(cfg.to_dict()).encode()).hexdigest()[:8]})
         trials.append((tid, {"label": label}, cfg))
     meta = {"configs": {label: (c if isinstance(c, dict) else c.to_dict()) for label, c in configs.items()}}
-    return _execute(Path(out) / name, meta, trials, backend, workers, resume, progress, same_meta=False)
+    return _execute(run_path(out, name, what=("name",)), meta, trials, backend, workers, resume, progress,
+                    same_meta=False)
 
 
 def _remove_tmp_files(root: Path) -> None:
