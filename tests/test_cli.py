@@ -251,3 +251,12 @@ def test_sweep_validates_flags_and_every_trial_before_starting(tmp_path, args, m
 def test_doctor_bad_input_exits_2(args, match):
     res = runner.invoke(app, ["doctor", *args])
     assert match in _one_error_line(res)
+
+
+def test_a_run_without_resume_never_overwrites_an_earlier_run_in_its_folder(tmp_path):
+    out, run = _finished_run(tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--out", str(out), "--run-id", "r1"])
+    line = _one_error_line(res)
+    assert "already holds a run" in line and "--resume" in line
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

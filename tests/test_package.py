@@ -44,3 +44,9 @@ def test_unknown_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         inertia.nope  # noqa: B018
+
+
+def test_importing_the_main_module_runs_no_command():
+    res = subprocess.run([sys.executable, "-c", "import inertia.__main__", "run", "nothing.yaml"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout == "" and res.stderr == ""

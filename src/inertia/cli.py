@@ -321,6 +321,17 @@ def doctor_cmd(
             console.print(f"wrote {html_path}")
 
 
+def _check_fresh(run_dir: Path) -> None:
+    """A run started without --resume never overwrites what an earlier run wrote in its folder."""
+    from .experiments.store import RunDir
+
+    rd = RunDir(run_dir)
+    held = [p.name for p in (rd.checkpoint, rd.metrics, rd.summary) if p.exists()]
+    if held:
+        raise UsageError(f"{run_dir} already holds a run ({', '.join(held)}): pass --resume to continue it, "
+                         f"or --run-id to start another beside it")
+
+
 def _check_resumable(run_dir: Path, cfg) -> None:
     """A run folder to resume holds a whole checkpoint written for this model and optimizer
     (checked before anything is built or written; a checkpoint that cannot be read is kept as it is)."""
@@ -378,6 +389,8 @@ def run_cmd(
     run_dir = run_path(out, cfg.experiment, rid, what=("experiment", "--run-id"))
     if resume:
         _check_resumable(run_dir, cfg)
+    else:
+        _check_fresh(run_dir)
     dry_build(cfg)
     with Progress(disable=quiet, console=err_console, transient=True) as bar:
         task = bar.add_task(f"{cfg.experiment}/{rid}", total=cfg.steps)

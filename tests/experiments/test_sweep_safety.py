@@ -86,12 +86,25 @@ def test_sweep_result_says_how_many_trials_failed_and_why(tmp_path):
     assert table[0]["best_lr"] is None and table[0]["failed"] == 2
 
 
-def test_sweep_command_exits_nonzero_when_a_trial_failed(tmp_path):
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(broken().to_dict()))
+def test_sweep_command_exits_nonzero_when_a_trial_failed(tmp_path, monkeypatch):
+    # a trial that fails inside train: configs that cannot train are refused by the dry build
+    # before any trial starts, so the sweep's result is given here
+    import inertia.experiments.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "run_sweep", lambda *a, **k: SweepResult(tmp_path, [_trial(0.01, "failed")]))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(base().to_dict()))
     res = CliRunner().invoke(app, ["sweep", str(tmp_path / "c.yaml"), "--grid", "optimizer.lr=0.01",
                                    "--workers", "1", "--name", "f", "--out", str(tmp_path), "--quiet"])
     assert res.exit_code == 1, res.output
-    assert "1 of 1 trials failed" in res.output and "shapes cannot be multiplied" in res.output
+    assert "1 of 1 trials failed" in res.output and "RuntimeError: boom" in res.output
+
+
+def test_sweep_command_refuses_a_config_that_cannot_train_before_any_trial(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(broken().to_dict()))
+    res = CliRunner().invoke(app, ["sweep", str(tmp_path / "c.yaml"), "--grid", "optimizer.lr=0.01",
+                                   "--workers", "1", "--name", "f", "--out", str(tmp_path), "--quiet"])
+    assert res.exit_code == 2 and res.output.startswith("error: ") and "shapes cannot be multiplied" in res.output
+    assert not (tmp_path / "sw").exists()
 
 
 # --- item 15: grids --------------------------------------------------------------------------
