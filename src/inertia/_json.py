@@ -31,3 +31,21 @@ def _finite(obj: Any) -> Any:
 def to_json(obj: Any, **kwargs) -> str:
     """JSON text with non-finite floats written as strings ("nan", "inf") so any reader parses it."""
     return json.dumps(_finite(obj), default=_default, **kwargs)
+
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _restore(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return _NONFINITE.get(obj, obj)
+    if isinstance(obj, dict):
+        return {k: _restore(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_restore(v) for v in obj]
+    return obj
+
+
+def from_json(text: str) -> Any:
+    """The inverse of :func:`to_json`: its "nan" / "inf" / "-inf" strings are floats again."""
+    return _restore(json.loads(text))

@@ -29,15 +29,13 @@ training is identical with and without it.
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from .._json import to_json
+from .._json import from_json, to_json
 from .._registry import Registry
 from . import curvature
 from .jacobians import layer_jacobian_singular_values
@@ -242,7 +240,7 @@ class Monitor:
                 if not line.endswith("\n"):
                     break  # a partial last line (a write cut off by a kill)
                 if line.strip():
-                    out.append(_restore_nonfinite(json.loads(line)))
+                    out.append(from_json(line))
         return out
 
     def close(self) -> None:
@@ -257,20 +255,6 @@ class Monitor:
 
     def __exit__(self, *exc):
         self.close()
-
-
-_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _restore_nonfinite(obj):
-    """Undo ``to_json``'s strings for non-finite floats."""
-    if isinstance(obj, str):
-        return _NONFINITE.get(obj, obj)
-    if isinstance(obj, dict):
-        return {k: _restore_nonfinite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_restore_nonfinite(v) for v in obj]
-    return obj
 
 
 def records_to_jsonl(records: Iterable[dict], path: Union[str, Path]) -> None:
