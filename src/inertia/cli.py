@@ -541,5 +541,5 @@ def main(argv: Optional[List[str]] = None) -> None:
     app(args=argv)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m inertia.cli, as python -m inertia
     main()

@@ -36,7 +36,7 @@ def idx_header(dims, code=0x08):
 # ---- IDX ----
 
 def test_gzip_idx_with_data_beyond_its_header_is_refused_without_inflating_the_rest(tmp_path):
-    # 64 MB of zeros compress to about 64 KB; only the declared 3136 bytes and one more are read
+    # 64 MB of zeros compress to about 0.28 MB; only the declared 3136 bytes and one more are read
     body = idx_header((4, 28, 28)) + bytes(3136) + bytes(64 * MB)
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(body, compresslevel=1))
@@ -124,7 +124,7 @@ def cifar_dict(n=2, seed=0):
 
 def test_cifar_pickle_with_a_memo_shared_list_is_refused_in_bounded_memory(tmp_path):
     x = [0] * 1000
-    path = tmp_path / "data_batch_1"  # 0.2 MB that np.asarray would turn into 800 MB
+    path = tmp_path / "data_batch_1"  # 0.38 MB that np.asarray would turn into 800 MB
     path.write_bytes(pickle.dumps({"data": [x] * 100_000, "labels": [0] * 100_000, "filenames": [],
                                    "batch_label": "b"}))
     err, peak = peak_bytes(D.load_cifar10, path)

@@ -88,3 +88,13 @@ def test_atomic_writes_get_the_permissions_the_umask_gives_new_files(tmp_path, u
     assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == expected
     assert (tmp_path / "c.pt").stat().st_mode & 0o777 == expected
+
+
+@pytest.mark.parametrize("line", ["5", "[]", '"text"'])
+def test_read_jsonl_names_a_line_that_is_json_but_not_an_object(tmp_path, line):
+    from inertia.experiments.store import UnreadableFileError, read_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 0}\n' + line + "\n")
+    with pytest.raises(UnreadableFileError, match="metrics.jsonl.*line 2 is not a JSON object"):
+        read_jsonl(path)

@@ -347,7 +347,7 @@ def _find_global(module, name) -> _Global:
     module, name = _text(module, "global module"), _text(name, "global name")
     if (module, name) not in _GLOBALS:
         raise ValueError(f"refusing to load {module}.{name} (only numpy arrays and plain data)")
-    return _Global("numpy.ndarray" if name == "ndarray" else f"{module}.{name}", _GLOBALS[module, name])
+    return _Global(f"{module}.{name}", _GLOBALS[module, name])
 
 
 class _CappedReader:

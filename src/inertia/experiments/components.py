@@ -312,6 +312,13 @@ def loop_metrics(cfg: Config) -> list[str]:
     return names
 
 
+def check_structural_damping(cfg: Config, model: nn.Module) -> None:
+    """Hessian-Free's structural damping needs the model's hidden states (``forward_with_hidden``)."""
+    if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
+        raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
+                          f"(forward_with_hidden, e.g. tanh_rnn); model {cfg.model['name']!r} does not")
+
+
 def dry_build(cfg: Config) -> list[str]:
     """Build every piece of the run ``cfg`` describes, on the CPU, and check that they fit
     together, so that a run or a sweep fails before any work starts rather than at its first
@@ -320,7 +327,8 @@ def dry_build(cfg: Config) -> list[str]:
     shape for autoencoders and regression); the initialization; the schedules and the optimizer
     (a first-order one makes one update on two examples); the monitor; ``stop_when`` names a
     metric of this run. Every failure is a ConfigError naming the piece. Generated data sets are
-    cached (:func:`build_data`), so the run reuses them. Returns the names of the run's evaluation
+    cached per process (:func:`build_data`), so a run in the same process reuses them (a sweep's
+    pool workers build their own). Returns the names of the run's evaluation
     metrics."""
     from ..optim import schedules
     from .config import check_device
@@ -347,9 +355,7 @@ def dry_build(cfg: Config) -> list[str]:
             xb, yb = data.batch(torch.arange(min(2, data.n_train)))
             loss_fn(model(xb), yb).backward()
             optimizer.step()
-    if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
-        raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
-                          f"(forward_with_hidden, e.g. tanh_rnn); model {model_name!r} does not")
+    check_structural_damping(cfg, model)
     with _building("monitor"):
         monitor = build_monitor(cfg, model, data, loss_fn, None)
         if monitor is not None:

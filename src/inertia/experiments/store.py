@@ -173,10 +173,14 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 break  # partial last line
             try:
                 line = raw.decode("utf-8").strip()
-                if line:
-                    records.append(json.loads(line))
+                record = json.loads(line) if line else None
             except (UnicodeDecodeError, json.JSONDecodeError):
-                raise UnreadableFileError(path, f"line {lineno} is not a JSON object: {raw[:80]!r}") from None
+                record = False
+            if record is None:
+                continue
+            if not isinstance(record, dict):
+                raise UnreadableFileError(path, f"line {lineno} is not a JSON object: {raw[:80]!r}")
+            records.append(record)
     return records
 
 
@@ -187,8 +191,13 @@ def rewrite_jsonl(path: str | os.PathLike, keep: Callable[[dict], bool]) -> list
     if not path.exists():
         return []
     kept = [r for r in read_jsonl(path) if keep(r)]
-    atomic_write_text(path, "".join(to_json(r) + "\n" for r in kept))
+    write_jsonl(path, kept)
     return kept
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+    """Atomically replace ``path`` with one JSON line per record."""
+    atomic_write_text(path, "".join(to_json(r) + "\n" for r in records))
 
 
 class JsonlWriter:
@@ -214,7 +223,7 @@ class JsonlWriter:
         """Rewrite the file to hold exactly ``keep`` (used on resume to drop records written
         after the last checkpoint)."""
         self._f.close()
-        atomic_write_text(self.path, "".join(to_json(r) + "\n" for r in keep))
+        write_jsonl(self.path, keep)
         self._f = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: dict) -> None:

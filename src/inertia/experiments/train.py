@@ -136,9 +136,7 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
     init_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     components.apply_init(model, cfg, generator=init_gen, data=data, loss_fn=loss_fn)
     optimizer = components.build_optimizer(cfg, model)
-    if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
-        raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
-                          f"(forward_with_hidden, e.g. tanh_rnn); model {cfg.model['name']!r} does not")
+    components.check_structural_damping(cfg, model)
     parts = (data, model, loss_fn, optimizer)
     if run_dir is None:
         return _run(cfg, None, parts, resume=False, progress=progress, stop_after=stop_after)
@@ -313,9 +311,10 @@ def _previous_summary(rd: RunDir | None) -> dict | None:
     if rd is None:
         return None
     try:
-        return rd.read_summary()
+        summary = rd.read_summary()
     except ValueError:
         return None
+    return summary if isinstance(summary, dict) else None
 
 
 def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: torch.Tensor, yb: torch.Tensor,
