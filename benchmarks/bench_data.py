@@ -26,10 +26,10 @@ def main() -> None:
     import mnist1d.data  # noqa: F401  (imports are not generation time)
     import scipy.ndimage  # noqa: F401
     import sklearn.datasets  # noqa: F401
+
     n = 1000 if args.quick else 10_000
     budget = BUDGET_S * n / 10_000
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {n} examples each, "
-          f"budget {budget:.1f} s")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {n} examples each, budget {budget:.1f} s")
     cases = [
         ("shapeset", lambda: D.shapeset(n, seed=0)),
         ("shapeset_easy", lambda: D.shapeset(n, seed=0, easy=True)),
@@ -52,7 +52,7 @@ def main() -> None:
 
     print("\ntanh RNN forward + backward, batch 100, 100 hidden units, 2 inputs, output at the last step")
     print(f"{'T':>5s} {'hand-written (ms)':>18s} {'autograd (ms)':>14s} {'ratio':>6s}")
-    for steps in ((80,) if args.quick else (40, 80, 200)):
+    for steps in (80,) if args.quick else (40, 80, 200):
         rnn = M.TanhRNN(2, 100, 1, output="last")
         x = torch.randn(100, steps, 2)
 

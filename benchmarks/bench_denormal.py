@@ -58,8 +58,11 @@ def main() -> None:
                 flushed = median_time(update, repeats, warmup=1)
             model.load_state_dict(state)
             opt.load_state_dict(opt_state)
-            print(f"{label} ({share:.1%} denormal), {when}: one update kept {kept * 1e3:.1f} ms, flushed "
-                  f"{flushed * 1e3:.1f} ms, ratio {kept / flushed:.2f}x", flush=True)
+            print(
+                f"{label} ({share:.1%} denormal), {when}: one update kept {kept * 1e3:.1f} ms, flushed "
+                f"{flushed * 1e3:.1f} ms, ratio {kept / flushed:.2f}x",
+                flush=True,
+            )
 
         measure("at init")
         with flush_denormals():

@@ -50,16 +50,23 @@ def main() -> None:
     params = [p for p in model.parameters()]
     loss_fn = lambda: nn.functional.cross_entropy(model(x), y)  # noqa: E731
     n = sum(p.numel() for p in params)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, MLP {'-'.join(map(str, sizes))} "
-          f"({n / 1e6:.2f}M parameters), batch {x.shape[0]}")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, MLP {'-'.join(map(str, sizes))} "
+        f"({n / 1e6:.2f}M parameters), batch {x.shape[0]}"
+    )
 
-    ref = D.hessian_eigenvalues(loss_fn, params, tol=1e-10, max_iter=300,
-                                generator=torch.Generator().manual_seed(1)).values[0].item()
+    ref = (
+        D.hessian_eigenvalues(loss_fn, params, tol=1e-10, max_iter=300, generator=torch.Generator().manual_seed(1))
+        .values[0]
+        .item()
+    )
     print(f"\nreference top eigenvalue (Lanczos, tol 1e-10): {ref:.10g}")
     print(f"{'method':36s} {'tol':>7s} {'HVPs':>5s} {'rel. error':>11s} {'time (s)':>9s}")
     ours_best = None
     for tol in (1e-2, 1e-3, 1e-4):
-        res, t = timed(lambda: D.hessian_eigenvalues(loss_fn, params, tol=tol, generator=torch.Generator().manual_seed(2)))
+        res, t = timed(
+            lambda: D.hessian_eigenvalues(loss_fn, params, tol=tol, generator=torch.Generator().manual_seed(2))
+        )
         err = abs(res.values[0].item() - ref) / abs(ref)
         print(f"{'inertia Lanczos':36s} {tol:7.0e} {res.num_hvps:5d} {err:11.2e} {t:9.2f}")
         if err <= 1e-4 and ours_best is None:
@@ -73,32 +80,43 @@ def main() -> None:
     if pyh is not None:
         crit = nn.CrossEntropyLoss()
         for tol in (1e-3, 1e-4, 1e-5, 1e-6):
+
             def run():
                 torch.manual_seed(3)
                 h = pyh(model, crit, data=(x, y), cuda=False)
                 return h.eigenvalues(maxIter=200, tol=tol, top_n=1)
+
             (vals, _), t = timed(run)
             err = abs(vals[0] - ref) / abs(ref)
             print(f"{'PyHessian power iteration':36s} {tol:7.0e} {'':>5s} {err:11.2e} {t:9.2f}")
             if err <= 1e-4 and peer_best is None:
                 peer_best = (t, tol)
         if ours_best and peer_best:
-            print(f"-> at relative error <= 1e-4: inertia {ours_best[0]:.2f} s ({ours_best[1]} HVPs, tol {ours_best[2]:.0e}), "
-                  f"PyHessian {peer_best[0]:.2f} s (tol {peer_best[1]:.0e}): ratio {ours_best[0] / peer_best[0]:.2f}")
+            print(
+                f"-> at relative error <= 1e-4: inertia {ours_best[0]:.2f} s ({ours_best[1]} HVPs, tol {ours_best[2]:.0e}), "
+                f"PyHessian {peer_best[0]:.2f} s (tol {peer_best[1]:.0e}): ratio {ours_best[0] / peer_best[0]:.2f}"
+            )
 
     probes = 10 if args.quick else 50
     print(f"\ntrace and Frobenius norm at {probes} Rademacher probes")
-    tr, t_tr = timed(lambda: D.hessian_trace(loss_fn, params, probes=probes, generator=torch.Generator().manual_seed(4)))
-    fr, t_fr = timed(lambda: D.hessian_frobenius_norm(loss_fn, params, probes=probes,
-                                                      generator=torch.Generator().manual_seed(5)))
+    tr, t_tr = timed(
+        lambda: D.hessian_trace(loss_fn, params, probes=probes, generator=torch.Generator().manual_seed(4))
+    )
+    fr, t_fr = timed(
+        lambda: D.hessian_frobenius_norm(loss_fn, params, probes=probes, generator=torch.Generator().manual_seed(5))
+    )
     print(f"inertia trace      {tr.value:12.5g} +- {tr.stderr:.2g}   {t_tr:6.2f} s")
     print(f"inertia Frobenius  {fr.value:12.5g} +- {fr.stderr:.2g}   {t_fr:6.2f} s")
     if pyh is not None:
+
         def run_tr():
             torch.manual_seed(4)
             return pyh(model, crit, data=(x, y), cuda=False).trace(maxIter=probes, tol=0.0)
+
         ptr, t_ptr = timed(run_tr)
-        print(f"PyHessian trace    {sum(ptr) / len(ptr):12.5g}              {t_ptr:6.2f} s   ratio (ours/PyHessian) {t_tr / t_ptr:.2f}")
+        print(
+            f"PyHessian trace    {sum(ptr) / len(ptr):12.5g}              {t_ptr:6.2f} s   ratio (ours/PyHessian) {t_tr / t_ptr:.2f}"
+        )
 
     print("\nMonitor overhead on a training step (layer statistics with histograms, batch 256)")
     m, xx, yy = build(sizes, 256)

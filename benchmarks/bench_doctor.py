@@ -35,15 +35,19 @@ def main() -> None:
         fb.append(time.perf_counter() - t0)
     model.zero_grad(set_to_none=True)
     print(f"one forward/backward: {statistics.median(fb) * 1e3:.1f} ms")
-    for label, kw in (("doctor (full, with lr check)", dict(lr=0.1, momentum=0.9, nesterov=True)),
-                      ("doctor (no curvature)", dict(curvature_checks=False))):
+    for label, kw in (
+        ("doctor (full, with lr check)", dict(lr=0.1, momentum=0.9, nesterov=True)),
+        ("doctor (no curvature)", dict(curvature_checks=False)),
+    ):
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
             report = doctor(model, x, y, **kw)
             times.append(time.perf_counter() - t0)
-        print(f"{label:32s} {statistics.median(times):6.2f} s  (goal 5 s: ratio {statistics.median(times) / 5:.2f}); "
-              f"{len(report.findings)} finding(s)")
+        print(
+            f"{label:32s} {statistics.median(times):6.2f} s  (goal 5 s: ratio {statistics.median(times) / 5:.2f}); "
+            f"{len(report.findings)} finding(s)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,9 +41,12 @@ def parse():
     ap.add_argument("--iters", type=int, default=None, help="HF iterations (default 30; quick 3)")
     ap.add_argument("--batch", type=int, default=None, help="gradient batch B (default 2000; quick 300)")
     ap.add_argument("--curvature-fraction", type=float, default=0.25, help="curvature batch / gradient batch")
-    ap.add_argument("--keep-denormals", action="store_true",
-                    help="leave denormal floats on (PyTorch's default); by default they are flushed to zero, "
-                         "as train() does, since they make the sparse-initialized net's products take x86's slow path")
+    ap.add_argument(
+        "--keep-denormals",
+        action="store_true",
+        help="leave denormal floats on (PyTorch's default); by default they are flushed to zero, "
+        "as train() does, since they make the sparse-initialized net's products take x86's slow path",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     return args
@@ -81,8 +84,10 @@ def main() -> None:
     x = curves(batch, seed=0)
     model = make_model(sizes)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; autoencoder {'-'.join(map(str, sizes))} "
-          f"+ mirror ({n_params / 1e6:.2f}M parameters); gradient batch {batch}, curvature batch {m}")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}; autoencoder {'-'.join(map(str, sizes))} "
+        f"+ mirror ({n_params / 1e6:.2f}M parameters); gradient batch {batch}, curvature batch {m}"
+    )
 
     # one GGN product and the preconditioner, timed apart
     params = list(model.parameters())
@@ -91,6 +96,7 @@ def main() -> None:
     v = [torch.randn_like(p) for p in params]
     t_product = median_time(lambda: op(v), repeats=5, warmup=1)
     del op, out
+
     def precond():
         return hf.martens_preconditioner_diagonal(params, per_example=PerExample(model, x, x, sum_squared))[1]
 
@@ -118,10 +124,13 @@ def main() -> None:
         opt.step(closure, curvature_closure, per_example=PerExample(model, x, x, sum_squared))
         info = dict(opt.last_info, seconds=time.perf_counter() - t0)
         rows.append(info)
-        print(f"HF iteration {k + 1}: {info['seconds']:6.2f} s, {info['cg_iters']:3d} CG iterations "
-              f"({info['cg_reason']}), {info['curvature_products']:3d} GGN products, chose {info['chosen_iter']}, "
-              f"rho {info['rho']:.3f}, lambda {info['damping']:.3g}, alpha {info['alpha']:.3g}, "
-              f"loss {info['loss']:.3f} -> {info['loss_after']:.3f}", flush=True)
+        print(
+            f"HF iteration {k + 1}: {info['seconds']:6.2f} s, {info['cg_iters']:3d} CG iterations "
+            f"({info['cg_reason']}), {info['curvature_products']:3d} GGN products, chose {info['chosen_iter']}, "
+            f"rho {info['rho']:.3f}, lambda {info['damping']:.3g}, alpha {info['alpha']:.3g}, "
+            f"loss {info['loss']:.3f} -> {info['loss_after']:.3f}",
+            flush=True,
+        )
     hf_seconds = time.perf_counter() - t_start
     hf_error = train_error(model, x)
 
@@ -141,13 +150,19 @@ def main() -> None:
 
     per_iter = [r["seconds"] for r in rows]
     products = [r["curvature_products"] for r in rows]
-    print(f"\none GGN product on {m} cases: {t_product * 1e3:.1f} ms; preconditioner ({precond_method!r} method, "
-          f"{batch} cases): {t_precond * 1e3:.0f} ms; one gradient on {batch} cases: {t_grad * 1e3:.0f} ms")
-    print(f"HF: {iters} iterations in {hf_seconds:.1f} s: {statistics.median(per_iter):.2f} s per iteration "
-          f"(median; min {min(per_iter):.2f}, max {max(per_iter):.2f}), {statistics.mean(products):.1f} GGN products "
-          f"per iteration (mean), {sum(products)} in all")
-    print(f"train error (summed squared error per case, {batch} cases): start {start_error:.3f}, HF {hf_error:.3f}, "
-          f"NAG {nag_error:.3f} after {nag_steps} updates in the same {hf_seconds:.1f} s")
+    print(
+        f"\none GGN product on {m} cases: {t_product * 1e3:.1f} ms; preconditioner ({precond_method!r} method, "
+        f"{batch} cases): {t_precond * 1e3:.0f} ms; one gradient on {batch} cases: {t_grad * 1e3:.0f} ms"
+    )
+    print(
+        f"HF: {iters} iterations in {hf_seconds:.1f} s: {statistics.median(per_iter):.2f} s per iteration "
+        f"(median; min {min(per_iter):.2f}, max {max(per_iter):.2f}), {statistics.mean(products):.1f} GGN products "
+        f"per iteration (mean), {sum(products)} in all"
+    )
+    print(
+        f"train error (summed squared error per case, {batch} cases): start {start_error:.3f}, HF {hf_error:.3f}, "
+        f"NAG {nag_error:.3f} after {nag_steps} updates in the same {hf_seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,24 @@ def main() -> None:
     w16 = torch.empty(n, n, dtype=torch.float16)
     t_torch = timeit(lambda: torch.nn.init.orthogonal_(w32, generator=g), repeats)
     rows.append(("orthogonal_ float32", timeit(lambda: I.orthogonal_(w32, generator=g), repeats), t_torch))
-    rows.append(("orthogonal_ float16 (torch: float32)", timeit(lambda: I.orthogonal_(w16, generator=g), repeats), t_torch))
+    rows.append(
+        ("orthogonal_ float16 (torch: float32)", timeit(lambda: I.orthogonal_(w16, generator=g), repeats), t_torch)
+    )
     wl = torch.empty(n, n)
-    rows.append(("glorot_uniform_ vs xavier_uniform_", timeit(lambda: I.glorot_uniform_(wl, generator=g), repeats),
-                 timeit(lambda: torch.nn.init.xavier_uniform_(wl, generator=g), repeats)))
-    rows.append(("he_normal_ vs kaiming_normal_", timeit(lambda: I.he_normal_(wl, generator=g), repeats),
-                 timeit(lambda: torch.nn.init.kaiming_normal_(wl, generator=g), repeats)))
+    rows.append(
+        (
+            "glorot_uniform_ vs xavier_uniform_",
+            timeit(lambda: I.glorot_uniform_(wl, generator=g), repeats),
+            timeit(lambda: torch.nn.init.xavier_uniform_(wl, generator=g), repeats),
+        )
+    )
+    rows.append(
+        (
+            "he_normal_ vs kaiming_normal_",
+            timeit(lambda: I.he_normal_(wl, generator=g), repeats),
+            timeit(lambda: torch.nn.init.kaiming_normal_(wl, generator=g), repeats),
+        )
+    )
     print(f"{'case':40s} {'ours (ms)':>10s} {'torch (ms)':>11s} {'ratio':>7s}")
     for name, ours, peer in rows:
         print(f"{name:40s} {ours * 1e3:10.1f} {peer * 1e3:11.1f} {ours / peer:7.2f}")

@@ -49,8 +49,10 @@ def main() -> None:
     block = 5 if args.quick else 20
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, median of {repeats} blocks of {block} steps")
     sched = schedules.sutskever_momentum(0.99)
-    for label, shapes in (("autoencoder 784-1000-500-250-30 + mirror", autoencoder_shapes()),
-                          ("200 small tensors", small_shapes())):
+    for label, shapes in (
+        ("autoencoder 784-1000-500-250-30 + mirror", autoencoder_shapes()),
+        ("200 small tensors", small_shapes()),
+    ):
         n = sum(torch.Size(s).numel() for s in shapes)
         print(f"\n{label}: {len(shapes)} tensors, {n / 1e6:.2f}M values")
         cases = {}

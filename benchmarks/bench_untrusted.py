@@ -39,11 +39,14 @@ def main() -> None:
         idx.write_bytes(gzip.compress(header + bytes(3136) + bytes(64 * MB), compresslevel=1))
         x = [0] * 1000
         cifar = Path(tmp) / "data_batch_1"
-        cifar.write_bytes(pickle.dumps({"data": [x] * 100_000, "labels": [0] * 100_000, "filenames": [],
-                                        "batch_label": "b"}))
+        cifar.write_bytes(
+            pickle.dumps({"data": [x] * 100_000, "labels": [0] * 100_000, "filenames": [], "batch_label": "b"})
+        )
         print(f"{'file':58s} {'size MB':>8s} {'result':>8s} {'peak MB':>8s}")
-        for label, fn, path in (("gzip IDX declaring (4, 28, 28), inflating to 64 MB", D.read_idx, idx),
-                                ("CIFAR pickle of 100,000 references to one 1,000-list", D.load_cifar10, cifar)):
+        for label, fn, path in (
+            ("gzip IDX declaring (4, 28, 28), inflating to 64 MB", D.read_idx, idx),
+            ("CIFAR pickle of 100,000 references to one 1,000-list", D.load_cifar10, cifar),
+        ):
             outcome, peak = _peak(fn, path)
             print(f"{label:58s} {path.stat().st_size / MB:8.2f} {outcome:>8s} {peak / MB:8.2f}")
 

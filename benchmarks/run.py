@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
     args, passthrough = parser.parse_known_args(argv)
     scripts = sorted(HERE.glob("bench_*.py"))
-    known = {p.stem[len("bench_"):]: p for p in scripts}
+    known = {p.stem[len("bench_") :]: p for p in scripts}
     if args.names:
         unknown = [n for n in args.names if n not in known]
         if unknown:

@@ -12,8 +12,9 @@ runner = CliRunner()
 
 def test_init_report_prints_a_table_per_scheme_and_writes_json(tmp_path):
     out = tmp_path / "r.json"
-    res = runner.invoke(app, ["init-report", "20-10-5", "-s", "standard_uniform", "-s", "glorot_uniform",
-                              "--out", str(out)])
+    res = runner.invoke(
+        app, ["init-report", "20-10-5", "-s", "standard_uniform", "-s", "glorot_uniform", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "standard_uniform" in res.output and "glorot_uniform" in res.output
     rows = json.loads(out.read_text())["schemes"]["glorot_uniform"]
@@ -44,9 +45,16 @@ def test_init_report_factory_that_raises_exits_2(tmp_path, monkeypatch):
 def _write_config(tmp_path, **over):
     import yaml
 
-    cfg = {"experiment": "cli", "data": {"name": "curves", "n": 100, "n_test": 20},
-           "model": {"name": "deep_autoencoder", "sizes": [784, 16]}, "init": {"scheme": "glorot_uniform"},
-           "optimizer": {"lr": 0.01, "momentum": 0.9}, "steps": 4, "batch_size": 50, "eval_every": 2}
+    cfg = {
+        "experiment": "cli",
+        "data": {"name": "curves", "n": 100, "n_test": 20},
+        "model": {"name": "deep_autoencoder", "sizes": [784, 16]},
+        "init": {"scheme": "glorot_uniform"},
+        "optimizer": {"lr": 0.01, "momentum": 0.9},
+        "steps": 4,
+        "batch_size": 50,
+        "eval_every": 2,
+    }
     cfg.update(over)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -54,20 +62,24 @@ def _write_config(tmp_path, **over):
 
 
 def test_run_writes_a_run_folder(tmp_path):
-    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--out", str(tmp_path / "runs"),
-                              "--run-id", "r1", "--quiet"])
+    res = runner.invoke(
+        app, ["run", str(_write_config(tmp_path)), "--out", str(tmp_path / "runs"), "--run-id", "r1", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "runs" / "cli" / "r1" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["step"] == 4
 
 
-@pytest.mark.parametrize("override,match", [
-    ("optimizer.lr=-1", "optimizer.lr must be in [0, inf], got -1"),
-    ("optimizer.momentum=1.0", "optimizer.momentum must be in [0, 1), got 1.0"),
-    ("data.name=nope", "data.name: unknown name 'nope'"),
-    ("stepz=3", "unknown config field(s) ['stepz']"),
-    ("steps=abc", "steps must be an integer, got 'abc'"),
-])
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("optimizer.lr=-1", "optimizer.lr must be in [0, inf], got -1"),
+        ("optimizer.momentum=1.0", "optimizer.momentum must be in [0, 1), got 1.0"),
+        ("data.name=nope", "data.name: unknown name 'nope'"),
+        ("stepz=3", "unknown config field(s) ['stepz']"),
+        ("steps=abc", "steps must be an integer, got 'abc'"),
+    ],
+)
 def test_run_bad_config_exits_2_with_one_message(tmp_path, override, match):
     res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--set", override, "--out", str(tmp_path)])
     assert res.exit_code == 2, res.output
@@ -76,14 +88,28 @@ def test_run_bad_config_exits_2_with_one_message(tmp_path, override, match):
 
 
 def test_schedules_plot_writes_a_file(tmp_path):
-    res = runner.invoke(app, ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.99", "--steps", "1500",
-                              "--out", str(tmp_path / "mu.png")])
+    res = runner.invoke(
+        app,
+        [
+            "schedules",
+            "plot",
+            "sutskever_momentum",
+            "-p",
+            "mu_max=0.99",
+            "--steps",
+            "1500",
+            "--out",
+            str(tmp_path / "mu.png"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "mu.png").stat().st_size > 1000
 
 
 def test_schedules_plot_bad_parameter_exits_2(tmp_path):
-    res = runner.invoke(app, ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=2", "--out", str(tmp_path / "m.png")])
+    res = runner.invoke(
+        app, ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=2", "--out", str(tmp_path / "m.png")]
+    )
     assert res.exit_code == 2 and "mu_max must be in [0, 1), got 2" in res.output
 
 
@@ -111,31 +137,37 @@ def test_main_takes_argv_like_the_console_script(capsys):
     assert capsys.readouterr().err.startswith("error: unknown init scheme 'nope'")
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--bogus"], "error: No such option: --bogus (see 'inertia --help')"),
-    (["run"], "error: Missing argument 'config'."),
-    (["schedules", "plot", "constant", "--steps", "x"], "error: Invalid value for '--steps'"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--bogus"], "error: No such option: --bogus (see 'inertia --help')"),
+        (["run"], "error: Missing argument 'config'."),
+        (["schedules", "plot", "constant", "--steps", "x"], "error: Invalid value for '--steps'"),
+    ],
+)
 def test_a_bad_flag_is_one_error_line(args, match):
     res = runner.invoke(app, args, prog_name="inertia")
     assert _one_error_line(res).startswith(match)
 
 
-@pytest.mark.parametrize("override,match", [
-    ("model.sizes=[784, 0, 4]", "model 'deep_autoencoder': sizes must be at least two positive integers"),
-    ("data.n=-5", "data 'curves': n must be an integer >= 1, got -5"),
-    ("schedule={name: sutskever_momentum, mu_max: 0.9, period: 0}", "schedule 'sutskever_momentum'"),
-    ("init={scheme: sparse, fan_in: -1}", "init 'sparse'"),
-    ("init.nope=1", "init 'glorot_uniform': got an unexpected keyword argument 'nope'"),
-    ("stop_when=test_solved", "stop_when 'test_solved' is not an evaluation metric of this run"),
-    ("data={name: mnist}", "data 'mnist': missing a required argument: 'path'"),
-    ("model.sizes=[100, 16]", "model 'deep_autoencoder' does not take the inputs of data 'curves'"),
-    ("seed=1180591620717411303424", "seed must fit in 64 bits"),
-    ("steps=1" + "0" * 400, "steps must fit in 64 bits"),
-    ("data.name=[curves]", "data must be a mapping with a 'name'"),
-    ("experiment=..", "experiment must be a single folder name"),
-    ("x[/]=1", "unknown config field(s) ['x[/]']"),  # printed as written, not read as markup
-])
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("model.sizes=[784, 0, 4]", "model 'deep_autoencoder': sizes must be at least two positive integers"),
+        ("data.n=-5", "data 'curves': n must be an integer >= 1, got -5"),
+        ("schedule={name: sutskever_momentum, mu_max: 0.9, period: 0}", "schedule 'sutskever_momentum'"),
+        ("init={scheme: sparse, fan_in: -1}", "init 'sparse'"),
+        ("init.nope=1", "init 'glorot_uniform': got an unexpected keyword argument 'nope'"),
+        ("stop_when=test_solved", "stop_when 'test_solved' is not an evaluation metric of this run"),
+        ("data={name: mnist}", "data 'mnist': missing a required argument: 'path'"),
+        ("model.sizes=[100, 16]", "model 'deep_autoencoder' does not take the inputs of data 'curves'"),
+        ("seed=1180591620717411303424", "seed must fit in 64 bits"),
+        ("steps=1" + "0" * 400, "steps must fit in 64 bits"),
+        ("data.name=[curves]", "data must be a mapping with a 'name'"),
+        ("experiment=..", "experiment must be a single folder name"),
+        ("x[/]=1", "unknown config field(s) ['x[/]']"),  # printed as written, not read as markup
+    ],
+)
 def test_run_validates_every_piece_before_starting(tmp_path, override, match):
     res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--set", override, "--out", str(tmp_path / "runs")])
     assert match in _one_error_line(res)
@@ -152,8 +184,20 @@ def test_run_on_cuda_without_cuda_exits_2_before_starting(tmp_path):
 def test_scientific_notation_is_a_number_in_yaml_and_in_set(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(_write_config(tmp_path).read_text().replace("lr: 0.01", "lr: 1e-3"))
-    res = runner.invoke(app, ["run", str(path), "--set", "optimizer.weight_decay=1e-5", "--out", str(tmp_path / "runs"),
-                              "--run-id", "r", "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(path),
+            "--set",
+            "optimizer.weight_decay=1e-5",
+            "--out",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "r",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads((tmp_path / "runs" / "cli" / "r" / "config.json").read_text())["optimizer"]
     assert (saved["lr"], saved["weight_decay"]) == (1e-3, 1e-5)
@@ -221,8 +265,20 @@ def test_resuming_from_a_corrupt_checkpoint_exits_2(tmp_path):
 
 def test_resuming_with_another_model_exits_2(tmp_path):
     out, run = _finished_run(tmp_path)
-    res = runner.invoke(app, ["run", str(_write_config(tmp_path)), "--set", "model.sizes=[784, 8]", "--out", str(out),
-                              "--run-id", "r1", "--resume"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(_write_config(tmp_path)),
+            "--set",
+            "model.sizes=[784, 8]",
+            "--out",
+            str(out),
+            "--run-id",
+            "r1",
+            "--resume",
+        ],
+    )
     assert "its checkpoint is for model" in _one_error_line(res)
 
 
@@ -231,23 +287,29 @@ def test_init_report_refuses_a_model_level_scheme():
     assert "'hessian_calibrated' calibrates a whole model on its loss and data" in _one_error_line(res)
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--workers", "-1"], "--workers must be a positive integer, got -1"),
-    (["--name", "../x"], "--name must be a single folder name"),
-    (["--metric", "train_eror"], "--metric 'train_eror' is not a metric of these trials; accepted:"),
-    (["--grid", "data.n=10,-5"], "grid point {'data.n': -5, 'seed': 0}: data 'curves': n must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--workers", "-1"], "--workers must be a positive integer, got -1"),
+        (["--name", "../x"], "--name must be a single folder name"),
+        (["--metric", "train_eror"], "--metric 'train_eror' is not a metric of these trials; accepted:"),
+        (["--grid", "data.n=10,-5"], "grid point {'data.n': -5, 'seed': 0}: data 'curves': n must be an integer >= 1"),
+    ],
+)
 def test_sweep_validates_flags_and_every_trial_before_starting(tmp_path, args, match):
     res = runner.invoke(app, ["sweep", str(_write_config(tmp_path)), "--out", str(tmp_path / "runs"), *args])
     assert match in _one_error_line(res)
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("args,match", [
-    (["784-10", "--input-shape", "784", "--batch", "0"], "--batch must be a positive integer, got 0"),
-    (["20-10", "--data", "digits"], "model '20-10' does not take the inputs of data 'digits'"),
-    (["64-5", "--data", "digits"], "data 'digits' has 10 classes, so it needs 10 outputs"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["784-10", "--input-shape", "784", "--batch", "0"], "--batch must be a positive integer, got 0"),
+        (["20-10", "--data", "digits"], "model '20-10' does not take the inputs of data 'digits'"),
+        (["64-5", "--data", "digits"], "data 'digits' has 10 classes, so it needs 10 outputs"),
+    ],
+)
 def test_doctor_bad_input_exits_2(args, match):
     res = runner.invoke(app, ["doctor", *args])
     assert match in _one_error_line(res)

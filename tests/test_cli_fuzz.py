@@ -24,9 +24,16 @@ from inertia.cli import app
 runner = CliRunner()
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-BASE = {"experiment": "fuzz", "data": {"name": "curves", "n": 20, "n_test": 4},
-        "model": {"name": "deep_autoencoder", "sizes": [784, 4]}, "init": {"scheme": "glorot_uniform"},
-        "optimizer": {"lr": 0.01, "momentum": 0.9}, "steps": 2, "batch_size": 10, "eval_every": 1}
+BASE = {
+    "experiment": "fuzz",
+    "data": {"name": "curves", "n": 20, "n_test": 4},
+    "model": {"name": "deep_autoencoder", "sizes": [784, 4]},
+    "init": {"scheme": "glorot_uniform"},
+    "optimizer": {"lr": 0.01, "momentum": 0.9},
+    "steps": 2,
+    "batch_size": 10,
+    "eval_every": 1,
+}
 
 HUGE = [10**30, 2**70, 10**400]
 NOT_NUMBERS = ["abc", [0.1], {"a": 1}, None]
@@ -63,9 +70,18 @@ BAD = {
     "init.fan_in": [-1],
     "init.bias": ["x", math.inf, [0]],
     "init.rules": ["x", [1, 2]],
-    "schedule": ["x", [1], {"name": "nope"}, {"mu_max": 0.9}, dict(SCHEDULE, period=0), dict(SCHEDULE, period=-1),
-                 dict(SCHEDULE, mu_max=1.5), dict(SCHEDULE, foo=1), {"name": "sutskever_momentum"},
-                 {"name": ["constant"], "value": 0.9}],
+    "schedule": [
+        "x",
+        [1],
+        {"name": "nope"},
+        {"mu_max": 0.9},
+        dict(SCHEDULE, period=0),
+        dict(SCHEDULE, period=-1),
+        dict(SCHEDULE, mu_max=1.5),
+        dict(SCHEDULE, foo=1),
+        {"name": "sutskever_momentum"},
+        {"name": ["constant"], "value": 0.9},
+    ],
     "lr_schedule": ["x", {"name": "nope"}, {"name": "constant"}, {"name": "constant", "value": -1}],
     "loss": ["hinge", ["mse"], 3, "cross_entropy"],
     "stop_when": ["nope", 3, ["test_error"], ""],
@@ -166,7 +182,9 @@ def _bomb(levels=9):
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for i in range(1, levels):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
-    return "\n".join(lines) + f"\ndata: {{name: curves, junk: *a{levels - 1}}}\nmodel: {{name: mlp, sizes: [784, 10]}}\n"
+    return (
+        "\n".join(lines) + f"\ndata: {{name: curves, junk: *a{levels - 1}}}\nmodel: {{name: mlp, sizes: [784, 10]}}\n"
+    )
 
 
 def _deep(n):
@@ -210,42 +228,78 @@ def test_a_broken_config_file_is_one_error_line_and_exit_2(tmp_path, name):
 
 def _flag_cases():
     return [
-        ["run", "{cfg}", "--run-id", "../x"], ["run", "{cfg}", "--run-id", "a/b"], ["run", "{cfg}", "--run-id", ""],
-        ["run", "{cfg}", "--set", "novalue"], ["run", "{cfg}", "--set", "steps.x=1"], ["run", "{cfg}", "--bogus"],
-        ["run", "{cfg}", "--set", "x[/]=1"], ["run", "{tmp}/missing.yaml"], ["run", "{tmp}"], ["run"],
+        ["run", "{cfg}", "--run-id", "../x"],
+        ["run", "{cfg}", "--run-id", "a/b"],
+        ["run", "{cfg}", "--run-id", ""],
+        ["run", "{cfg}", "--set", "novalue"],
+        ["run", "{cfg}", "--set", "steps.x=1"],
+        ["run", "{cfg}", "--bogus"],
+        ["run", "{cfg}", "--set", "x[/]=1"],
+        ["run", "{tmp}/missing.yaml"],
+        ["run", "{tmp}"],
+        ["run"],
         ["run", "{cfg}", "--out", "{cfg}"],
-        ["sweep", "{cfg}", "--workers", "-1"], ["sweep", "{cfg}", "--workers", "0"], ["sweep", "{cfg}", "--workers", "x"],
-        ["sweep", "{cfg}", "--seeds", "0"], ["sweep", "{cfg}", "--seeds", "-3"], ["sweep", "{cfg}", "--name", "../x"],
-        ["sweep", "{cfg}", "--name", ".."], ["sweep", "{cfg}", "--backend", "nope"],
-        ["sweep", "{cfg}", "--metric", "nope"], ["sweep", "{cfg}", "--grid", "optimizer.lr="],
-        ["sweep", "{cfg}", "--grid", "noequals"], ["sweep", "{cfg}", "--grid", "optimizer.lr=0.1,-1"],
-        ["sweep", "{cfg}", "--grid", "data.name=curves,nope"], ["sweep", "{cfg}", "--grid", "model.sizes=[784,4],[10,4]"],
-        ["init-report", "20-10", "-s", "nope"], ["init-report", "20-10", "-s", "hessian_calibrated"],
-        ["init-report", "20-10", "-s", ["glorot_uniform"]], ["init-report", "20-0-5"], ["init-report", "mlp"],
-        ["init-report", "nomodule_xyz:make"], ["init-report", "20-10", "--seed", str(2**70)],
-        ["init-report", "20-10", "--seed", "-1"], ["init-report", "20-10", "--activation", "swishy"],
-        ["init-report", "20-10", "--out", "{tmp}/no/such/dir/r.json"], ["init-report", "20-" + "9" * 30],
+        ["sweep", "{cfg}", "--workers", "-1"],
+        ["sweep", "{cfg}", "--workers", "0"],
+        ["sweep", "{cfg}", "--workers", "x"],
+        ["sweep", "{cfg}", "--seeds", "0"],
+        ["sweep", "{cfg}", "--seeds", "-3"],
+        ["sweep", "{cfg}", "--name", "../x"],
+        ["sweep", "{cfg}", "--name", ".."],
+        ["sweep", "{cfg}", "--backend", "nope"],
+        ["sweep", "{cfg}", "--metric", "nope"],
+        ["sweep", "{cfg}", "--grid", "optimizer.lr="],
+        ["sweep", "{cfg}", "--grid", "noequals"],
+        ["sweep", "{cfg}", "--grid", "optimizer.lr=0.1,-1"],
+        ["sweep", "{cfg}", "--grid", "data.name=curves,nope"],
+        ["sweep", "{cfg}", "--grid", "model.sizes=[784,4],[10,4]"],
+        ["init-report", "20-10", "-s", "nope"],
+        ["init-report", "20-10", "-s", "hessian_calibrated"],
+        ["init-report", "20-10", "-s", ["glorot_uniform"]],
+        ["init-report", "20-0-5"],
+        ["init-report", "mlp"],
+        ["init-report", "nomodule_xyz:make"],
+        ["init-report", "20-10", "--seed", str(2**70)],
+        ["init-report", "20-10", "--seed", "-1"],
+        ["init-report", "20-10", "--activation", "swishy"],
+        ["init-report", "20-10", "--out", "{tmp}/no/such/dir/r.json"],
+        ["init-report", "20-" + "9" * 30],
         ["init-report", "nope"],
-        ["doctor", "20-10", "--input-shape", "20", "--batch", "0"], ["doctor", "20-10"],
-        ["doctor", "20-10", "--input-shape", "20", "--data", "digits"], ["doctor", "20-10", "--input-shape", "x"],
-        ["doctor", "20-10", "--input-shape", "5"], ["doctor", "20-10", "--data", "digits"],
-        ["doctor", "64-5", "--data", "digits"], ["doctor", "20-10", "--data", "mnist"],
-        ["doctor", "20-10", "--input-shape", "20", "--lr", "-1"], ["doctor", "20-10", "--input-shape", "20", "--lr", "nan"],
+        ["doctor", "20-10", "--input-shape", "20", "--batch", "0"],
+        ["doctor", "20-10"],
+        ["doctor", "20-10", "--input-shape", "20", "--data", "digits"],
+        ["doctor", "20-10", "--input-shape", "x"],
+        ["doctor", "20-10", "--input-shape", "5"],
+        ["doctor", "20-10", "--data", "digits"],
+        ["doctor", "64-5", "--data", "digits"],
+        ["doctor", "20-10", "--data", "mnist"],
+        ["doctor", "20-10", "--input-shape", "20", "--lr", "-1"],
+        ["doctor", "20-10", "--input-shape", "20", "--lr", "nan"],
         ["doctor", "20-10", "--input-shape", "20", "--momentum", "1", "--lr", "0.1"],
-        ["doctor", "20-10", "--input-shape", "9" * 30], ["doctor", "20-10", "--input-shape", "20", "--seed", "-5"],
-        ["doctor", "20-10", "--input-shape", "20", "--html", "{tmp}/no/dir/r.html"], ["doctor", "20-10", "--data", "nope"],
-        ["schedules", "plot", "nope"], ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=2"],
+        ["doctor", "20-10", "--input-shape", "9" * 30],
+        ["doctor", "20-10", "--input-shape", "20", "--seed", "-5"],
+        ["doctor", "20-10", "--input-shape", "20", "--html", "{tmp}/no/dir/r.html"],
+        ["doctor", "20-10", "--data", "nope"],
+        ["schedules", "plot", "nope"],
+        ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=2"],
         ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.9", "--steps", "0"],
         ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.9", "--steps", "x"],
         ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.9", "--steps", str(10**12)],
         ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.9", "-p", "period=0"],
-        ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=[1]"], ["schedules", "plot", "constant", "-p", "nope"],
+        ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=[1]"],
+        ["schedules", "plot", "constant", "-p", "nope"],
         ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.9", "--out", "{tmp}/no/dir/m.png"],
         ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=0.9", "--out", "{tmp}/m.nope"],
-        ["reproduce", "nope"], ["reproduce", "momentum", "--seeds", "0"], ["reproduce", "momentum", "--device", "tpu"],
+        ["reproduce", "nope"],
+        ["reproduce", "momentum", "--seeds", "0"],
+        ["reproduce", "momentum", "--device", "tpu"],
         ["reproduce", "momentum", "--device", "cuda:x"],
-        ["report", "{tmp}/missing"], ["report", "{tmp}"], ["report", "{cfg}"],
-        ["--bogus"], ["nope"], ["schedules", "nope"],
+        ["report", "{tmp}/missing"],
+        ["report", "{tmp}"],
+        ["report", "{cfg}"],
+        ["--bogus"],
+        ["nope"],
+        ["schedules", "nope"],
     ] + ([] if torch.cuda.is_available() else [["reproduce", "momentum", "--device", "cuda"]])
 
 
@@ -260,8 +314,14 @@ def test_a_bad_flag_is_one_error_line_and_exit_2(tmp_path, args):
 
 def _python_m(*args, cwd):
     env = {"PYTHONPATH": str(SRC), "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "inertia", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "inertia", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_python_m_inertia_prints_the_version():

@@ -66,7 +66,7 @@ def deep_linear(scheme):
 
 def test_deep_linear_gaussian_depth_64_width_32_has_an_ill_conditioned_jacobian():
     x, y = torch.randn(64, 32, dtype=torch.float64), torch.randn(64, 32, dtype=torch.float64)
-    r = doctor(deep_linear(("normal", {"std": 32 ** -0.5})), x, y)
+    r = doctor(deep_linear(("normal", {"std": 32**-0.5})), x, y)
     assert r.top.code == "ill_conditioned_jacobian"
     assert "orthogonal" in r.top.fix
     assert r.input_output_condition > 1e6
@@ -82,8 +82,12 @@ def test_deep_linear_orthogonal_is_healthy():
 def rnn(radius):
     torch.manual_seed(0)
     net = M.TanhRNN(2, 50, 1, output="last")
-    I.apply(net, "normal", rules={"weight_hh": ("echo_state", {"spectral_radius": radius}),
-                                  "weight_ih": ("normal", {"std": 0.1})}, generator=torch.Generator().manual_seed(0))
+    I.apply(
+        net,
+        "normal",
+        rules={"weight_hh": ("echo_state", {"spectral_radius": radius}), "weight_ih": ("normal", {"std": 0.1})},
+        generator=torch.Generator().manual_seed(0),
+    )
     return net
 
 
@@ -124,9 +128,17 @@ def test_stability_bounds_on_a_quadratic():
     assert stability_bound("nag", 0.9) == pytest.approx(3.8 / 2.8)
 
 
-@pytest.mark.parametrize("scheme,label", [("glorot_uniform", "normalized"), ("he_normal", "He"),
-                                          ("lecun_normal", "LeCun"), ("standard_uniform", "standard"),
-                                          ("orthogonal", "orthogonal"), ("sparse", "sparse")])
+@pytest.mark.parametrize(
+    "scheme,label",
+    [
+        ("glorot_uniform", "normalized"),
+        ("he_normal", "He"),
+        ("lecun_normal", "LeCun"),
+        ("standard_uniform", "standard"),
+        ("orthogonal", "orthogonal"),
+        ("sparse", "sparse"),
+    ],
+)
 def test_recognizes_the_init_scheme(scheme, label):
     w = torch.empty(300, 400)
     I.get(scheme)(w, generator=torch.Generator().manual_seed(0))
@@ -169,27 +181,34 @@ def test_cli_doctor_json_on_a_factory(tmp_path, monkeypatch):
     (tmp_path / "nets.py").write_text(
         "import torch\nfrom torch import nn\n"
         "def make():\n    torch.manual_seed(0)\n"
-        "    return nn.Sequential(nn.Linear(20, 50), nn.Tanh(), nn.Linear(50, 3))\n")
+        "    return nn.Sequential(nn.Linear(20, 50), nn.Tanh(), nn.Linear(50, 3))\n"
+    )
     monkeypatch.chdir(tmp_path)
-    res = runner.invoke(app, ["doctor", "nets:make", "--input-shape", "20", "--batch", "32", "--json",
-                              "--lr", "100", "--momentum", "0.9"])
+    res = runner.invoke(
+        app,
+        ["doctor", "nets:make", "--input-shape", "20", "--batch", "32", "--json", "--lr", "100", "--momentum", "0.9"],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["findings"][0]["code"] == "unstable_lr"
 
 
-@pytest.mark.parametrize("args,match", [
-    (["badnets:boom", "--input-shape", "4"], "raised RuntimeError: boom"),
-    (["badnets:make", "--input-shape", "7"], "model(inputs) failed"),
-    (["badnets:empty", "--input-shape", "4"], "no trainable parameters"),
-    (["badnets:make", "--data", "nope"], "unknown data set 'nope'"),
-    (["badnets:make"], "exactly one of --data NAME or --input-shape"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["badnets:boom", "--input-shape", "4"], "raised RuntimeError: boom"),
+        (["badnets:make", "--input-shape", "7"], "model(inputs) failed"),
+        (["badnets:empty", "--input-shape", "4"], "no trainable parameters"),
+        (["badnets:make", "--data", "nope"], "unknown data set 'nope'"),
+        (["badnets:make"], "exactly one of --data NAME or --input-shape"),
+    ],
+)
 def test_cli_doctor_bad_input_exits_2(tmp_path, monkeypatch, args, match):
     (tmp_path / "badnets.py").write_text(
         "from torch import nn\n"
         "def boom():\n    raise RuntimeError('boom')\n"
         "def make():\n    return nn.Linear(4, 2)\n"
-        "def empty():\n    return nn.Tanh()\n")
+        "def empty():\n    return nn.Tanh()\n"
+    )
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["doctor", *args])
     assert res.exit_code == 2, res.output

@@ -47,6 +47,10 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_importing_the_main_module_runs_no_command():
-    res = subprocess.run([sys.executable, "-c", "import inertia.__main__", "run", "nothing.yaml"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", "import inertia.__main__", "run", "nothing.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""

@@ -36,9 +36,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if isinstance(name, str) and name in self._items:
             return self._items[name]
-        raise ValueError(
-            f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}"
-        )
+        raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}")
 
     def available(self) -> list[str]:
         return sorted(self._items)
@@ -64,4 +62,3 @@ def check_finite_nonneg(name: str, value: float) -> float:
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
     return v
-

@@ -97,8 +97,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main_options(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="print the version and exit"),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
 ):
     """Initialization, momentum and diagnostics for deep and recurrent networks."""
 
@@ -181,8 +182,9 @@ def build_model_spec(spec: str, activation: str = "tanh"):
     try:
         return factory()
     except TypeError as e:
-        raise UsageError(f"model {spec!r} needs arguments ({e}); give sizes like 784-1000-500-30, "
-                         f"or module.path:factory") from None
+        raise UsageError(
+            f"model {spec!r} needs arguments ({e}); give sizes like 784-1000-500-30, or module.path:factory"
+        ) from None
 
 
 def _check_parent(path: Optional[Path], flag: str) -> None:
@@ -212,8 +214,10 @@ def init_report(
     check_seed("--seed", seed)
     for s in scheme:
         if getattr(inertia_init.get(s), "model_level", False):
-            raise UsageError(f"--scheme {s!r} calibrates a whole model on its loss and data, which init-report "
-                             f"does not have; name it in a run config instead (init: {{scheme: {s}}})")
+            raise UsageError(
+                f"--scheme {s!r} calibrates a whole model on its loss and data, which init-report "
+                f"does not have; name it in a run config instead (init: {{scheme: {s}}})"
+            )
     _check_parent(out, "--out")
     net = build_model_spec(model, activation)
     out_rows = {}
@@ -260,8 +264,11 @@ def _doctor_inputs(data: Optional[str], input_shape: Optional[str], batch: int, 
     if data in ("mnist1d", "digits"):
         split = factory(seed=seed)
         return split.x_train[:batch], split.y_train[:batch]
-    out = factory(n=batch, seed=seed) if data in ("shapeset", "shapeset_easy") else (
-        factory(batch, seed=seed) if data == "curves" else factory(n=batch, seq_len=80, seed=seed))
+    out = (
+        factory(n=batch, seed=seed)
+        if data in ("shapeset", "shapeset_easy")
+        else (factory(batch, seed=seed) if data == "curves" else factory(n=batch, seq_len=80, seed=seed))
+    )
     if isinstance(out, tuple):
         return out[0], out[1]
     if hasattr(out, "inputs"):
@@ -271,9 +278,13 @@ def _doctor_inputs(data: Optional[str], input_shape: Optional[str], batch: int, 
 
 @app.command("doctor")
 def doctor_cmd(
-    target: str = typer.Argument(..., help="module.path:factory (a callable returning the model), or MLP sizes 784-256-10"),
+    target: str = typer.Argument(
+        ..., help="module.path:factory (a callable returning the model), or MLP sizes 784-256-10"
+    ),
     data: Optional[str] = typer.Option(None, "--data", help="a registered data set (inertia.data.available())"),
-    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="random inputs of this shape, e.g. 784 or 80,2"),
+    input_shape: Optional[str] = typer.Option(
+        None, "--input-shape", help="random inputs of this shape, e.g. 784 or 80,2"
+    ),
     batch: int = typer.Option(256, help="examples in the batch"),
     lr: Optional[float] = typer.Option(None, help="learning rate to check against the stability bound"),
     momentum: float = typer.Option(0.0, help="momentum for the stability check"),
@@ -313,8 +324,11 @@ def doctor_cmd(
             from .doctor import _stability_line
 
             console.print(_stability_line(report.stability))
-        console.print("[green]healthy: no warnings or errors[/]" if report.healthy else
-                      f"[bold]{len(report.findings)} finding(s); the first is the one to fix first[/]")
+        console.print(
+            "[green]healthy: no warnings or errors[/]"
+            if report.healthy
+            else f"[bold]{len(report.findings)} finding(s); the first is the one to fix first[/]"
+        )
     if html_path is not None:
         report.to_html(html_path)
         if not as_json:
@@ -328,8 +342,10 @@ def _check_fresh(run_dir: Path) -> None:
     rd = RunDir(run_dir)
     held = [p.name for p in (rd.checkpoint, rd.metrics, rd.summary) if p.exists()]
     if held:
-        raise UsageError(f"{run_dir} already holds a run ({', '.join(held)}): pass --resume to continue it, "
-                         f"or --run-id to start another beside it")
+        raise UsageError(
+            f"{run_dir} already holds a run ({', '.join(held)}): pass --resume to continue it, "
+            f"or --run-id to start another beside it"
+        )
 
 
 def _check_resumable(run_dir: Path, cfg) -> None:
@@ -345,8 +361,10 @@ def _check_resumable(run_dir: Path, cfg) -> None:
     keep = "it is left as it is; give a new --run-id to start this config over"
     size = rd.checkpoint.stat().st_size
     if not zipfile.is_zipfile(rd.checkpoint):
-        raise UsageError(f"cannot resume: {rd.checkpoint} is not a checkpoint ({size} bytes, not a torch zip "
-                         f"archive; a write cut off?); {keep}")
+        raise UsageError(
+            f"cannot resume: {rd.checkpoint} is not a checkpoint ({size} bytes, not a torch zip "
+            f"archive; a write cut off?); {keep}"
+        )
     with zipfile.ZipFile(rd.checkpoint) as z:
         bad = z.testzip()
     if bad is not None:
@@ -356,8 +374,9 @@ def _check_resumable(run_dir: Path, cfg) -> None:
         for key, new in (("model", json.loads(to_json(cfg.model))), ("optimizer.name", cfg.optimizer.name)):
             was = old.get("model") if key == "model" else old.get("optimizer", {}).get("name")
             if was != new:
-                raise UsageError(f"cannot resume {run_dir}: its checkpoint is for {key} {was!r}, the config has "
-                                 f"{new!r}; {keep}")
+                raise UsageError(
+                    f"cannot resume {run_dir}: its checkpoint is for {key} {was!r}, the config has {new!r}; {keep}"
+                )
 
 
 @app.command("run")
@@ -394,11 +413,12 @@ def run_cmd(
     dry_build(cfg)
     with Progress(disable=quiet, console=err_console, transient=True) as bar:
         task = bar.add_task(f"{cfg.experiment}/{rid}", total=cfg.steps)
-        result = train(cfg, run_dir, resume=resume,
-                       progress=lambda step, total, m: bar.update(task, completed=step))
+        result = train(cfg, run_dir, resume=resume, progress=lambda step, total, m: bar.update(task, completed=step))
     if not quiet:
-        console.print(f"{result.status} at update {result.step}: "
-                      + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
+        console.print(
+            f"{result.status} at update {result.step}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float))
+        )
         console.print(f"run folder: {run_dir}")
     if result.status == "diverged":
         err_console.print(f"[bold red]diverged:[/] {escape(result.message)}")
@@ -454,8 +474,17 @@ def sweep_cmd(
         raise UsageError(f"--metric {metric!r} is not a metric of these trials; accepted: {', '.join(known)}")
     with Progress(disable=quiet, console=err_console, transient=True) as bar:
         task = bar.add_task("trials", total=None)
-        res = run_sweep(base, g, seeds, out, name, backend, workers, resume,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+        res = run_sweep(
+            base,
+            g,
+            seeds,
+            out,
+            name,
+            backend,
+            workers,
+            resume,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     rows = res.table(metric)
     if not quiet and rows:
         t = Table(*rows[0].keys(), title=f"{res.directory}: best lr per setting ({metric})")

@@ -98,11 +98,18 @@ class DoctorReport:
         return self.findings[0] if self.findings else None
 
     def to_dict(self) -> dict:
-        return {"healthy": self.healthy, "loss": self.loss, "lam_max": self.lam_max, "stability": self.stability,
-                "input_output_condition": self.input_output_condition,
-                "denormal_share": self.denormal_share, "denormal_where": self.denormal_where,
-                "device": self.device,
-                "findings": [asdict(f) for f in self.findings], "layers": [asdict(r) for r in self.layers]}
+        return {
+            "healthy": self.healthy,
+            "loss": self.loss,
+            "lam_max": self.lam_max,
+            "stability": self.stability,
+            "input_output_condition": self.input_output_condition,
+            "denormal_share": self.denormal_share,
+            "denormal_where": self.denormal_where,
+            "device": self.device,
+            "findings": [asdict(f) for f in self.findings],
+            "layers": [asdict(r) for r in self.layers],
+        }
 
     def to_json(self) -> str:
         from ._json import to_json
@@ -116,14 +123,42 @@ class DoctorReport:
         ft = Table("#", "severity", "finding", "fix", "source", title="findings" if self.findings else "no findings")
         for i, f in enumerate(self.findings, 1):
             ft.add_row(str(i), f.severity, f.message, f.fix, f.reason)
-        cols = ["layer", "shape", "init", "std", "act mean", "act std", "sat/dead", "grad std", "J mean", "J std",
-                "||H||_F", "radius"]
+        cols = [
+            "layer",
+            "shape",
+            "init",
+            "std",
+            "act mean",
+            "act std",
+            "sat/dead",
+            "grad std",
+            "J mean",
+            "J std",
+            "||H||_F",
+            "radius",
+        ]
         lt = Table(*cols, title="layers (input to output)")
         for r in self.layers:
             sd = r.saturated if r.saturated is not None else r.dead
-            lt.add_row(r.name, "x".join(map(str, r.shape)), r.scheme or "-", *[_fmt(v) for v in (
-                r.std, r.act_mean, r.act_std, sd, r.backprop_std, r.jacobian_mean, r.jacobian_std, r.hessian_norm,
-                r.spectral_radius)])
+            lt.add_row(
+                r.name,
+                "x".join(map(str, r.shape)),
+                r.scheme or "-",
+                *[
+                    _fmt(v)
+                    for v in (
+                        r.std,
+                        r.act_mean,
+                        r.act_std,
+                        sd,
+                        r.backprop_std,
+                        r.jacobian_mean,
+                        r.jacobian_std,
+                        r.hessian_norm,
+                        r.spectral_radius,
+                    )
+                ],
+            )
         return ft, lt
 
     def __str__(self) -> str:
@@ -145,20 +180,39 @@ class DoctorReport:
         rows = "".join(
             f"<tr><td>{i}</td><td class='{f.severity}'>{f.severity}</td><td><b>{f.code}</b>: {html.escape(f.message)}</td>"
             f"<td><code>{html.escape(f.fix)}</code></td><td>{html.escape(f.reason)}</td></tr>"
-            for i, f in enumerate(self.findings, 1))
+            for i, f in enumerate(self.findings, 1)
+        )
         layer_rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v if v is not None else '-'))}</td>" for v in (
-                r.name, "x".join(map(str, r.shape)), r.scheme, _fmt(r.std), _fmt(r.act_mean), _fmt(r.act_std),
-                _fmt(r.saturated if r.saturated is not None else r.dead), _fmt(r.backprop_std),
-                _fmt(r.jacobian_mean), _fmt(r.hessian_norm), _fmt(r.spectral_radius))) + "</tr>"
-            for r in self.layers)
-        imgs = "".join(f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>"
-                       f"<figcaption>{html.escape(t)}</figcaption></figure>" for t, b in figs)
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(v if v is not None else '-'))}</td>"
+                for v in (
+                    r.name,
+                    "x".join(map(str, r.shape)),
+                    r.scheme,
+                    _fmt(r.std),
+                    _fmt(r.act_mean),
+                    _fmt(r.act_std),
+                    _fmt(r.saturated if r.saturated is not None else r.dead),
+                    _fmt(r.backprop_std),
+                    _fmt(r.jacobian_mean),
+                    _fmt(r.hessian_norm),
+                    _fmt(r.spectral_radius),
+                )
+            )
+            + "</tr>"
+            for r in self.layers
+        )
+        imgs = "".join(
+            f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>"
+            f"<figcaption>{html.escape(t)}</figcaption></figure>"
+            for t, b in figs
+        )
         stab = f"<p>{html.escape(_stability_line(self.stability))}</p>" if self.stability else ""
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>inertia doctor</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 .error{{color:#b00}}.warning{{color:#a60}}.info{{color:#666}}img{{max-width:640px}}</style></head><body>
-<h1>inertia doctor</h1><p>{'healthy: no warnings or errors' if self.healthy else f'{len(self.findings)} finding(s)'}</p>
+<h1>inertia doctor</h1><p>{"healthy: no warnings or errors" if self.healthy else f"{len(self.findings)} finding(s)"}</p>
 <h2>Findings</h2><table><tr><th>#</th><th>severity</th><th>finding</th><th>fix</th><th>source</th></tr>{rows}</table>{stab}
 <h2>Layers</h2><table><tr><th>layer</th><th>shape</th><th>init</th><th>std</th><th>act mean</th><th>act std</th>
 <th>sat/dead</th><th>grad std</th><th>J mean</th><th>||H||_F</th><th>radius</th></tr>{layer_rows}</table>
@@ -175,8 +229,10 @@ def _fmt(v) -> str:
 
 
 def _stability_line(s: dict) -> str:
-    return (f"stability: {s['method']} with lr {s['lr']:.3g}, momentum {s['momentum']:.3g}: lr * lam_max = "
-            f"{s['lr'] * s['lam_max']:.3g}, bound {s['bound']:.3g}; largest stable lr {s['max_stable_lr']:.3g}")
+    return (
+        f"stability: {s['method']} with lr {s['lr']:.3g}, momentum {s['momentum']:.3g}: lr * lam_max = "
+        f"{s['lr'] * s['lam_max']:.3g}, bound {s['bound']:.3g}; largest stable lr {s['max_stable_lr']:.3g}"
+    )
 
 
 def _figures(report: DoctorReport) -> list:
@@ -241,7 +297,7 @@ def recognize_scheme(weight: torch.Tensor, fan_in: float, fan_out: float) -> tup
 # -- the examination ------------------------------------------------------------------------------
 def _default_loss(out: torch.Tensor, targets: Optional[torch.Tensor]) -> torch.Tensor:
     if targets is None:
-        return 0.5 * (out ** 2).mean()
+        return 0.5 * (out**2).mean()
     if not targets.is_floating_point() and out.dim() >= 2:
         return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1))
     return nn.functional.mse_loss(out, targets.to(out.dtype).reshape(out.shape))
@@ -281,10 +337,19 @@ def _blocks(model: nn.Module):
     return None
 
 
-def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tensor] = None,
-           loss_fn: Optional[Callable] = None, optimizer=None, *, lr: Optional[float] = None,
-           momentum: Optional[float] = None, nesterov: bool = False, curvature_checks: bool = True,
-           seed: int = 0) -> DoctorReport:
+def doctor(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: Optional[torch.Tensor] = None,
+    loss_fn: Optional[Callable] = None,
+    optimizer=None,
+    *,
+    lr: Optional[float] = None,
+    momentum: Optional[float] = None,
+    nesterov: bool = False,
+    curvature_checks: bool = True,
+    seed: int = 0,
+) -> DoctorReport:
     """Examine ``model`` on the batch ``inputs`` and return a :class:`DoctorReport`.
 
     Args:
@@ -320,28 +385,35 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
         def hook(_m, _i, out):  # units that are zero for every example of the batch
             if isinstance(out, torch.Tensor) and out.dim() >= 2:
                 dead_units[name] = float((out.detach() == 0).all(0).float().mean())
+
         return hook
 
-    handles = [m.register_forward_hook(dead_hook(n)) for n, m in model.named_modules()
-               if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    handles = [
+        m.register_forward_hook(dead_hook(n)) for n, m in model.named_modules() if isinstance(m, (nn.ReLU, nn.ReLU6))
+    ]
     denormals = {"input": denormal_share([inputs])}
 
     def denormal_hook(name):
         def hook(_m, _i, out):
             if isinstance(out, torch.Tensor):
                 denormals[f"output of {name}"] = denormal_share([out])
+
         return hook
 
-    handles += [m.register_forward_hook(denormal_hook(n)) for n, m in model.named_modules()
-                if n and next(m.children(), None) is None]  # leaf modules
+    handles += [
+        m.register_forward_hook(denormal_hook(n))
+        for n, m in model.named_modules()
+        if n and next(m.children(), None) is None
+    ]  # leaf modules
     try:
         with LayerStats(model, kinds=LayerStats.KINDS, histograms=False) as ls:
             model.zero_grad(set_to_none=True)
             try:
                 out = model(inputs)
             except Exception as e:
-                raise ValueError(f"model(inputs) failed for inputs of shape {tuple(inputs.shape)}: "
-                                 f"{type(e).__name__}: {e}") from None
+                raise ValueError(
+                    f"model(inputs) failed for inputs of shape {tuple(inputs.shape)}: {type(e).__name__}: {e}"
+                ) from None
             if not isinstance(out, torch.Tensor):
                 raise ValueError(f"the model returned {type(out).__name__}; doctor needs a tensor output")
             loss = loss_of(out, targets)
@@ -364,8 +436,11 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
 
     # layers in forward order: parameterised modules and activation modules, as hooks saw them
     order = list(dict.fromkeys(r["layer"] for r in records if r["kind"] in ("activation", "preactivation")))
-    weight_layers = [n for n in order if getattr(named_modules.get(n), "weight", None) is not None
-                     and named_modules[n].weight.dim() >= 2]
+    weight_layers = [
+        n
+        for n in order
+        if getattr(named_modules.get(n), "weight", None) is not None and named_modules[n].weight.dim() >= 2
+    ]
     act_after = {}
     last_w = None
     for n in order:
@@ -399,8 +474,15 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
             except ValueError:  # not a gated torch RNN (e.g. inertia's TanhRNN): one matrix
                 pass
             radius = max(_init.spectral_radius(b) for b in blocks if b.shape[0] == b.shape[1])
-            report.layers.append(LayerDiagnosis(pname, tuple(p.shape), scheme=recognize_scheme(
-                p, p.shape[1], p.shape[0] // len(blocks))[0], std=float(p.detach().std()), spectral_radius=radius))
+            report.layers.append(
+                LayerDiagnosis(
+                    pname,
+                    tuple(p.shape),
+                    scheme=recognize_scheme(p, p.shape[1], p.shape[0] // len(blocks))[0],
+                    std=float(p.detach().std()),
+                    spectral_radius=radius,
+                )
+            )
 
     # Jacobians
     blocks = _blocks(model)
@@ -438,8 +520,9 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
                 res = curvature.hessian_frobenius_norm(closure, [m.weight], probes=3, generator=gen)
                 row.hessian_norm = res.value
         try:
-            eig = curvature.hessian_eigenvalues(closure, params, k=1, which="largest_magnitude", tol=1e-2,
-                                                max_iter=40, generator=gen)
+            eig = curvature.hessian_eigenvalues(
+                closure, params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
+            )
             report.lam_max = abs(float(eig.values[0]))
         except ValueError:  # curvature overflows: reported through the non-finite findings
             report.lam_max = None
@@ -447,14 +530,28 @@ def doctor(model: nn.Module, inputs: torch.Tensor, targets: Optional[torch.Tenso
             lr_v, mu_v, nes = hypers
             method = "gd" if mu_v == 0 else ("nag" if nes else "cm")
             bound = stability_bound(method, mu_v)
-            report.stability = {"method": method, "lr": lr_v, "momentum": mu_v, "lam_max": report.lam_max,
-                                "bound": bound, "max_stable_lr": bound / max(report.lam_max, 1e-300)}
+            report.stability = {
+                "method": method,
+                "lr": lr_v,
+                "momentum": mu_v,
+                "lam_max": report.lam_max,
+                "bound": bound,
+                "max_stable_lr": bound / max(report.lam_max, 1e-300),
+            }
     report.findings = _diagnose(report, named_modules)
     if not finite:
-        report.findings.insert(0, Finding("error", "non_finite_loss",
-                                          f"the loss at initialization is {report.loss}: activations overflow",
-                                          "inertia.init.apply(model, 'glorot_uniform')  # or a smaller init scale",
-                                          "Glorot & Bengio 2010, sec. 4.2", None, float("inf")))
+        report.findings.insert(
+            0,
+            Finding(
+                "error",
+                "non_finite_loss",
+                f"the loss at initialization is {report.loss}: activations overflow",
+                "inertia.init.apply(model, 'glorot_uniform')  # or a smaller init scale",
+                "Glorot & Bengio 2010, sec. 4.2",
+                None,
+                float("inf"),
+            ),
+        )
     return report
 
 
@@ -490,95 +587,183 @@ def _diagnose(report: DoctorReport, modules: dict) -> list:
         first, last = acts[0].act_std, acts[-2].act_std  # last hidden layer (the output is not an activation)
         ratio = last / max(first, 1e-30)
         if ratio < 0.01:
-            f.append(Finding("error", "vanishing_activations",
-                             f"activation std falls from {first:.3g} ({acts[0].name}) to {last:.3g} ({acts[-2].name}): "
-                             f"the signal vanishes with depth (x{ratio:.2g})",
-                             apply_fix.format(good), "Glorot & Bengio 2010, sec. 4.2; He et al. 2015",
-                             acts[-2].name, 10 - math.log10(max(ratio, 1e-30))))  # the cause ranks first
+            f.append(
+                Finding(
+                    "error",
+                    "vanishing_activations",
+                    f"activation std falls from {first:.3g} ({acts[0].name}) to {last:.3g} ({acts[-2].name}): "
+                    f"the signal vanishes with depth (x{ratio:.2g})",
+                    apply_fix.format(good),
+                    "Glorot & Bengio 2010, sec. 4.2; He et al. 2015",
+                    acts[-2].name,
+                    10 - math.log10(max(ratio, 1e-30)),
+                )
+            )  # the cause ranks first
         elif ratio > 100:
-            f.append(Finding("error", "exploding_activations",
-                             f"activation std grows from {first:.3g} to {last:.3g} with depth (x{ratio:.3g})",
-                             apply_fix.format(good), "Glorot & Bengio 2010, sec. 4.2", acts[-2].name,
-                             10 + math.log10(ratio)))
+            f.append(
+                Finding(
+                    "error",
+                    "exploding_activations",
+                    f"activation std grows from {first:.3g} to {last:.3g} with depth (x{ratio:.3g})",
+                    apply_fix.format(good),
+                    "Glorot & Bengio 2010, sec. 4.2",
+                    acts[-2].name,
+                    10 + math.log10(ratio),
+                )
+            )
     if len(grads) >= 3:
         top, bottom = grads[-1].backprop_std, grads[0].backprop_std
         ratio = bottom / max(top, 1e-30)
         if ratio < 0.02:
-            f.append(Finding("error", "vanishing_gradients",
-                             f"back-propagated gradient std falls from {top:.3g} at the top ({grads[-1].name}) to "
-                             f"{bottom:.3g} at the first layer ({grads[0].name}) (x{ratio:.2g}): lower layers will "
-                             f"barely learn", apply_fix.format(good),
-                             "Glorot & Bengio 2010, sec. 4.2.2 (Figure 7)", grads[0].name,
-                             -math.log10(max(ratio, 1e-30))))
+            f.append(
+                Finding(
+                    "error",
+                    "vanishing_gradients",
+                    f"back-propagated gradient std falls from {top:.3g} at the top ({grads[-1].name}) to "
+                    f"{bottom:.3g} at the first layer ({grads[0].name}) (x{ratio:.2g}): lower layers will "
+                    f"barely learn",
+                    apply_fix.format(good),
+                    "Glorot & Bengio 2010, sec. 4.2.2 (Figure 7)",
+                    grads[0].name,
+                    -math.log10(max(ratio, 1e-30)),
+                )
+            )
         elif ratio > 20:
-            f.append(Finding("error", "exploding_gradients",
-                             f"back-propagated gradient std grows from {top:.3g} at the top to {bottom:.3g} at the "
-                             f"first layer (x{ratio:.3g})", apply_fix.format(good), "Glorot & Bengio 2010, sec. 4.2.2",
-                             grads[0].name, math.log10(ratio)))
+            f.append(
+                Finding(
+                    "error",
+                    "exploding_gradients",
+                    f"back-propagated gradient std grows from {top:.3g} at the top to {bottom:.3g} at the "
+                    f"first layer (x{ratio:.3g})",
+                    apply_fix.format(good),
+                    "Glorot & Bengio 2010, sec. 4.2.2",
+                    grads[0].name,
+                    math.log10(ratio),
+                )
+            )
     # saturation and dead units
     for r in acts:
         if r.saturated is not None and r.saturated > 0.3:
-            f.append(Finding("warning", "saturation",
-                             f"{100 * r.saturated:.0f}% of {r.activation} units after {r.name} are saturated at init",
-                             apply_fix.format("glorot_uniform"), "Glorot & Bengio 2010, sec. 3", r.name,
-                             r.saturated))
+            f.append(
+                Finding(
+                    "warning",
+                    "saturation",
+                    f"{100 * r.saturated:.0f}% of {r.activation} units after {r.name} are saturated at init",
+                    apply_fix.format("glorot_uniform"),
+                    "Glorot & Bengio 2010, sec. 3",
+                    r.name,
+                    r.saturated,
+                )
+            )
         if r.dead is not None and r.dead > 0.3:
-            f.append(Finding("warning", "dead_units", f"{100 * r.dead:.0f}% of ReLU units after {r.name} are zero "
-                             "for every example of the batch", apply_fix.format("he_normal") + "  # and bias=0.0",
-                             "He et al. 2015", r.name, r.dead))
+            f.append(
+                Finding(
+                    "warning",
+                    "dead_units",
+                    f"{100 * r.dead:.0f}% of ReLU units after {r.name} are zero for every example of the batch",
+                    apply_fix.format("he_normal") + "  # and bias=0.0",
+                    "He et al. 2015",
+                    r.name,
+                    r.dead,
+                )
+            )
     if "Sigmoid" in kinds and len(acts) >= 4:
         top_hidden = acts[-2]
-        f.append(Finding("warning", "sigmoid_top_saturation",
-                         f"sigmoid hidden units have mean {top_hidden.act_mean:.2g} (not zero-centred): in deep "
-                         "sigmoid nets the top hidden layer is driven to saturation at 0 early in training",
-                         "use tanh or softsign units with inertia.init.apply(model, 'glorot_uniform')",
-                         "Glorot & Bengio 2010, sec. 3.1 (Figure 2)", top_hidden.name, 1.0))
+        f.append(
+            Finding(
+                "warning",
+                "sigmoid_top_saturation",
+                f"sigmoid hidden units have mean {top_hidden.act_mean:.2g} (not zero-centred): in deep "
+                "sigmoid nets the top hidden layer is driven to saturation at 0 early in training",
+                "use tanh or softsign units with inertia.init.apply(model, 'glorot_uniform')",
+                "Glorot & Bengio 2010, sec. 3.1 (Figure 2)",
+                top_hidden.name,
+                1.0,
+            )
+        )
     # Jacobian conditioning (Hu et al. 2020)
     if report.input_output_condition is not None and report.input_output_condition > 1e3:
         spread = [r.jacobian_std / r.jacobian_mean for r in layers if r.jacobian_mean]
-        f.append(Finding("error", "ill_conditioned_jacobian",
-                         f"input-output Jacobian condition number {report.input_output_condition:.3g}: singular "
-                         f"values spread over {math.log10(report.input_output_condition):.1f} orders of magnitude"
-                         + (f" (layer Jacobians: std/mean {max(spread):.2g})" if spread else ""),
-                         apply_fix.format("orthogonal"), "Hu, Xiao & Pennington 2020 (orthogonal init needs width "
-                         "independent of depth)", None, math.log10(report.input_output_condition)))
+        f.append(
+            Finding(
+                "error",
+                "ill_conditioned_jacobian",
+                f"input-output Jacobian condition number {report.input_output_condition:.3g}: singular "
+                f"values spread over {math.log10(report.input_output_condition):.1f} orders of magnitude"
+                + (f" (layer Jacobians: std/mean {max(spread):.2g})" if spread else ""),
+                apply_fix.format("orthogonal"),
+                "Hu, Xiao & Pennington 2020 (orthogonal init needs width independent of depth)",
+                None,
+                math.log10(report.input_output_condition),
+            )
+        )
     # recurrent spectral radius (Sutskever et al. 2013)
     for r in report.layers:
         if r.spectral_radius is None:
             continue
         if r.spectral_radius > 1.5:
-            f.append(Finding("error", "exploding_recurrence",
-                             f"spectral radius of {r.name} is {r.spectral_radius:.3g}: the hidden state and its "
-                             "gradients grow with every step",
-                             f"inertia.init.apply(model, 'normal', rules={{'*weight_hh*': ('echo_state', "
-                             f"{{'spectral_radius': 1.1}})}})  # echo_state_ with 1.1",
-                             "Sutskever et al. 2013, sec. 4 (echo-state init, radius 1.1)", r.name, r.spectral_radius))
+            f.append(
+                Finding(
+                    "error",
+                    "exploding_recurrence",
+                    f"spectral radius of {r.name} is {r.spectral_radius:.3g}: the hidden state and its "
+                    "gradients grow with every step",
+                    f"inertia.init.apply(model, 'normal', rules={{'*weight_hh*': ('echo_state', "
+                    f"{{'spectral_radius': 1.1}})}})  # echo_state_ with 1.1",
+                    "Sutskever et al. 2013, sec. 4 (echo-state init, radius 1.1)",
+                    r.name,
+                    r.spectral_radius,
+                )
+            )
         elif r.spectral_radius < 0.5:
-            f.append(Finding("warning", "vanishing_recurrence",
-                             f"spectral radius of {r.name} is {r.spectral_radius:.3g}: memory fades within a few "
-                             "steps", "use echo_state_ with spectral_radius 1.1 on the recurrent weights",
-                             "Sutskever et al. 2013, sec. 4", r.name, 1 / max(r.spectral_radius, 1e-6)))
+            f.append(
+                Finding(
+                    "warning",
+                    "vanishing_recurrence",
+                    f"spectral radius of {r.name} is {r.spectral_radius:.3g}: memory fades within a few steps",
+                    "use echo_state_ with spectral_radius 1.1 on the recurrent weights",
+                    "Sutskever et al. 2013, sec. 4",
+                    r.name,
+                    1 / max(r.spectral_radius, 1e-6),
+                )
+            )
     # momentum stability
     s = report.stability
     if s is not None and s["lr"] * s["lam_max"] >= s["bound"]:
-        f.append(Finding("error", "unstable_lr",
-                         f"lr {s['lr']:.3g} with {s['method'].upper()} (momentum {s['momentum']:.3g}) exceeds the "
-                         f"stability bound: lr * lam_max = {s['lr'] * s['lam_max']:.3g} >= {s['bound']:.3g}",
-                         f"use lr <= {0.9 * s['max_stable_lr']:.3g} (largest stable: {s['max_stable_lr']:.3g})",
-                         "quadratic model; Sutskever et al. 2013, sec. 2.1 (NAG = CM with mu(1 - lam lr))", None,
-                         s["lr"] * s["lam_max"] / s["bound"]))
+        f.append(
+            Finding(
+                "error",
+                "unstable_lr",
+                f"lr {s['lr']:.3g} with {s['method'].upper()} (momentum {s['momentum']:.3g}) exceeds the "
+                f"stability bound: lr * lam_max = {s['lr'] * s['lam_max']:.3g} >= {s['bound']:.3g}",
+                f"use lr <= {0.9 * s['max_stable_lr']:.3g} (largest stable: {s['max_stable_lr']:.3g})",
+                "quadratic model; Sutskever et al. 2013, sec. 2.1 (NAG = CM with mu(1 - lam lr))",
+                None,
+                s["lr"] * s["lam_max"] / s["bound"],
+            )
+        )
     # denormal floats: a speed problem on CPUs, not a numerical one
     d = report.denormal_share
     if d is not None and d >= DENORMAL_SHARE:
         on_cpu = report.device == "cpu"
-        f.append(Finding("warning" if on_cpu else "info", "denormal_floats",
-                         f"{100 * d:.2g}% of the nonzero entries of the {report.denormal_where} are denormal floats "
-                         f"(below {torch.finfo(torch.float32).tiny:.2g} in float32)" + (
-                             ": on an x86 CPU each one sends the matrix products that read it down a slow path "
-                             "(an update of the CURVES autoencoder 9x slower, benchmarks/bench_denormal.py)"
-                             if on_cpu else ""),
-                         "torch.set_flush_denormal(True)  # as inertia's train() does during a run; or zero them "
-                         "in the data: x[x.abs() < torch.finfo(x.dtype).tiny] = 0",
-                         "benchmarks/bench_denormal.py", None, d))
+        f.append(
+            Finding(
+                "warning" if on_cpu else "info",
+                "denormal_floats",
+                f"{100 * d:.2g}% of the nonzero entries of the {report.denormal_where} are denormal floats "
+                f"(below {torch.finfo(torch.float32).tiny:.2g} in float32)"
+                + (
+                    ": on an x86 CPU each one sends the matrix products that read it down a slow path "
+                    "(an update of the CURVES autoencoder 9x slower, benchmarks/bench_denormal.py)"
+                    if on_cpu
+                    else ""
+                ),
+                "torch.set_flush_denormal(True)  # as inertia's train() does during a run; or zero them "
+                "in the data: x[x.abs() < torch.finfo(x.dtype).tiny] = 0",
+                "benchmarks/bench_denormal.py",
+                None,
+                d,
+            )
+        )
     f.sort(key=lambda x: (-SEVERITY[x.severity], -x.score))
     return f

@@ -27,9 +27,9 @@ def test_a_straight_curve_is_drawn_with_a_gaussian_pen():
     img = _render(ctrl, 28, 0.8).reshape(28, 28)
     torch.testing.assert_close(img[14, 4:25], torch.ones(21))
     for row in (12, 13, 15, 16):  # d = |row - 14| pixels
-        want = math.exp(-((row - 14) ** 2) / (2 * 0.8 ** 2))
+        want = math.exp(-((row - 14) ** 2) / (2 * 0.8**2))
         torch.testing.assert_close(img[row, 4:25], torch.full((21,), want), rtol=0, atol=1e-5)
-    assert float(img[14, 2]) == pytest.approx(math.exp(-(2.0 ** 2) / 1.28), abs=1e-5)  # 2 px beyond P0
+    assert float(img[14, 2]) == pytest.approx(math.exp(-(2.0**2) / 1.28), abs=1e-5)  # 2 px beyond P0
 
 
 def _exact(ctrl, size=28, sigma=0.8, segments=1000):
@@ -41,12 +41,12 @@ def _exact(ctrl, size=28, sigma=0.8, segments=1000):
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)  # [P, 2]
     out = []
     for p0, p1, p2 in ctrl:
-        pts = torch.from_numpy((1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2)  # [S+1, 2]
+        pts = torch.from_numpy((1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2)  # [S+1, 2]
         a, d = pts[:-1, None], (pts[1:] - pts[:-1])[:, None]  # [S, 1, 2]
         r = grid[None] - a  # [S, P, 2]
         proj = ((r * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-300)).clamp(0, 1)
         d_sq = ((r - proj[..., None] * d) ** 2).sum(-1).amin(0)
-        out.append(torch.exp(-d_sq / (2 * sigma ** 2)))
+        out.append(torch.exp(-d_sq / (2 * sigma**2)))
     return torch.stack(out)
 
 
@@ -74,12 +74,15 @@ def test_mean_image_predictor_error_is_about_22_per_image():
     assert sse == pytest.approx(22.5, abs=1.0)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"n": -1}, "n must be an integer >= 1, got -1"),
-    ({"n": 5, "pen_sigma": 0}, "pen_sigma must be a positive number of pixels, got 0"),
-    ({"n": 5, "image_size": 4}, "image_size must be an integer >= 8, got 4"),
-    ({"n": 5, "seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"n": -1}, "n must be an integer >= 1, got -1"),
+        ({"n": 5, "pen_sigma": 0}, "pen_sigma must be a positive number of pixels, got 0"),
+        ({"n": 5, "image_size": 4}, "image_size must be an integer >= 8, got 4"),
+        ({"n": 5, "seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         D.curves(**kwargs)

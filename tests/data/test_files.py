@@ -33,6 +33,7 @@ def mnist_dir(tmp_path, gz=False, n_train=6, n_test=4):
 
 # ---- IDX and MNIST ----
 
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_mnist_reads_a_folder_of_raw_or_gzip_files(tmp_path, gz):
     s = D.load_mnist(mnist_dir(tmp_path, gz))
@@ -57,8 +58,9 @@ def test_gzip_data_is_recognised_whatever_the_file_name(tmp_path):
     assert D.read_idx(path).tolist() == [3, 4]
 
 
-@pytest.mark.parametrize("code,dtype", [(0x08, np.uint8), (0x09, np.int8), (0x0B, ">i2"), (0x0C, ">i4"),
-                                        (0x0D, ">f4"), (0x0E, ">f8")])
+@pytest.mark.parametrize(
+    "code,dtype", [(0x08, np.uint8), (0x09, np.int8), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")]
+)
 def test_read_idx_round_trips_every_element_type(tmp_path, code, dtype):
     arr = (np.arange(12) - 3).reshape(3, 4).astype(dtype)
     got = D.read_idx(write(tmp_path / "a.idx", idx_bytes(arr, code)))
@@ -132,10 +134,13 @@ def test_missing_path_is_reported(tmp_path):
 
 # ---- CIFAR-10 ----
 
+
 def cifar_batch(path, n=3, seed=0, data=None, labels=None):
     rng = np.random.default_rng(seed)
-    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8) if data is None else data,
-             b"labels": rng.integers(0, 10, n).tolist() if labels is None else labels}
+    batch = {
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8) if data is None else data,
+        b"labels": rng.integers(0, 10, n).tolist() if labels is None else labels,
+    }
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)
     return path

@@ -41,9 +41,14 @@ def test_float32_is_a_cast_of_the_float64_data():
     assert b.Y.dtype == torch.float32 and torch.equal(b.Y, a.Y.float())
 
 
-@pytest.mark.parametrize("kwargs,message", [({"d_in": 0}, "d_in must be an integer >= 1, got 0"),
-                                            ({"n": 2.0}, "n must be an integer >= 1, got 2.0"),
-                                            ({"dtype": torch.int64}, "dtype must be a floating torch.dtype")])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"d_in": 0}, "d_in must be an integer >= 1, got 0"),
+        ({"n": 2.0}, "n must be an integer >= 1, got 2.0"),
+        ({"dtype": torch.int64}, "dtype must be a floating torch.dtype"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         D.deep_linear_regression(**kwargs)

@@ -10,6 +10,7 @@ from inertia.data.rnn_tasks import RNNTask
 
 # ---- addition and multiplication ----
 
+
 def test_addition_inputs_are_value_and_marker_channels():
     t = D.rnn_task("addition", 64, 50, seed=0)
     assert t.inputs.shape == (64, 50, 2) and t.inputs.dtype == torch.float32
@@ -67,15 +68,16 @@ def test_hand_made_addition_sequence_is_scored_by_mse():
 
 # ---- memorization ----
 
+
 def test_memorization5_shows_the_symbols_then_blanks_then_the_trigger():
     t = D.rnn_task("memorization5", 10, 30, seed=0)
     k, blank, trigger = 5, 2, 3
     assert t.inputs.shape == (10, 30 + 2 * k, 4) and torch.all(t.inputs.sum(-1) == 1)  # one-hot
     seq = t.inputs.argmax(-1)
     assert torch.all(seq[:, :k] < 2)  # binary symbols
-    assert torch.all(seq[:, k:k + 29] == blank)
+    assert torch.all(seq[:, k : k + 29] == blank)
     assert torch.all(seq[:, k + 29] == trigger)  # T = 30 steps after the last symbol
-    assert torch.all(seq[:, k + 30:] == blank)
+    assert torch.all(seq[:, k + 30 :] == blank)
 
 
 def test_memorization_targets_are_blank_then_the_symbols_in_order():
@@ -130,6 +132,7 @@ def test_memorization_loss_is_cross_entropy_over_every_step():
 
 # ---- temporal order ----
 
+
 def test_temporal_order_class_is_the_order_of_x_and_y():
     t = D.rnn_task("temporal_order", 300, 100, seed=0)
     assert t.inputs.shape == (300, 100, 8) and t.targets.shape == (300,)
@@ -152,6 +155,7 @@ def test_temporal_order_is_solved_by_the_classes_and_not_by_a_constant():
 
 # ---- common ----
 
+
 @pytest.mark.parametrize("name", D.TASKS)
 def test_each_task_is_deterministic_for_a_seed(name):
     a, b = D.rnn_task(name, 6, 30, seed=7), D.rnn_task(name, 6, 30, seed=7)
@@ -160,8 +164,9 @@ def test_each_task_is_deterministic_for_a_seed(name):
     assert not torch.equal(a.inputs, c.inputs)
 
 
-@pytest.mark.parametrize("name,length", [("addition", 80), ("memorization5", 210), ("memorization20", 100),
-                                         ("temporal_order", 100)])
+@pytest.mark.parametrize(
+    "name,length", [("addition", 80), ("memorization5", 210), ("memorization20", 100), ("temporal_order", 100)]
+)
 def test_default_sequence_length_is_the_papers(name, length):
     assert D.rnn_task(name, 2).seq_len == length
 
@@ -172,13 +177,16 @@ def test_predictions_of_the_wrong_shape_are_refused():
         t.error(torch.zeros(5), t.targets)
 
 
-@pytest.mark.parametrize("args,kwargs,message", [
-    (("xor", 4, 10), {}, r"unknown RNN task 'xor'; known: addition, multiplication, memorization5"),
-    (("memorization", 4, 10), {"bits": 8}, "memorization bits must be 5 or 20, got 8"),
-    (("addition", 4, 10), {"bits": 5}, "bits is only for name='memorization'"),
-    (("temporal_order", 4, 10), {}, "seq_len for temporal_order must be an integer >= 20, got 10"),
-    (("addition", 0, 10), {}, "n must be an integer >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args,kwargs,message",
+    [
+        (("xor", 4, 10), {}, r"unknown RNN task 'xor'; known: addition, multiplication, memorization5"),
+        (("memorization", 4, 10), {"bits": 8}, "memorization bits must be 5 or 20, got 8"),
+        (("addition", 4, 10), {"bits": 5}, "bits is only for name='memorization'"),
+        (("temporal_order", 4, 10), {}, "seq_len for temporal_order must be an integer >= 20, got 10"),
+        (("addition", 0, 10), {}, "n must be an integer >= 1, got 0"),
+    ],
+)
 def test_bad_arguments_are_named(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         D.rnn_task(*args, **kwargs)

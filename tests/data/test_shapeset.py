@@ -102,15 +102,18 @@ def test_shapes_do_overlap_when_allowed():
 # 1/2 E[sin(2pi/3 + j1) + sin(2pi/3 + j2 - j1) + sin(2pi/3 - j2)] with j ~ U[-1/2, 1/2];
 # parallelogram 2 E[a] E[sin phi] = 2 * 0.75 * (2 sqrt(2) / pi); ellipse pi E[a] = 0.75 pi.
 _S3 = math.sqrt(3) / 2
-_AREA_OVER_R2 = {0: 0.5 * (2 * _S3 * 2 * math.sin(0.5) + _S3 * 2 * (1 - math.cos(1))),
-                 1: 2 * 0.75 * 2 * math.sqrt(2) / math.pi, 2: 0.75 * math.pi}
+_AREA_OVER_R2 = {
+    0: 0.5 * (2 * _S3 * 2 * math.sin(0.5) + _S3 * 2 * (1 - math.cos(1))),
+    1: 2 * 0.75 * 2 * math.sqrt(2) / math.pi,
+    2: 0.75 * math.pi,
+}
 
 
 @pytest.mark.parametrize("kind", [0, 1, 2])
 def test_each_kind_covers_its_geometric_area(kind):
     size, (lo, hi) = 64, _RADIUS[False]
     masks = _draw(np.random.default_rng(kind), np.full(2000, kind), size, (lo, hi))
-    mean_r2 = (hi ** 3 - lo ** 3) / (3 * (hi - lo)) * size ** 2  # E[R^2], R ~ U[lo, hi] * size
+    mean_r2 = (hi**3 - lo**3) / (3 * (hi - lo)) * size**2  # E[R^2], R ~ U[lo, hi] * size
     expected = _AREA_OVER_R2[kind] * mean_r2
     # areas vary by about 45% between shapes, so the mean of 2000 has a standard error of 1%: allow 4
     assert float(masks.sum((1, 2)).mean()) == pytest.approx(expected, rel=0.04)
@@ -132,13 +135,16 @@ def test_easy_variant_places_disjoint_pairs():
     assert int((m1 & m2).sum()) == 0 and torch.all(m2.sum((1, 2))[y >= 3] > 0)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"n": 0}, "n must be an integer >= 1, got 0"),
-    ({"n": 10, "max_overlap": 1.5}, r"max_overlap must be a number in \[0, 1\], got 1.5"),
-    ({"n": 10, "image_size": 8}, "image_size must be an integer >= 16, got 8"),
-    ({"n": 10, "seed": -1}, "seed must be a non-negative integer, got -1"),
-    ({"n": 10, "seed": None}, "seed must be a non-negative integer, got None"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"n": 0}, "n must be an integer >= 1, got 0"),
+        ({"n": 10, "max_overlap": 1.5}, r"max_overlap must be a number in \[0, 1\], got 1.5"),
+        ({"n": 10, "image_size": 8}, "image_size must be an integer >= 16, got 8"),
+        ({"n": 10, "seed": -1}, "seed must be a non-negative integer, got -1"),
+        ({"n": 10, "seed": None}, "seed must be a non-negative integer, got None"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         D.shapeset(**kwargs)

@@ -35,6 +35,7 @@ def idx_header(dims, code=0x08):
 
 # ---- IDX ----
 
+
 def test_gzip_idx_with_data_beyond_its_header_is_refused_without_inflating_the_rest(tmp_path):
     # 64 MB of zeros compress to about 0.28 MB; only the declared 3136 bytes and one more are read
     body = idx_header((4, 28, 28)) + bytes(3136) + bytes(64 * MB)
@@ -48,8 +49,11 @@ def test_gzip_idx_with_data_beyond_its_header_is_refused_without_inflating_the_r
 def test_idx_declaring_more_than_max_elements_is_refused_naming_file_and_shape(tmp_path):
     path = tmp_path / "huge.idx.gz"
     path.write_bytes(gzip.compress(idx_header((100_000, 100_000)) + bytes(1000)))
-    with pytest.raises(ValueError, match=r"huge.idx.gz: header declares sizes \(100000, 100000\) of uint8 "
-                                         r"\(10,000,000,000 elements\), more than max_elements=1,073,741,824"):
+    with pytest.raises(
+        ValueError,
+        match=r"huge.idx.gz: header declares sizes \(100000, 100000\) of uint8 "
+        r"\(10,000,000,000 elements\), more than max_elements=1,073,741,824",
+    ):
         D.read_idx(path)
 
 
@@ -115,18 +119,23 @@ def test_idx_arrays_are_writable(tmp_path):
 
 # ---- CIFAR pickles: structure and memory ----
 
+
 def cifar_dict(n=2, seed=0):
     rng = np.random.default_rng(seed)
-    return {b"batch_label": b"testing batch 1 of 1", b"labels": rng.integers(0, 10, n).tolist(),
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+    return {
+        b"batch_label": b"testing batch 1 of 1",
+        b"labels": rng.integers(0, 10, n).tolist(),
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+    }
 
 
 def test_cifar_pickle_with_a_memo_shared_list_is_refused_in_bounded_memory(tmp_path):
     x = [0] * 1000
     path = tmp_path / "data_batch_1"  # 0.38 MB that np.asarray would turn into 800 MB
-    path.write_bytes(pickle.dumps({"data": [x] * 100_000, "labels": [0] * 100_000, "filenames": [],
-                                   "batch_label": "b"}))
+    path.write_bytes(
+        pickle.dumps({"data": [x] * 100_000, "labels": [0] * 100_000, "filenames": [], "batch_label": "b"})
+    )
     err, peak = peak_bytes(D.load_cifar10, path)
     assert peak < 50 * MB
     assert isinstance(err, ValueError) and str(err).startswith(f"{path}: not a CIFAR-10 pickle batch (more than")
@@ -190,12 +199,16 @@ def test_cifar_array_data_must_match_its_declared_shape(tmp_path):
     path = tmp_path / "b"  # the same pickle claiming 2000 rows for 2 rows of bytes
     path.write_bytes(raw.replace(b"K\x02M\x00\x0c\x86", b"M\xd0\x07M\x00\x0c\x86"))
     assert raw != path.read_bytes()
-    with pytest.raises(ValueError, match=r"b: not a CIFAR-10 pickle batch \(array data has 6144 bytes, shape "
-                                         r"\(2000, 3072\) of uint8 needs 6144000\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"b: not a CIFAR-10 pickle batch \(array data has 6144 bytes, shape "
+        r"\(2000, 3072\) of uint8 needs 6144000\)",
+    ):
         D.load_cifar10(path)
 
 
 # ---- CIFAR pickles: no code runs ----
+
 
 class _Reduce:
     """Pickles as ``func(*args)``."""
@@ -211,8 +224,11 @@ def test_cifar_pickle_calling_os_system_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "ran"
     path = tmp_path / "data_batch_1"
     path.write_bytes(pickle.dumps({b"data": _Reduce(os.system, f"touch {marker}"), b"labels": []}))
-    with pytest.raises(ValueError, match=r"data_batch_1: not a CIFAR-10 pickle batch \(refusing to load "
-                                         r"(posix|nt)\.system"):
+    with pytest.raises(
+        ValueError,
+        match=r"data_batch_1: not a CIFAR-10 pickle batch \(refusing to load "
+        r"(posix|nt)\.system",
+    ):
         D.load_cifar10(path)
     assert not marker.exists()
 
@@ -235,6 +251,7 @@ def test_numpy_ndarray_cannot_be_called_to_allocate_an_array(tmp_path):
 
 def test_codecs_encode_is_accepted_only_as_latin1_text_to_bytes(tmp_path):
     import codecs
+
     path = tmp_path / "b"  # hex doubles its input: nested calls would grow it without bound
     path.write_bytes(pickle.dumps({b"data": _Reduce(codecs.encode, b"ab", "hex")}, protocol=2))
     with pytest.raises(ValueError, match=r"_codecs.encode is only accepted as encode\(str, 'latin1'\)"):
@@ -252,6 +269,7 @@ def test_structured_numpy_dtypes_are_refused(tmp_path):
 
 # ---- CIFAR pickles: every honest encoding still loads ----
 
+
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_cifar_batch_loads_from_every_pickle_protocol(tmp_path, protocol):
     batch = cifar_dict(3)
@@ -265,11 +283,13 @@ def test_cifar_batch_loads_from_every_pickle_protocol(tmp_path, protocol):
 def py2_batch(raw: bytes, labels) -> bytes:
     """A batch as Python 2's cPickle (protocol 2) writes it: str as BINSTRING, numpy 1 names."""
     lab = b"".join(b"K" + bytes([v]) for v in labels)
-    return (b"\x80\x02}q\x01(U\x04dataq\x02cnumpy.core.multiarray\n_reconstruct\nq\x03cnumpy\nndarray\nq\x04"
-            b"K\x00\x85U\x01b\x87Rq\x05(K\x01M" + struct.pack("<H", len(labels)) + b"M\x00\x0c\x86"
-            b"cnumpy\ndtype\nq\x06U\x02u1K\x00K\x01\x87Rq\x07(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
-            b"\x89T" + struct.pack("<i", len(raw)) + raw + b"tbU\x06labels](" + lab + b"eU\x0bbatch_label"
-            b"S'caf\\xe9 batch'\nu.")
+    return (
+        b"\x80\x02}q\x01(U\x04dataq\x02cnumpy.core.multiarray\n_reconstruct\nq\x03cnumpy\nndarray\nq\x04"
+        b"K\x00\x85U\x01b\x87Rq\x05(K\x01M" + struct.pack("<H", len(labels)) + b"M\x00\x0c\x86"
+        b"cnumpy\ndtype\nq\x06U\x02u1K\x00K\x01\x87Rq\x07(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+        b"\x89T" + struct.pack("<i", len(raw)) + raw + b"tbU\x06labels](" + lab + b"eU\x0bbatch_label"
+        b"S'caf\\xe9 batch'\nu."
+    )
 
 
 def test_cifar_batch_written_by_python_2_loads(tmp_path):

@@ -86,10 +86,20 @@ def test_hvp_equals_dense_hessian_times_vector(case):
 def test_lanczos_eigenvalues_match_dense_to_1e4(case, which):
     model, loss_fn, h = case
     ev = torch.linalg.eigvalsh(h)
-    want = {"largest": ev.flip(0)[:3], "smallest": ev[:3],
-            "largest_magnitude": ev[torch.argsort(ev.abs(), descending=True)][:3]}[which]
-    res = C.hessian_eigenvalues(loss_fn, list(model.parameters()), k=3, which=which, tol=1e-6, max_iter=200,
-                                generator=torch.Generator().manual_seed(1))
+    want = {
+        "largest": ev.flip(0)[:3],
+        "smallest": ev[:3],
+        "largest_magnitude": ev[torch.argsort(ev.abs(), descending=True)][:3],
+    }[which]
+    res = C.hessian_eigenvalues(
+        loss_fn,
+        list(model.parameters()),
+        k=3,
+        which=which,
+        tol=1e-6,
+        max_iter=200,
+        generator=torch.Generator().manual_seed(1),
+    )
     torch.testing.assert_close(res.values, want, rtol=1e-4, atol=1e-8)
     assert res.converged and res.num_hvps <= h.shape[0]
 
@@ -98,44 +108,58 @@ def test_power_iteration_finds_the_top_magnitude_eigenvalue(case):
     model, loss_fn, h = case
     ev = torch.linalg.eigvalsh(h)
     top = ev[ev.abs().argmax()]
-    res = C.hessian_eigenvalues(loss_fn, list(model.parameters()), method="power", tol=1e-10, max_iter=5000,
-                                generator=torch.Generator().manual_seed(2))
+    res = C.hessian_eigenvalues(
+        loss_fn,
+        list(model.parameters()),
+        method="power",
+        tol=1e-10,
+        max_iter=5000,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert float(res.values[0]) == pytest.approx(float(top), rel=1e-4)
 
 
 def test_eigenvectors_satisfy_hv_equals_lambda_v():
     model, loss_fn, h = mlp_case()
-    res = C.hessian_eigenvalues(loss_fn, list(model.parameters()), k=2, tol=1e-14, return_vectors=True,
-                                generator=torch.Generator().manual_seed(3))
+    res = C.hessian_eigenvalues(
+        loss_fn,
+        list(model.parameters()),
+        k=2,
+        tol=1e-14,
+        return_vectors=True,
+        generator=torch.Generator().manual_seed(3),
+    )
     for lam, v in zip(res.values, res.vectors):
         torch.testing.assert_close(h @ v, lam * v, rtol=0, atol=1e-6)
 
 
 def test_trace_estimate_within_four_standard_errors(case):
     model, loss_fn, h = case
-    res = C.hessian_trace(loss_fn, list(model.parameters()), probes=200, per_param=True,
-                          generator=torch.Generator().manual_seed(4))
+    res = C.hessian_trace(
+        loss_fn, list(model.parameters()), probes=200, per_param=True, generator=torch.Generator().manual_seed(4)
+    )
     exact = float(torch.trace(h))
     assert abs(res.value - exact) < 4 * res.stderr + 1e-12
     # per-block traces: the diagonal blocks of the dense Hessian
     offs = 0
     for (name, est), p in zip(res.per_param.items(), model.parameters()):
         n = p.numel()
-        block = float(torch.trace(h[offs:offs + n, offs:offs + n]))
+        block = float(torch.trace(h[offs : offs + n, offs : offs + n]))
         assert abs(est - block) < 4 * res.per_param_stderr[name] + 1e-12
         offs += n
 
 
 def test_frobenius_estimate_within_four_standard_errors(case):
     model, loss_fn, h = case
-    res = C.hessian_frobenius_norm(loss_fn, list(model.parameters()), probes=200, per_param=True,
-                                   generator=torch.Generator().manual_seed(5))
+    res = C.hessian_frobenius_norm(
+        loss_fn, list(model.parameters()), probes=200, per_param=True, generator=torch.Generator().manual_seed(5)
+    )
     exact = float(torch.linalg.matrix_norm(h))
     assert abs(res.value - exact) < 4 * res.stderr
     offs = 0
     for (name, est), p in zip(res.per_param.items(), model.parameters()):
         n = p.numel()
-        row_block = float(torch.linalg.matrix_norm(h[offs:offs + n, :]))
+        row_block = float(torch.linalg.matrix_norm(h[offs : offs + n, :]))
         assert abs(est - row_block) < 4 * res.per_param_stderr[name] + 1e-12
         offs += n
 
@@ -173,15 +197,17 @@ def test_ggn_product_equals_explicit_jt_hl_j():
     g = torch.Generator().manual_seed(6)
     vs = [torch.randn(p.shape, generator=g, dtype=p.dtype) for p in params]
     got = C.ggn_vp(lambda: model(x), lambda o: nn.functional.cross_entropy(o, y), params, vs)
-    torch.testing.assert_close(torch.cat([t.reshape(-1) for t in got]),
-                               ggn @ torch.cat([v.reshape(-1) for v in vs]), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        torch.cat([t.reshape(-1) for t in got]), ggn @ torch.cat([v.reshape(-1) for v in vs]), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_spectral_density_integrates_to_one_and_covers_the_spectrum():
     model, loss_fn, h = mlp_case()
     ev = torch.linalg.eigvalsh(h)
-    sd = C.hessian_spectral_density(loss_fn, list(model.parameters()), iterations=h.shape[0], runs=2,
-                                    generator=torch.Generator().manual_seed(7))
+    sd = C.hessian_spectral_density(
+        loss_fn, list(model.parameters()), iterations=h.shape[0], runs=2, generator=torch.Generator().manual_seed(7)
+    )
     mass = torch.trapezoid(sd.density, sd.grid)
     assert float(mass) == pytest.approx(1.0, abs=0.02)
     assert float(sd.grid.min()) <= float(ev.min()) and float(sd.grid.max()) >= float(ev.max())

@@ -82,10 +82,19 @@ def test_hooks_record_nan_activations_and_gradients_without_raising():
 
 
 def test_a_run_diverging_with_layer_statistics_on_is_marked_diverged(tmp_path):
-    cfg = from_dict(dict(experiment="div", data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
-                         model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
-                         init={"scheme": "normal", "std": 1.0}, steps=200, batch_size=16, eval_every=50,
-                         optimizer={"lr": 10.0}, monitor={"quantities": ["layer_stats"], "every": 1}))
+    cfg = from_dict(
+        dict(
+            experiment="div",
+            data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
+            model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
+            init={"scheme": "normal", "std": 1.0},
+            steps=200,
+            batch_size=16,
+            eval_every=50,
+            optimizer={"lr": 10.0},
+            monitor={"quantities": ["layer_stats"], "every": 1},
+        )
+    )
     res = train(cfg, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert res.status == summary["status"] == "diverged", summary["message"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import importlib, json, pkgutil, sys
     from pathlib import Path
     import matplotlib
@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent('''
     write_report(out / "run")
     print(json.dumps([matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules,
                       sorted(p.name for p in out.rglob("*.png"))]))
-''')
+""")
 
 
 @pytest.mark.slow
@@ -62,8 +62,9 @@ def test_importing_and_plotting_keeps_the_users_backend_and_never_imports_pyplot
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # conftest sets it to Agg
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    res = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     backend, pyplot_imported, pngs = json.loads(res.stdout.strip().splitlines()[-1])
     assert backend == "svg"

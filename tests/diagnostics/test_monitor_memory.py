@@ -14,8 +14,11 @@ from inertia import diagnostics as D
 
 def model_and_batch():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 3)), \
-        torch.randn(16, 10), torch.randint(0, 3, (16,))
+    return (
+        nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 3)),
+        torch.randn(16, 10),
+        torch.randint(0, 3, (16,)),
+    )
 
 
 def run_steps(mon, m, x, y, steps, start=0):
@@ -79,13 +82,15 @@ def test_read_records_returns_what_this_monitor_wrote_and_not_what_the_file_held
     ref = D.Monitor(m2, ["layer_stats"], every=5)
     run_steps(ref, m2, x, y, 12)
     ref.close()
-    assert [[r["std"] for r in rec["layers"]] for rec in back] == \
-        [[r["std"] for r in rec["layers"]] for rec in ref.records]
+    assert [[r["std"] for r in rec["layers"]] for rec in back] == [
+        [r["std"] for r in rec["layers"]] for rec in ref.records
+    ]
 
 
 def test_read_records_restores_nonfinite_floats(tmp_path):
-    mon = D.Monitor(nn.Linear(2, 2), [lambda mon, step: {"x": math.nan, "y": -math.inf}], every=1,
-                    path=tmp_path / "d.jsonl")
+    mon = D.Monitor(
+        nn.Linear(2, 2), [lambda mon, step: {"x": math.nan, "y": -math.inf}], every=1, path=tmp_path / "d.jsonl"
+    )
     mon.step(0)
     mon.close()
     r = mon.read_records()[0]

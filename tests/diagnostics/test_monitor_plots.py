@@ -19,9 +19,15 @@ def train(monitor_quantities=None, steps=12, path=None, probe=None):
     opt = Momentum(m.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     mon = None
     if monitor_quantities is not None:
-        mon = D.Monitor(m, monitor_quantities, every=3, path=path,
-                        loss_fn=lambda: nn.functional.cross_entropy(m(x), y), inputs=x,
-                        probe=probe(m) if probe else None)
+        mon = D.Monitor(
+            m,
+            monitor_quantities,
+            every=3,
+            path=path,
+            loss_fn=lambda: nn.functional.cross_entropy(m(x), y),
+            inputs=x,
+            probe=probe(m) if probe else None,
+        )
     losses = []
     for t in range(steps):
         opt.zero_grad()
@@ -38,8 +44,16 @@ def train(monitor_quantities=None, steps=12, path=None, probe=None):
 
 def test_monitor_does_not_change_training():
     plain, _ = train(None)
-    watched, mon = train(["layer_stats", "hessian_top_eigenvalue", "hessian_frobenius_norm", "hessian_trace",
-                          "jacobian_singular_values", "weight_norms"])
+    watched, mon = train(
+        [
+            "layer_stats",
+            "hessian_top_eigenvalue",
+            "hessian_frobenius_norm",
+            "hessian_trace",
+            "jacobian_singular_values",
+            "weight_norms",
+        ]
+    )
     assert plain == watched
     assert [r["step"] for r in mon.records] == [0, 3, 6, 9]
 
@@ -98,8 +112,9 @@ def test_every_plot_writes_a_file(tmp_path, ext):
     m = nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 3))
     x, y = torch.randn(32, 10), torch.randint(0, 3, (32,))
     spectra = D.layer_jacobian_singular_values(m, x)
-    density = D.hessian_spectral_density(lambda: nn.functional.cross_entropy(m(x), y), list(m.parameters()),
-                                         iterations=20)
+    density = D.hessian_spectral_density(
+        lambda: nn.functional.cross_entropy(m(x), y), list(m.parameters()), iterations=20
+    )
     figs = {
         "stats": lambda p: plots.plot_layer_stats(mon.records, "activation", path=p),
         "hist": lambda p: plots.plot_histograms(mon.records, "backprop_grad", path=p),
@@ -113,8 +128,9 @@ def test_every_plot_writes_a_file(tmp_path, ext):
         assert path.stat().st_size > 500, name
 
 
-@pytest.mark.parametrize("fn", [plots.plot_layer_stats, plots.plot_histograms, plots.plot_jacobian_singular_values,
-                                plots.plot_curvature])
+@pytest.mark.parametrize(
+    "fn", [plots.plot_layer_stats, plots.plot_histograms, plots.plot_jacobian_singular_values, plots.plot_curvature]
+)
 def test_plots_refuse_empty_records(fn):
     with pytest.raises(ValueError, match="no "):
         fn([])

@@ -8,57 +8,91 @@ from inertia.experiments.config import ConfigError, from_dict
 
 
 def _cfg(**over):
-    d = {"data": {"name": "curves", "n": 20, "n_test": 4}, "model": {"name": "deep_autoencoder", "sizes": [784, 4]},
-         "steps": 2, "batch_size": 10, "eval_every": 1}
+    d = {
+        "data": {"name": "curves", "n": 20, "n_test": 4},
+        "model": {"name": "deep_autoencoder", "sizes": [784, 4]},
+        "steps": 2,
+        "batch_size": 10,
+        "eval_every": 1,
+    }
     d.update(over)
     return from_dict(d)
 
 
-@pytest.mark.parametrize("over,match", [
-    ({"model": {"name": "deep_autoencoder", "sizes": [784, 0, 4]}},
-     r"model 'deep_autoencoder': sizes must be at least two positive integers, got \[784, 0, 4\]"),
-    ({"data": {"name": "curves", "n": -5}}, r"data 'curves': n must be an integer >= 1, got -5"),
-    ({"schedule": {"name": "sutskever_momentum", "mu_max": 0.9, "period": 0}}, r"schedule 'sutskever_momentum': .*period"),
-    ({"init": {"scheme": "sparse", "fan_in": -1}}, r"init 'sparse': .*fan_in"),
-    ({"lr_schedule": {"name": "constant", "value": -1}},
-     r"optimizer 'momentum': lr must be a non-negative finite number \(schedule constant.* at step 0\), got -1"),
-    ({"monitor": {"quantities": ["layer_stats"], "params": ["no.such"]}}, r"monitor.params: \['no.such'\] are not"),
-    ({"optimizer": {"name": "hessian_free", "lr": 1.0, "options": {"structural_damping": 0.1}}},
-     r"structural_damping needs a model that returns its hidden states"),
-])
+@pytest.mark.parametrize(
+    "over,match",
+    [
+        (
+            {"model": {"name": "deep_autoencoder", "sizes": [784, 0, 4]}},
+            r"model 'deep_autoencoder': sizes must be at least two positive integers, got \[784, 0, 4\]",
+        ),
+        ({"data": {"name": "curves", "n": -5}}, r"data 'curves': n must be an integer >= 1, got -5"),
+        (
+            {"schedule": {"name": "sutskever_momentum", "mu_max": 0.9, "period": 0}},
+            r"schedule 'sutskever_momentum': .*period",
+        ),
+        ({"init": {"scheme": "sparse", "fan_in": -1}}, r"init 'sparse': .*fan_in"),
+        (
+            {"lr_schedule": {"name": "constant", "value": -1}},
+            r"optimizer 'momentum': lr must be a non-negative finite number \(schedule constant.* at step 0\), got -1",
+        ),
+        ({"monitor": {"quantities": ["layer_stats"], "params": ["no.such"]}}, r"monitor.params: \['no.such'\] are not"),
+        (
+            {"optimizer": {"name": "hessian_free", "lr": 1.0, "options": {"structural_damping": 0.1}}},
+            r"structural_damping needs a model that returns its hidden states",
+        ),
+    ],
+)
 def test_a_piece_that_cannot_be_built_is_named(over, match):
     with pytest.raises(ConfigError, match=match):
         components.dry_build(_cfg(**over))
 
 
-@pytest.mark.parametrize("over,match", [
-    ({"model": {"name": "deep_autoencoder", "sizes": [100, 4]}},
-     r"model 'deep_autoencoder' does not take the inputs of data 'curves' \(shape \[784\] per example\)"),
-    ({"data": {"name": "digits"}, "model": {"name": "mlp", "sizes": [64, 5]}},
-     r"model 'mlp' gives outputs of shape \[5\] per example; data 'digits' has 10 classes, so it needs 10 outputs"),
-    ({"model": {"name": "mlp", "sizes": [784, 10]}},
-     r"model 'mlp' gives outputs of shape \[10\] per example; the targets of data 'curves' have shape \[784\]"),
-    ({"loss": "cross_entropy"}, r"loss 'cross_entropy' does not fit model 'deep_autoencoder'"),
-    ({"data": {"name": "addition", "n": 8}, "model": {"name": "mlp", "sizes": [2, 1]}},
-     r"loss 'auto' does not fit model 'mlp' .*predictions must have shape"),
-])
+@pytest.mark.parametrize(
+    "over,match",
+    [
+        (
+            {"model": {"name": "deep_autoencoder", "sizes": [100, 4]}},
+            r"model 'deep_autoencoder' does not take the inputs of data 'curves' \(shape \[784\] per example\)",
+        ),
+        (
+            {"data": {"name": "digits"}, "model": {"name": "mlp", "sizes": [64, 5]}},
+            r"model 'mlp' gives outputs of shape \[5\] per example; data 'digits' has 10 classes, so it needs 10 outputs",
+        ),
+        (
+            {"model": {"name": "mlp", "sizes": [784, 10]}},
+            r"model 'mlp' gives outputs of shape \[10\] per example; the targets of data 'curves' have shape \[784\]",
+        ),
+        ({"loss": "cross_entropy"}, r"loss 'cross_entropy' does not fit model 'deep_autoencoder'"),
+        (
+            {"data": {"name": "addition", "n": 8}, "model": {"name": "mlp", "sizes": [2, 1]}},
+            r"loss 'auto' does not fit model 'mlp' .*predictions must have shape",
+        ),
+    ],
+)
 def test_a_model_that_does_not_fit_the_data_is_refused_before_training(over, match):
     with pytest.raises(ConfigError, match=match):
         components.dry_build(_cfg(**over))
 
 
 def test_stop_when_must_name_a_metric_of_the_run():
-    with pytest.raises(ConfigError, match=r"stop_when 'test_solvd' is not an evaluation metric of this run; "
-                                          r"its metrics are \['step', 'test_error'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stop_when 'test_solvd' is not an evaluation metric of this run; "
+        r"its metrics are \['step', 'test_error'",
+    ):
         components.dry_build(_cfg(stop_when="test_solvd"))
 
 
 def test_dry_build_returns_the_metrics_train_records():
     from inertia.experiments.train import train
 
-    cfg = _cfg(data={"name": "addition", "n": 8, "seq_len": 5, "n_test": 4}, stop_when="test_solved",
-               model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 3, "output_size": 1, "output": "last"},
-               clip_grad_norm=1.0)
+    cfg = _cfg(
+        data={"name": "addition", "n": 8, "seq_len": 5, "n_test": 4},
+        stop_when="test_solved",
+        model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 3, "output_size": 1, "output": "last"},
+        clip_grad_norm=1.0,
+    )
     names = components.dry_build(cfg)
     assert "test_solved" in names and "max_grad_norm" in names
     assert sorted(names) == sorted(train(cfg))

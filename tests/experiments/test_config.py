@@ -131,37 +131,53 @@ def test_a_python_config_that_raises_is_a_config_error(tmp_path):
         load(tmp_path / "c.py")
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("steps", 10**30, "steps must fit in 64 bits, got an integer of 31 digits"),
-    ("model.sizes", [784, 2**70], r"model.sizes\[1\] must fit in 64 bits"),
-    ("seed", 2**32, r"seed must be in \[0, 4294967295\], got 4294967296"),
-    ("seed", 2**70, "seed must fit in 64 bits"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("steps", 10**30, "steps must fit in 64 bits, got an integer of 31 digits"),
+        ("model.sizes", [784, 2**70], r"model.sizes\[1\] must fit in 64 bits"),
+        ("seed", 2**32, r"seed must be in \[0, 4294967295\], got 4294967296"),
+        ("seed", 2**70, "seed must fit in 64 bits"),
+    ],
+)
 def test_huge_integers_are_refused_naming_the_field(key, value, match):
     _assert_refused(key, value, match)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("init.scheme", ["glorot_uniform"], r"init.scheme must be the name of an init scheme, got \['glorot_uniform'\]"),
-    ("monitor.quantities", [["layer_stats"]], r"monitor.quantities must be a list of names"),
-    ("monitor.params", "0.weight", r"monitor.params must be a list of names, got '0.weight'"),
-    ("loss", ["mse"], r"loss must be one of .*got \['mse'\]"),
-    ("optimizer.name", ["sgd"], r"optimizer.name must be one of .*got \['sgd'\]"),
-    ("schedule", {"name": ["constant"]}, r"schedule must be null or a mapping with a 'name'"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        (
+            "init.scheme",
+            ["glorot_uniform"],
+            r"init.scheme must be the name of an init scheme, got \['glorot_uniform'\]",
+        ),
+        ("monitor.quantities", [["layer_stats"]], r"monitor.quantities must be a list of names"),
+        ("monitor.params", "0.weight", r"monitor.params must be a list of names, got '0.weight'"),
+        ("loss", ["mse"], r"loss must be one of .*got \['mse'\]"),
+        ("optimizer.name", ["sgd"], r"optimizer.name must be one of .*got \['sgd'\]"),
+        ("schedule", {"name": ["constant"]}, r"schedule must be null or a mapping with a 'name'"),
+    ],
+)
 def test_a_list_where_a_name_is_expected_is_a_config_error(key, value, match):
     _assert_refused(key, value, match)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("data.foo", 1, r"data 'curves': got an unexpected keyword argument 'foo'; accepted: n, seed, image_size"),
-    ("model.foo", 1, r"model 'deep_autoencoder': got an unexpected keyword argument 'foo'; accepted: sizes"),
-    ("init.foo", 1, r"init 'glorot_uniform': got an unexpected keyword argument 'foo'; accepted: gain"),
-    ("init.generator", 1, r"init 'glorot_uniform': \['generator'\] are set by the run, not the config"),
-    ("schedule", {"name": "sutskever_momentum", "mu_max": 0.9, "foo": 1},
-     r"schedule 'sutskever_momentum': got an unexpected keyword argument 'foo'"),
-    ("data", {"name": "mnist"}, r"data 'mnist': missing a required argument: 'path'; accepted: path"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("data.foo", 1, r"data 'curves': got an unexpected keyword argument 'foo'; accepted: n, seed, image_size"),
+        ("model.foo", 1, r"model 'deep_autoencoder': got an unexpected keyword argument 'foo'; accepted: sizes"),
+        ("init.foo", 1, r"init 'glorot_uniform': got an unexpected keyword argument 'foo'; accepted: gain"),
+        ("init.generator", 1, r"init 'glorot_uniform': \['generator'\] are set by the run, not the config"),
+        (
+            "schedule",
+            {"name": "sutskever_momentum", "mu_max": 0.9, "foo": 1},
+            r"schedule 'sutskever_momentum': got an unexpected keyword argument 'foo'",
+        ),
+        ("data", {"name": "mnist"}, r"data 'mnist': missing a required argument: 'path'; accepted: path"),
+    ],
+)
 def test_keywords_of_data_model_init_and_schedules_are_checked_without_building(key, value, match):
     _assert_refused(key, value, match)
 
@@ -179,8 +195,15 @@ def test_an_experiment_must_be_a_single_folder_name(value):
     assert check_path_component("--name", "sweep-1.a_b") == "sweep-1.a_b"
 
 
-@pytest.mark.parametrize("device,match", [("tpu", "device must be cpu, cuda, cuda:N or mps, got 'tpu'"),
-                                          ("cuda:x", "got 'cuda:x'"), ("cpu:", "got 'cpu:'"), (["cpu"], "got")])
+@pytest.mark.parametrize(
+    "device,match",
+    [
+        ("tpu", "device must be cpu, cuda, cuda:N or mps, got 'tpu'"),
+        ("cuda:x", "got 'cuda:x'"),
+        ("cpu:", "got 'cpu:'"),
+        (["cpu"], "got"),
+    ],
+)
 def test_a_device_must_be_a_torch_device_name(device, match):
     d = _base()
     d["device"] = device

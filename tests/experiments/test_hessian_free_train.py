@@ -8,10 +8,15 @@ from inertia.experiments.train import deterministic, train
 
 
 def tiny_hf(**over):
-    cfg = Config(experiment="hf", data={"name": "curves", "n": 120, "n_test": 40},
-                 model={"name": "deep_autoencoder", "sizes": [784, 24, 6]},
-                 init={"scheme": "sparse", "fan_in": 6, "std": 1.0},
-                 steps=6, batch_size=60, eval_every=2)
+    cfg = Config(
+        experiment="hf",
+        data={"name": "curves", "n": 120, "n_test": 40},
+        model={"name": "deep_autoencoder", "sizes": [784, 24, 6]},
+        init={"scheme": "sparse", "fan_in": 6, "std": 1.0},
+        steps=6,
+        batch_size=60,
+        eval_every=2,
+    )
     cfg.optimizer.name = "hessian_free"
     cfg.optimizer.lr = 1.0
     cfg.optimizer.options = {"damping": 1.0, "cg_max_iter": 30, "curvature_fraction": 0.5}
@@ -34,19 +39,26 @@ def test_hessian_free_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert part.status == "running"
     resumed = train(tiny_hf(), tmp_path / "resumed", resume=True)
     assert deterministic(resumed) == deterministic(full)
-    assert [deterministic(m) for m in read_jsonl(tmp_path / "resumed" / "metrics.jsonl")] == \
-        [deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")]
+    assert [deterministic(m) for m in read_jsonl(tmp_path / "resumed" / "metrics.jsonl")] == [
+        deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")
+    ]
 
 
-@pytest.mark.parametrize("over,match", [
-    ({"optimizer.options.cg_iters": 5}, r"unknown optimizer.options \['cg_iters'\] for hessian_free; accepted: .*"
-                                        r"cg_max_iter.*curvature_fraction"),
-    ({"optimizer.options.damping": -1}, r"optimizer \(hessian_free\): damping must be a finite number"),
-    ({"optimizer.options.lr": 0.5}, r"optimizer.options.lr: set optimizer.lr instead"),
-    ({"optimizer.options.curvature_fraction": 0}, r"optimizer.options.curvature_fraction must be in \(0, 1\]"),
-    ({"schedule": {"name": "sutskever_momentum", "mu_max": 0.9}}, r"schedule is not used by hessian_free"),
-    ({"optimizer.name": "momentum"}, r"optimizer.options is only for optimizer.name 'hessian_free'"),
-])
+@pytest.mark.parametrize(
+    "over,match",
+    [
+        (
+            {"optimizer.options.cg_iters": 5},
+            r"unknown optimizer.options \['cg_iters'\] for hessian_free; accepted: .*"
+            r"cg_max_iter.*curvature_fraction",
+        ),
+        ({"optimizer.options.damping": -1}, r"optimizer \(hessian_free\): damping must be a finite number"),
+        ({"optimizer.options.lr": 0.5}, r"optimizer.options.lr: set optimizer.lr instead"),
+        ({"optimizer.options.curvature_fraction": 0}, r"optimizer.options.curvature_fraction must be in \(0, 1\]"),
+        ({"schedule": {"name": "sutskever_momentum", "mu_max": 0.9}}, r"schedule is not used by hessian_free"),
+        ({"optimizer.name": "momentum"}, r"optimizer.options is only for optimizer.name 'hessian_free'"),
+    ],
+)
 def test_bad_hessian_free_options_are_config_errors(over, match):
     with pytest.raises(ConfigError, match=match):
         tiny_hf(**over)
@@ -58,13 +70,23 @@ def test_configs_without_options_keep_their_serialised_form():
 
 
 def tiny_rnn_hf(structural: float, fraction: float = 0.5):
-    cfg = Config(experiment="hf", data={"name": "addition", "n": 200, "seq_len": 8, "n_test": 100},
-                 model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 12, "output_size": 1, "output": "last"},
-                 init={"scheme": "normal", "std": 0.3}, steps=4, batch_size=100, eval_every=2)
+    cfg = Config(
+        experiment="hf",
+        data={"name": "addition", "n": 200, "seq_len": 8, "n_test": 100},
+        model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 12, "output_size": 1, "output": "last"},
+        init={"scheme": "normal", "std": 0.3},
+        steps=4,
+        batch_size=100,
+        eval_every=2,
+    )
     cfg.optimizer.name = "hessian_free"
     cfg.optimizer.lr = 1.0
-    cfg.optimizer.options = {"damping": 1.0, "cg_max_iter": 30, "curvature_fraction": fraction,
-                             "structural_damping": structural}
+    cfg.optimizer.options = {
+        "damping": 1.0,
+        "cg_max_iter": 30,
+        "curvature_fraction": fraction,
+        "structural_damping": structural,
+    }
     return cfg.replace()
 
 

@@ -12,8 +12,14 @@ BAD = ["../x", "../../x", "/abs", "a/b", "..", "."]  # an empty name means the d
 
 
 def _base(**over):
-    cfg = Config(experiment="sw", data={"name": "curves", "n": 100, "n_test": 20},
-                 model={"name": "deep_autoencoder", "sizes": [784, 16]}, steps=2, batch_size=50, eval_every=2)
+    cfg = Config(
+        experiment="sw",
+        data={"name": "curves", "n": 100, "n_test": 20},
+        model={"name": "deep_autoencoder", "sizes": [784, 16]},
+        steps=2,
+        batch_size=50,
+        eval_every=2,
+    )
     return cfg.replace(**over)
 
 

@@ -15,9 +15,16 @@ from inertia.experiments.train import train
 
 
 def cfg(**over):
-    c = Config(experiment="rep", data={"name": "curves", "n": 100, "n_test": 20},
-               model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
-               steps=6, batch_size=50, eval_every=3, monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 3})
+    c = Config(
+        experiment="rep",
+        data={"name": "curves", "n": 100, "n_test": 20},
+        model={"name": "deep_autoencoder", "sizes": [784, 16]},
+        init={"scheme": "glorot_uniform"},
+        steps=6,
+        batch_size=50,
+        eval_every=3,
+        monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 3},
+    )
     return c.replace(**over)
 
 
@@ -37,8 +44,9 @@ def test_run_report_has_metrics_config_and_embedded_figures(run_dir):
 
 
 def test_sweep_report_has_the_best_lr_table(tmp_path):
-    res = run_sweep(cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]},
-                    out=tmp_path, name="s", workers=2)
+    res = run_sweep(
+        cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]}, out=tmp_path, name="s", workers=2
+    )
     md, page = write_report(res.directory)
     assert "best learning rate per setting" in page.read_text() and "best_lr" in md.read_text()
 
@@ -51,9 +59,22 @@ def test_report_on_a_folder_that_is_neither_exits_2(tmp_path):
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (Debian package chromium)")
 def test_html_report_renders_in_headless_chromium_without_console_errors(run_dir):
     _, page = write_report(run_dir)
-    proc = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "<h1>" in proc.stdout
     assert "Uncaught" not in proc.stderr and "CONSOLE" not in proc.stderr
 
@@ -72,8 +93,10 @@ def _copy_run(run_dir, tmp_path):
     return dst
 
 
-@pytest.mark.parametrize("name, content", [("summary.json", '{"status": "comp'), ("config.json", ""),
-                                           ("metrics.jsonl", None), ("diagnostics.jsonl", None)])
+@pytest.mark.parametrize(
+    "name, content",
+    [("summary.json", '{"status": "comp'), ("config.json", ""), ("metrics.jsonl", None), ("diagnostics.jsonl", None)],
+)
 def test_a_run_report_names_an_unreadable_file_and_shows_the_rest(run_dir, tmp_path, name, content):
     run = _copy_run(run_dir, tmp_path)
     if content is None:  # a garbage line in the middle of a JSON-lines file
@@ -104,8 +127,9 @@ def test_a_failed_run_report_shows_the_failure_message(tmp_path):
 
 
 def test_a_sweep_report_names_an_unreadable_trial_and_reports_the_others(tmp_path):
-    res = run_sweep(cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]},
-                    out=tmp_path, name="s", workers=1)
+    res = run_sweep(
+        cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]}, out=tmp_path, name="s", workers=1
+    )
     bad = res.directory / "trials" / res.trials[0]["id"] / "metrics.jsonl"
     bad.write_text("nonsense\n" + bad.read_text())
     md, _ = write_report(res.directory)
@@ -114,8 +138,9 @@ def test_a_sweep_report_names_an_unreadable_trial_and_reports_the_others(tmp_pat
 
 
 def test_a_truncated_results_json_is_a_clear_error_naming_it(tmp_path):
-    res = run_sweep(cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05]},
-                    out=tmp_path, name="s", workers=1)
+    res = run_sweep(
+        cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05]}, out=tmp_path, name="s", workers=1
+    )
     (res.directory / "results.json").write_text('{"trials": [')
     out = CliRunner().invoke(app, ["report", str(res.directory)])
     assert out.exit_code == 2 and "results.json: not valid JSON" in out.output

@@ -40,8 +40,11 @@ def test_resume_config_check_names_every_differing_dotted_key():
     stored = {"optimizer": {"lr": 0.1, "momentum": 0.9}, "steps": 10, "model": {"sizes": [4, 2]}}
     new = {"optimizer": {"lr": 0.2, "momentum": 0.9}, "steps": 10, "model": {"sizes": (4, 2)}, "seed": 1}
     assert set(config_differences(stored, new)) == {"optimizer.lr", "seed"}
-    with pytest.raises(ValueError, match=r"cannot resume runs/e/r: its config differs at optimizer\.lr, seed: "
-                                         r"optimizer\.lr: stored 0\.1, new 0\.2"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot resume runs/e/r: its config differs at optimizer\.lr, seed: "
+        r"optimizer\.lr: stored 0\.1, new 0\.2",
+    ):
         check_resume_config(stored, new, "runs/e/r")
 
 
@@ -61,9 +64,11 @@ def test_a_second_lock_on_a_folder_is_refused(tmp_path):
 
 def _hold_lock(folder):
     """A separate process holding the folder's lock (plain fcntl, as lock_folder does)."""
-    code = ("import fcntl, os, sys, time\n"
-            f"fd = os.open({str(folder / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n")
+    code = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(folder / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
@@ -110,12 +115,20 @@ def test_remove_temporaries_deletes_only_leftovers_of_atomic_writes(tmp_path):
 
 # ---- train() on a run folder -------------------------------------------------------------
 
+
 def small(**over):
     from inertia.experiments.config import Config
 
-    cfg = Config(experiment="t", data={"name": "curves", "n": 100, "n_test": 20},
-                 model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
-                 steps=30, batch_size=50, eval_every=10, monitor={"quantities": ["layer_stats"], "every": 5})
+    cfg = Config(
+        experiment="t",
+        data={"name": "curves", "n": 100, "n_test": 20},
+        model={"name": "deep_autoencoder", "sizes": [784, 16]},
+        init={"scheme": "glorot_uniform"},
+        steps=30,
+        batch_size=50,
+        eval_every=10,
+        monitor={"quantities": ["layer_stats"], "every": 5},
+    )
     return cfg.replace(**over)
 
 
@@ -155,8 +168,9 @@ def test_an_unreadable_checkpoint_is_named_recorded_as_failed_and_nothing_else_i
     after = _snapshot(run)
     summary = read_json(run / "summary.json")
     assert summary["status"] == "failed" and "checkpoint.pt" in summary["message"]
-    assert {k: v for k, v in after.items() if k != "summary.json"} == \
-        {k: v for k, v in before.items() if k != "summary.json"}  # metrics, diagnostics, checkpoint kept
+    assert {k: v for k, v in after.items() if k != "summary.json"} == {
+        k: v for k, v in before.items() if k != "summary.json"
+    }  # metrics, diagnostics, checkpoint kept
 
 
 class _RunsCode:
@@ -189,11 +203,19 @@ def test_every_checkpoint_train_writes_loads_with_weights_only(tmp_path):
 
     from inertia.experiments.train import train
 
-    configs = {"nag_schedule": small(schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 5},
-                                     **{"optimizer.nesterov": True}),
-               "clipped": small(clip_grad_norm=0.5),
-               "hessian_free": small(steps=2, eval_every=1, schedule=None, monitor={"quantities": []},
-                                     optimizer={"name": "hessian_free", "lr": 1.0})}
+    configs = {
+        "nag_schedule": small(
+            schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 5}, **{"optimizer.nesterov": True}
+        ),
+        "clipped": small(clip_grad_norm=0.5),
+        "hessian_free": small(
+            steps=2,
+            eval_every=1,
+            schedule=None,
+            monitor={"quantities": []},
+            optimizer={"name": "hessian_free", "lr": 1.0},
+        ),
+    }
     for name, cfg in configs.items():
         train(cfg, tmp_path / name)
         ckpt = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
@@ -293,9 +315,11 @@ def test_kill_9_of_a_monitored_run_then_resume_gives_the_uninterrupted_files(tmp
     cfg = small(steps=300, eval_every=10, checkpoint_every=10, monitor={"quantities": ["layer_stats"], "every": 1})
     (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
     run = tmp_path / "killed"
-    code = ("import json, sys, torch\ntorch.set_num_threads(1)\n"
-            "from inertia.experiments.config import from_dict\nfrom inertia.experiments.train import train\n"
-            f"train(from_dict(json.load(open({str(tmp_path / 'c.json')!r}))), {str(run)!r})\n")
+    code = (
+        "import json, sys, torch\ntorch.set_num_threads(1)\n"
+        "from inertia.experiments.config import from_dict\nfrom inertia.experiments.train import train\n"
+        f"train(from_dict(json.load(open({str(tmp_path / 'c.json')!r}))), {str(run)!r})\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:  # past the first checkpoint, with records after it
@@ -314,5 +338,6 @@ def test_kill_9_of_a_monitored_run_then_resume_gives_the_uninterrupted_files(tmp
     finally:
         torch.set_num_threads(threads)
     assert read_jsonl(run / "diagnostics.jsonl") == read_jsonl(tmp_path / "full" / "diagnostics.jsonl")
-    assert [deterministic(m) for m in read_jsonl(run / "metrics.jsonl")] == \
-        [deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")]
+    assert [deterministic(m) for m in read_jsonl(run / "metrics.jsonl")] == [
+        deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")
+    ]

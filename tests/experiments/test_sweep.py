@@ -16,9 +16,15 @@ from inertia.experiments.train import train
 
 
 def base(**over):
-    cfg = Config(experiment="sw", data={"name": "curves", "n": 100, "n_test": 20},
-                 model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
-                 steps=6, batch_size=50, eval_every=3)
+    cfg = Config(
+        experiment="sw",
+        data={"name": "curves", "n": 100, "n_test": 20},
+        model={"name": "deep_autoencoder", "sizes": [784, 16]},
+        init={"scheme": "glorot_uniform"},
+        steps=6,
+        batch_size=50,
+        eval_every=3,
+    )
     return cfg.replace(**over)
 
 
@@ -34,8 +40,14 @@ def test_trial_ids_are_stable():
 
 
 def test_local_sweep_runs_every_trial_and_tables_the_best_lr(tmp_path):
-    res = run_sweep(base(), {"optimizer.lr": [0.05, 1e-9], "optimizer.nesterov": [False, True]}, seeds=1,
-                    out=tmp_path, name="s", workers=2)
+    res = run_sweep(
+        base(),
+        {"optimizer.lr": [0.05, 1e-9], "optimizer.nesterov": [False, True]},
+        seeds=1,
+        out=tmp_path,
+        name="s",
+        workers=2,
+    )
     assert len(res.trials) == 4 and all(t["status"] == "completed" for t in res.trials)
     rows = res.table("train_error")
     assert len(rows) == 2 and all(r["best_lr"] == 0.05 for r in rows)
@@ -52,21 +64,41 @@ def test_existing_sweep_needs_resume(tmp_path):
 def test_kill_9_mid_sweep_then_resume_loses_nothing(tmp_path):
     cfg = base(steps=400, eval_every=50).to_dict()
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "inertia.cli", "sweep", str(tmp_path / "c.yaml"), "--grid",
-           "optimizer.lr=0.01,0.02,0.03,0.04", "--workers", "2", "--name", "k", "--out", str(tmp_path), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inertia.cli",
+        "sweep",
+        str(tmp_path / "c.yaml"),
+        "--grid",
+        "optimizer.lr=0.01,0.02,0.03,0.04",
+        "--workers",
+        "2",
+        "--name",
+        "k",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, start_new_session=True)
     trials = tmp_path / "sw" / "k" / "trials"
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until one trial finished and another is mid-run
-        done = [p for p in trials.glob("*/summary.json") if json.loads(p.read_text())["status"] == "completed"] \
-            if trials.exists() else []
+        done = (
+            [p for p in trials.glob("*/summary.json") if json.loads(p.read_text())["status"] == "completed"]
+            if trials.exists()
+            else []
+        )
         if done and any(trials.glob("*/checkpoint.pt")):
             break
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished_before = {p.parent.name: p.stat().st_mtime_ns for p in trials.glob("*/summary.json")
-                       if json.loads(p.read_text())["status"] == "completed"}
+    finished_before = {
+        p.parent.name: p.stat().st_mtime_ns
+        for p in trials.glob("*/summary.json")
+        if json.loads(p.read_text())["status"] == "completed"
+    }
     assert finished_before
     res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -92,9 +124,15 @@ def test_ray_tune_backend_gives_the_local_pools_results(tmp_path):
 
 
 def test_diverged_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
-    cfg = Config(experiment="div", data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
-                 model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
-                 init={"scheme": "normal", "std": 1.0}, steps=100, batch_size=16, eval_every=50)
+    cfg = Config(
+        experiment="div",
+        data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
+        model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
+        init={"scheme": "normal", "std": 1.0},
+        steps=100,
+        batch_size=16,
+        eval_every=50,
+    )
     res = run_sweep(cfg, {"optimizer.lr": [1e-4, 10.0]}, out=tmp_path, name="d", workers=2)
     status = {t["overrides"]["optimizer.lr"]: t["status"] for t in res.trials}
     assert status == {1e-4: "completed", 10.0: "diverged"}
@@ -103,10 +141,18 @@ def test_diverged_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 
 def test_run_configs_runs_unrelated_configs_in_one_pool_and_resumes(tmp_path):
-    cfgs = {"ae": base(), "rnn": Config(experiment="sw", data={"name": "addition", "n": 40, "seq_len": 5, "n_test": 20},
-                                        model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 8,
-                                               "output_size": 1, "output": "last"},
-                                        init={"scheme": "glorot_uniform"}, steps=4, batch_size=20, eval_every=2)}
+    cfgs = {
+        "ae": base(),
+        "rnn": Config(
+            experiment="sw",
+            data={"name": "addition", "n": 40, "seq_len": 5, "n_test": 20},
+            model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 8, "output_size": 1, "output": "last"},
+            init={"scheme": "glorot_uniform"},
+            steps=4,
+            batch_size=20,
+            eval_every=2,
+        ),
+    }
     res = run_configs(cfgs, out=tmp_path, name="pool", workers=2)
     by = {t["overrides"]["label"]: t for t in res.trials}
     assert set(by) == {"ae", "rnn"} and all(t["status"] == "completed" for t in res.trials)

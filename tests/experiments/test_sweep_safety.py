@@ -25,9 +25,15 @@ GRID = {"optimizer.lr": [0.05, 0.01]}
 
 
 def base(**over):
-    cfg = Config(experiment="sw", data={"name": "curves", "n": 100, "n_test": 20},
-                 model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
-                 steps=6, batch_size=50, eval_every=3)
+    cfg = Config(
+        experiment="sw",
+        data={"name": "curves", "n": 100, "n_test": 20},
+        model={"name": "deep_autoencoder", "sizes": [784, 16]},
+        init={"scheme": "glorot_uniform"},
+        steps=6,
+        batch_size=50,
+        eval_every=3,
+    )
     return cfg.replace(**over)
 
 
@@ -59,13 +65,25 @@ def _mtimes(root: Path) -> dict:
 
 def _trial(lr, status, err=None, seed=0):
     metrics = {"train_error": err} if err is not None else {}
-    return {"id": f"lr{lr}-s{seed}", "overrides": {"optimizer.lr": lr, "seed": seed}, "status": status,
-            "metrics": metrics, "message": "RuntimeError: boom" if status == "failed" else ""}
+    return {
+        "id": f"lr{lr}-s{seed}",
+        "overrides": {"optimizer.lr": lr, "seed": seed},
+        "status": status,
+        "metrics": metrics,
+        "message": "RuntimeError: boom" if status == "failed" else "",
+    }
 
 
 def test_table_never_ranks_failed_trials():
-    res = SweepResult(Path("x"), [_trial(0.1, "failed"), _trial(0.1, "failed", seed=1),
-                                  _trial(0.01, "completed", 0.5), _trial(0.01, "completed", 0.7, seed=1)])
+    res = SweepResult(
+        Path("x"),
+        [
+            _trial(0.1, "failed"),
+            _trial(0.1, "failed", seed=1),
+            _trial(0.01, "completed", 0.5),
+            _trial(0.01, "completed", 0.7, seed=1),
+        ],
+    )
     (row,) = res.table("train_error")
     assert row["best_lr"] == 0.01 and row["mean"] == pytest.approx(0.6) and row["seeds"] == 2
     assert row["failed"] == 2 and row["diverged"] == 0
@@ -93,16 +111,44 @@ def test_sweep_command_exits_nonzero_when_a_trial_failed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep_module, "run_sweep", lambda *a, **k: SweepResult(tmp_path, [_trial(0.01, "failed")]))
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(base().to_dict()))
-    res = CliRunner().invoke(app, ["sweep", str(tmp_path / "c.yaml"), "--grid", "optimizer.lr=0.01",
-                                   "--workers", "1", "--name", "f", "--out", str(tmp_path), "--quiet"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(tmp_path / "c.yaml"),
+            "--grid",
+            "optimizer.lr=0.01",
+            "--workers",
+            "1",
+            "--name",
+            "f",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 1, res.output
     assert "1 of 1 trials failed" in res.output and "RuntimeError: boom" in res.output
 
 
 def test_sweep_command_refuses_a_config_that_cannot_train_before_any_trial(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(broken().to_dict()))
-    res = CliRunner().invoke(app, ["sweep", str(tmp_path / "c.yaml"), "--grid", "optimizer.lr=0.01",
-                                   "--workers", "1", "--name", "f", "--out", str(tmp_path), "--quiet"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(tmp_path / "c.yaml"),
+            "--grid",
+            "optimizer.lr=0.01",
+            "--workers",
+            "1",
+            "--name",
+            "f",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2 and res.output.startswith("error: ") and "shapes cannot be multiplied" in res.output
     assert not (tmp_path / "sw").exists()
 
@@ -121,9 +167,14 @@ def test_a_seed_grid_together_with_a_seed_count_is_refused():
         expand(base(), {"seed": [3, 7]}, seeds=2)
 
 
-@pytest.mark.parametrize("entry, texts", [("optimizer.lr=0.01,0.01", "'0.01' and '0.01'"),
-                                          ("optimizer.lr=0.1,0.10", "'0.1' and '0.10'"),
-                                          ("optimizer.lr=1,1.0", "'1' and '1.0'")])
+@pytest.mark.parametrize(
+    "entry, texts",
+    [
+        ("optimizer.lr=0.01,0.01", "'0.01' and '0.01'"),
+        ("optimizer.lr=0.1,0.10", "'0.1' and '0.10'"),
+        ("optimizer.lr=1,1.0", "'1' and '1.0'"),
+    ],
+)
 def test_a_grid_value_listed_twice_is_refused(entry, texts):
     with pytest.raises(ConfigError, match=f"lists one value twice: {texts}"):
         parse_grid([entry])
@@ -142,9 +193,14 @@ def test_expand_refuses_equal_values_in_a_grid_mapping():
 # --- item 16: resume compares the config -----------------------------------------------------
 
 
-@pytest.mark.parametrize("change, key", [(dict(base=base(steps=9)), "steps"),
-                                         (dict(grid={"optimizer.lr": [0.05, 0.02]}), "grid"),
-                                         (dict(seeds=2), "seeds")])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (dict(base=base(steps=9)), "steps"),
+        (dict(grid={"optimizer.lr": [0.05, 0.02]}), "grid"),
+        (dict(seeds=2), "seeds"),
+    ],
+)
 def test_resume_with_a_changed_sweep_is_refused_naming_the_keys(sweep_copy, change, key):
     out, root = sweep_copy
     before, meta = _mtimes(root), (root / "sweep.json").read_text()

@@ -10,11 +10,16 @@ from inertia.experiments.train import deterministic, train
 
 
 def small(**over):
-    cfg = Config(experiment="t", data={"name": "curves", "n": 200, "n_test": 50},
-                 model={"name": "deep_autoencoder", "sizes": [784, 32, 16]},
-                 init={"scheme": "sparse", "fan_in": 15, "std": 1.0},
-                 schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 5},
-                 steps=30, batch_size=50, eval_every=10)
+    cfg = Config(
+        experiment="t",
+        data={"name": "curves", "n": 200, "n_test": 50},
+        model={"name": "deep_autoencoder", "sizes": [784, 32, 16]},
+        init={"scheme": "sparse", "fan_in": 15, "std": 1.0},
+        schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 5},
+        steps=30,
+        batch_size=50,
+        eval_every=10,
+    )
     cfg.optimizer.lr = 0.01
     cfg.optimizer.nesterov = True
     return cfg.replace(**over)
@@ -41,8 +46,9 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     assert part.status == "running"
     resumed = train(small(), tmp_path / "resumed", resume=True)
     assert deterministic(resumed) == deterministic(full)
-    assert [deterministic(m) for m in read_jsonl(tmp_path / "resumed" / "metrics.jsonl")] == \
-        [deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")]
+    assert [deterministic(m) for m in read_jsonl(tmp_path / "resumed" / "metrics.jsonl")] == [
+        deterministic(m) for m in read_jsonl(tmp_path / "full" / "metrics.jsonl")
+    ]
 
 
 def test_wall_s_grows_and_carries_over_a_resume(tmp_path):
@@ -61,22 +67,38 @@ def test_stop_when_ends_the_run_at_the_first_true_evaluation(tmp_path):
     cfg = small(stop_when="train_batch_loss")
     res = train(cfg, tmp_path / "run")
     assert res.status == "completed" and res.step == 0 and "stopped at update 0" in res.message
-    never = train(small(stop_when="test_solved", **{"data": {"name": "addition", "n": 64, "seq_len": 6,
-                                                             "n_test": 32},
-                                                    "model": {"name": "tanh_rnn", "input_size": 2, "hidden_size": 8,
-                                                              "output_size": 1, "output": "last"},
-                                                    "init": {"scheme": "normal", "std": 0.1},
-                                                    "optimizer.lr": 0.0, "schedule": None, "batch_size": 16}))
+    never = train(
+        small(
+            stop_when="test_solved",
+            **{
+                "data": {"name": "addition", "n": 64, "seq_len": 6, "n_test": 32},
+                "model": {"name": "tanh_rnn", "input_size": 2, "hidden_size": 8, "output_size": 1, "output": "last"},
+                "init": {"scheme": "normal", "std": 0.1},
+                "optimizer.lr": 0.0,
+                "schedule": None,
+                "batch_size": 16,
+            },
+        )
+    )
     assert never.status == "completed" and never.step == 30 and never["test_solved"] is False
 
 
 def test_stop_when_solved_stops_a_learnable_task_early():
     from inertia.experiments.config import from_dict as fd
 
-    cfg = fd(dict(experiment="t", data={"name": "addition", "n": 256, "seq_len": 3, "n_test": 128},
-                  model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 16, "output_size": 1, "output": "last"},
-                  init={"scheme": "normal", "std": 0.3}, optimizer={"name": "momentum", "lr": 0.05, "momentum": 0.9},
-                  steps=3000, batch_size=32, eval_every=25, stop_when="test_solved"))
+    cfg = fd(
+        dict(
+            experiment="t",
+            data={"name": "addition", "n": 256, "seq_len": 3, "n_test": 128},
+            model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 16, "output_size": 1, "output": "last"},
+            init={"scheme": "normal", "std": 0.3},
+            optimizer={"name": "momentum", "lr": 0.05, "momentum": 0.9},
+            steps=3000,
+            batch_size=32,
+            eval_every=25,
+            stop_when="test_solved",
+        )
+    )
     res = train(cfg)
     assert res.status == "completed" and res["test_solved"] is True and res.step < 3000
     assert res.step % 25 == 0 and "test_solved is true" in res.message
@@ -90,9 +112,15 @@ def test_stop_when_names_a_missing_metric_before_training():
 
 
 def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path):
-    cfg = Config(experiment="div", data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
-                 model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
-                 init={"scheme": "normal", "std": 1.0}, steps=200, batch_size=16, eval_every=50)
+    cfg = Config(
+        experiment="div",
+        data={"name": "deep_linear_regression", "d_in": 32, "n": 16, "d_out": 4},
+        model={"name": "deep_linear", "d_in": 32, "width": 16, "depth": 3, "d_out": 4},
+        init={"scheme": "normal", "std": 1.0},
+        steps=200,
+        batch_size=16,
+        eval_every=50,
+    )
     cfg.optimizer.lr = 10.0
     res = train(cfg, tmp_path / "run")
     assert res.status == "diverged"
@@ -102,10 +130,16 @@ def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path):
 
 
 def test_rnn_task_reports_solved_and_monitor_records(tmp_path):
-    cfg = Config(experiment="rnn", data={"name": "addition", "n": 100, "seq_len": 10, "n_test": 50},
-                 model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 16, "output_size": 1, "output": "last"},
-                 init={"scheme": "normal", "std": 0.1, "rules": {"weight_hh": ["echo_state", {"spectral_radius": 1.1}]}},
-                 steps=10, batch_size=20, eval_every=5, monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 5})
+    cfg = Config(
+        experiment="rnn",
+        data={"name": "addition", "n": 100, "seq_len": 10, "n_test": 50},
+        model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 16, "output_size": 1, "output": "last"},
+        init={"scheme": "normal", "std": 0.1, "rules": {"weight_hh": ["echo_state", {"spectral_radius": 1.1}]}},
+        steps=10,
+        batch_size=20,
+        eval_every=5,
+        monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 5},
+    )
     res = train(from_dict(cfg.to_dict()), tmp_path / "run")
     assert "test_solved" in res and isinstance(res["test_error"], float)
     assert len(read_jsonl(tmp_path / "run" / "diagnostics.jsonl")) == 2
@@ -121,9 +155,18 @@ def test_unknown_registry_names_are_config_errors():
 def test_monitor_layer_stats_see_only_the_training_batch_not_evaluation_passes(tmp_path):
     # eval_every == monitor.every: every recorded step follows an evaluation, whose forward passes
     # (on up to 2000 train and test examples) must not reach the records
-    cfg = from_dict(dict(experiment="mon", data={"name": "curves", "n": 120, "n_test": 40},
-                         model={"name": "deep_autoencoder", "sizes": [784, 16]}, init={"scheme": "glorot_uniform"},
-                         steps=6, batch_size=20, eval_every=3, monitor={"quantities": ["layer_stats"], "every": 3}))
+    cfg = from_dict(
+        dict(
+            experiment="mon",
+            data={"name": "curves", "n": 120, "n_test": 40},
+            model={"name": "deep_autoencoder", "sizes": [784, 16]},
+            init={"scheme": "glorot_uniform"},
+            steps=6,
+            batch_size=20,
+            eval_every=3,
+            monitor={"quantities": ["layer_stats"], "every": 3},
+        )
+    )
     train(cfg, tmp_path / "run")
     recs = [json.loads(line) for line in (tmp_path / "run" / "diagnostics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [0, 3]  # updates 0..5
@@ -152,8 +195,9 @@ def test_clip_grad_norm_bounds_each_update_and_reports_the_norms(tmp_path):
 
     from inertia.experiments import components
 
-    cfg = small(steps=1, eval_every=1, clip_grad_norm=1e-3, schedule=None,
-                optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.0})
+    cfg = small(
+        steps=1, eval_every=1, clip_grad_norm=1e-3, schedule=None, optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.0}
+    )
     res = train(cfg, tmp_path / "run")
     assert res["clipped_steps"] == 1 and res["max_grad_norm"] > 1e-3
     # rebuild theta_0 as train() does; after one SGD step theta moved by lr * clip exactly
@@ -177,11 +221,17 @@ def test_resume_with_clipping_and_checkpoints_between_evaluations_is_exact(tmp_p
     assert full["clipped_steps"] > 0 and deterministic(resumed) == deterministic(full)
 
 
-@pytest.mark.parametrize("over, match", [({"clip_grad_norm": 0}, "clip_grad_norm must be in"),
-                                         ({"clip_grad_norm": -1.0}, "clip_grad_norm must be in"),
-                                         ({"clip_grad_norm": 1.0, "schedule": None,
-                                           "optimizer": {"name": "hessian_free", "lr": 1.0}},
-                                          "clip_grad_norm is for first-order optimizers")])
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"clip_grad_norm": 0}, "clip_grad_norm must be in"),
+        ({"clip_grad_norm": -1.0}, "clip_grad_norm must be in"),
+        (
+            {"clip_grad_norm": 1.0, "schedule": None, "optimizer": {"name": "hessian_free", "lr": 1.0}},
+            "clip_grad_norm is for first-order optimizers",
+        ),
+    ],
+)
 def test_bad_clip_grad_norm_is_named(over, match):
     with pytest.raises(ConfigError, match=match):
         small(**over)

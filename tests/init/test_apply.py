@@ -20,7 +20,7 @@ def test_mlp_weights_get_the_scheme_and_biases_the_constant():
     for i, (fi, fo) in ((0, (400, 300)), (2, (300, 200))):
         w = m[i].weight.detach().double()
         var = 2 / (fi + fo)
-        assert abs(float((w ** 2).mean()) - var) < 4.5 * var * math.sqrt(2 / w.numel())
+        assert abs(float((w**2).mean()) - var) < 4.5 * var * math.sqrt(2 / w.numel())
         assert torch.all(m[i].bias == 0.1)
         assert report[f"{i}.weight"]["fan_in"] == fi and report[f"{i}.weight"]["fan_out"] == fo
 
@@ -32,7 +32,7 @@ def test_grouped_cnn_uses_exact_fans_not_torchs():
         fi, fo = I.fans(conv)
         var = 2 / (fi + fo)
         w = conv.weight.detach().double()
-        assert abs(float((w ** 2).mean()) - var) < 4.5 * var * math.sqrt(2 / w.numel())
+        assert abs(float((w**2).mean()) - var) < 4.5 * var * math.sqrt(2 / w.numel())
     torch_fo = nn.init._calculate_fan_in_and_fan_out(m[2].weight)[1]
     assert torch_fo != I.fans(m[2])[1]  # depthwise: torch's fan_out is 64x too large
 
@@ -45,11 +45,16 @@ def test_sutskever_rnn_rules_echo_state_recurrent_sparse_output_with_bias():
             self.out = nn.Linear(100, 1)
 
     net = Net()
-    report = I.apply(net, "sparse", rules={
-        "*weight_hh*": ("echo_state", {"spectral_radius": 1.1}),
-        "*weight_ih*": ("normal", {"std": 0.001}),
-        nn.Linear: {"scheme": "sparse", "std": 0.25, "fan_in": 15, "bias": 0.5},
-    }, generator=gen())
+    report = I.apply(
+        net,
+        "sparse",
+        rules={
+            "*weight_hh*": ("echo_state", {"spectral_radius": 1.1}),
+            "*weight_ih*": ("normal", {"std": 0.001}),
+            nn.Linear: {"scheme": "sparse", "std": 0.25, "fan_in": 15, "bias": 0.5},
+        },
+        generator=gen(),
+    )
     assert I.spectral_radius(net.rnn.weight_hh_l0) == pytest.approx(1.1, rel=1e-4)
     assert float(net.rnn.weight_ih_l0.std()) < 0.002
     assert torch.all(net.out.bias == 0.5)

@@ -24,7 +24,8 @@ def shape_for(name):
 
 def empty_shapes_for(name):
     return {"echo_state": [(0, 0)], "delta_orthogonal": [(0, 4, 3), (4, 0, 3, 3)]}.get(
-        name, [(0, 4), (4, 0), (0, 4, 3, 3)])
+        name, [(0, 4), (4, 0), (0, 4, 3, 3)]
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])

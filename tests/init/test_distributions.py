@@ -87,8 +87,9 @@ def test_named_scheme_draws_from_its_law(name):
 @pytest.mark.parametrize("distribution", ["normal", "uniform", "truncated_normal"])
 @pytest.mark.parametrize("mode,fan", [("fan_in", FAN_IN), ("fan_out", FAN_OUT), ("fan_avg", FAN_AVG)])
 def test_variance_scaling_draws_scale_over_fan_from_its_law(mode, fan, distribution):
-    w = I.variance_scaling_(torch.empty(FAN_OUT, FAN_IN), scale=2.0, mode=mode, distribution=distribution,
-                            generator=gen(12))
+    w = I.variance_scaling_(
+        torch.empty(FAN_OUT, FAN_IN), scale=2.0, mode=mode, distribution=distribution, generator=gen(12)
+    )
     assert_follows(w, law(distribution, 2.0 / fan))
 
 
@@ -115,8 +116,7 @@ def haar_entry_law(n):
 
 def _sampled(fn, shape, entry, seed):
     g = gen(seed)
-    return np.array([float(fn(torch.empty(shape, dtype=torch.float64), generator=g)[entry])
-                     for _ in range(N_DRAWS)])
+    return np.array([float(fn(torch.empty(shape, dtype=torch.float64), generator=g)[entry]) for _ in range(N_DRAWS)])
 
 
 def test_haar_entries_follow_the_beta_law():
@@ -136,16 +136,18 @@ def test_haar_trace_has_mean_zero_and_variance_one():
     # E tr Q = 0 and E (tr Q)^2 = 1 on O(n); tr Q's 4th moment is 3 for n >= 4 (Diaconis &
     # Shahshahani 1994), so the sample second moment has standard deviation sqrt(2 / N).
     g = gen(126)
-    tr = np.array([float(torch.trace(I.orthogonal_(torch.empty(8, 8, dtype=torch.float64), generator=g)))
-                   for _ in range(N_DRAWS)])
+    tr = np.array(
+        [float(torch.trace(I.orthogonal_(torch.empty(8, 8, dtype=torch.float64), generator=g))) for _ in range(N_DRAWS)]
+    )
     assert abs(tr.mean()) < 4.5 * math.sqrt(1 / N_DRAWS)
-    assert abs((tr ** 2).mean() - 1) < 4.5 * math.sqrt(2 / N_DRAWS)
+    assert abs((tr**2).mean() - 1) < 4.5 * math.sqrt(2 / N_DRAWS)
 
 
 def test_plain_sign_uncorrected_qr_fails_the_haar_test():
     g = gen(123)
-    q11 = np.array([float(torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))[0][0, 0])
-                    for _ in range(N_DRAWS)])
+    q11 = np.array(
+        [float(torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))[0][0, 0]) for _ in range(N_DRAWS)]
+    )
     assert stats.kstest((q11 + 1) / 2, haar_entry_law(8).cdf).pvalue < 1e-6
 
 
@@ -158,6 +160,7 @@ def test_delta_orthogonal_centre_follows_the_haar_law(shape):
 
 # Sparse initialization (Martens 2010): exactly fan_in nonzeros per unit, N(0, std^2), at inputs
 # chosen uniformly without replacement.
+
 
 def test_sparse_units_have_exactly_fan_in_nonzeros_drawn_from_the_normal_law():
     w = I.sparse_(torch.empty(2000, 50), fan_in=15, std=0.25, generator=gen(21))

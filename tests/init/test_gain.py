@@ -40,7 +40,8 @@ def test_torch_convention_is_torchs_table():
     assert I.gain("tanh", convention="torch") == pytest.approx(5 / 3)
     assert I.gain("selu", convention="torch") == pytest.approx(0.75)
     assert I.gain("leaky_relu", convention="torch", negative_slope=0.1) == pytest.approx(
-        torch.nn.init.calculate_gain("leaky_relu", 0.1))
+        torch.nn.init.calculate_gain("leaky_relu", 0.1)
+    )
 
 
 def test_unknown_name_lists_the_known_ones():
@@ -75,8 +76,9 @@ def test_parameters_with_a_callable_are_refused():
         I.gain(torch.relu, negative_slope=0.1)
 
 
-@pytest.mark.parametrize("name", ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                                  "conv_transpose3d"])
+@pytest.mark.parametrize(
+    "name", ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+)
 def test_convolutions_transposed_or_not_are_linear_in_both_conventions(name):
     assert torch.nn.init.calculate_gain(name) == 1
     assert I.gain(name) == pytest.approx(1.0, abs=1e-10)

@@ -35,8 +35,7 @@ def assert_second_moment(w, var, distribution):
 @pytest.mark.parametrize("mode,fan", [("fan_in", IN), ("fan_out", OUT), ("fan_avg", (IN + OUT) / 2)])
 def test_variance_is_scale_over_fan(mode, fan, distribution):
     w = torch.empty(OUT, IN)
-    I.variance_scaling_(w, scale=2.0, mode=mode, distribution=distribution,
-                        generator=torch.Generator().manual_seed(1))
+    I.variance_scaling_(w, scale=2.0, mode=mode, distribution=distribution, generator=torch.Generator().manual_seed(1))
     assert_second_moment(w, 2.0 / fan, distribution)
     assert abs(float(w.mean())) < Z * math.sqrt(2.0 / fan / N)
 

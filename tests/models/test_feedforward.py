@@ -19,6 +19,7 @@ def kinds(model):
 
 # ---- MLP ----
 
+
 def test_mlp_parameter_count_is_the_sum_of_weights_and_biases():
     sizes = [784, 1000, 500, 10]
     assert count(M.mlp(sizes, "tanh")) == sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -46,12 +47,15 @@ def test_every_named_activation_builds(name):
     assert M.mlp([3, 4, 2], name)(torch.randn(5, 3)).shape == (5, 2)
 
 
-@pytest.mark.parametrize("args,message", [
-    (([3, 2], "swish"), "unknown activation 'swish'; known: linear, elu"),
-    (([3, 2], "tanh", "softmax"), "unknown activation 'softmax'"),
-    (([3], "tanh"), r"sizes must be at least two positive integers, got \[3\]"),
-    (([3, 0, 2], "tanh"), "sizes must be at least two positive integers"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (([3, 2], "swish"), "unknown activation 'swish'; known: linear, elu"),
+        (([3, 2], "tanh", "softmax"), "unknown activation 'softmax'"),
+        (([3], "tanh"), r"sizes must be at least two positive integers, got \[3\]"),
+        (([3, 0, 2], "tanh"), "sizes must be at least two positive integers"),
+    ],
+)
 def test_mlp_bad_arguments_are_named(args, message):
     with pytest.raises(ValueError, match=message):
         M.mlp(*args)
@@ -59,9 +63,15 @@ def test_mlp_bad_arguments_are_named(args, message):
 
 # ---- deep autoencoder ----
 
-@pytest.mark.parametrize("factory,sizes", [(M.deep_autoencoder.curves, M.CURVES_SIZES),
-                                           (M.deep_autoencoder.mnist, M.MNIST_SIZES),
-                                           (M.deep_autoencoder.faces, M.FACES_SIZES)])
+
+@pytest.mark.parametrize(
+    "factory,sizes",
+    [
+        (M.deep_autoencoder.curves, M.CURVES_SIZES),
+        (M.deep_autoencoder.mnist, M.MNIST_SIZES),
+        (M.deep_autoencoder.faces, M.FACES_SIZES),
+    ],
+)
 def test_paper_autoencoder_parameter_count_matches_the_formula(factory, sizes):
     pairs = list(zip(sizes[:-1], sizes[1:]))
     weights = 2 * sum(a * b for a, b in pairs)
@@ -81,8 +91,15 @@ def test_autoencoder_layer_sizes_mirror_the_encoder():
 
 
 def test_autoencoder_code_layer_is_linear_and_the_output_logistic():
-    assert kinds(M.deep_autoencoder([20, 10, 3])) == ["Linear", "Sigmoid", "Linear", "Linear", "Sigmoid", "Linear",
-                                                      "Sigmoid"]
+    assert kinds(M.deep_autoencoder([20, 10, 3])) == [
+        "Linear",
+        "Sigmoid",
+        "Linear",
+        "Linear",
+        "Sigmoid",
+        "Linear",
+        "Sigmoid",
+    ]
 
 
 def test_faces_autoencoder_has_linear_outputs_unless_asked():
@@ -97,8 +114,9 @@ def test_autoencoder_output_has_the_input_shape_and_range():
 
 # ---- deep linear network ----
 
+
 def test_deep_linear_alpha_is_one_over_sqrt_width_to_depth_minus_one_times_d_out():
-    assert M.deep_linear(16, 8, 4, 3).alpha == pytest.approx(1 / math.sqrt(8 ** 3 * 3))
+    assert M.deep_linear(16, 8, 4, 3).alpha == pytest.approx(1 / math.sqrt(8**3 * 3))
     assert M.deep_linear(16, 8, 1, 3).alpha == pytest.approx(1 / math.sqrt(3))
 
 

@@ -7,8 +7,15 @@ from inertia import models as M
 
 
 def test_available_lists_every_model():
-    assert M.available() == ["deep_autoencoder", "deep_autoencoder_curves", "deep_autoencoder_faces",
-                             "deep_autoencoder_mnist", "deep_linear", "mlp", "tanh_rnn"]
+    assert M.available() == [
+        "deep_autoencoder",
+        "deep_autoencoder_curves",
+        "deep_autoencoder_faces",
+        "deep_autoencoder_mnist",
+        "deep_linear",
+        "mlp",
+        "tanh_rnn",
+    ]
 
 
 def test_names_give_the_factories():

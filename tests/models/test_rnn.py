@@ -11,8 +11,13 @@ from inertia.models.rnn import _recurrence_reference, tanh_recurrence
 def test_parameters_have_the_papers_names_shapes_and_count():
     r = M.TanhRNN(2, 100, 3)
     shapes = {n: tuple(p.shape) for n, p in r.named_parameters()}
-    assert shapes == {"weight_ih": (100, 2), "weight_hh": (100, 100), "weight_ho": (3, 100), "bias_h": (100,),
-                      "bias_o": (3,)}
+    assert shapes == {
+        "weight_ih": (100, 2),
+        "weight_hh": (100, 100),
+        "weight_ho": (3, 100),
+        "bias_h": (100,),
+        "bias_o": (3,),
+    }
     assert sum(p.numel() for p in r.parameters()) == 100 * (2 + 100 + 3 + 1) + 3
 
 
@@ -73,8 +78,9 @@ def test_fast_recurrence_passes_gradcheck_and_gradgradcheck():
 
 def test_fast_recurrence_forward_mode_equals_its_jacobian():
     a, w = small()
-    assert torch.autograd.gradcheck(tanh_recurrence, (a, w), check_forward_ad=True, check_backward_ad=False,
-                                    check_batched_forward_grad=True)
+    assert torch.autograd.gradcheck(
+        tanh_recurrence, (a, w), check_forward_ad=True, check_backward_ad=False, check_batched_forward_grad=True
+    )
 
 
 def test_hessian_vector_product_equals_autograds():
@@ -95,7 +101,8 @@ TRANSFORMS = {
     "vmap over inputs": lambda f, a, w: torch.func.vmap(f, in_dims=(0, None))(a[:, None], w),
     "vmap over weights": lambda f, a, w: torch.func.vmap(f, in_dims=(None, 0))(a, torch.stack([w, -w])),
     "per-example gradients": lambda f, a, w: torch.func.vmap(
-        torch.func.grad(lambda ai, w_: f(ai[None], w_).pow(2).sum(), argnums=1), in_dims=(0, None))(a, w),
+        torch.func.grad(lambda ai, w_: f(ai[None], w_).pow(2).sum(), argnums=1), in_dims=(0, None)
+    )(a, w),
 }
 
 
@@ -139,8 +146,13 @@ def test_input_of_the_wrong_shape_is_refused(shape):
         M.TanhRNN(2, 4, 1)(torch.randn(*shape))
 
 
-@pytest.mark.parametrize("kwargs,message", [({"output": "first"}, "output must be 'all' or 'last', got 'first'"),
-                                            ({"hidden_size": 0}, "hidden_size must be a positive integer, got 0")])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"output": "first"}, "output must be 'all' or 'last', got 'first'"),
+        ({"hidden_size": 0}, "hidden_size must be a positive integer, got 0"),
+    ],
+)
 def test_bad_constructor_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         M.TanhRNN(**{"input_size": 2, "hidden_size": 4, "output_size": 1, **kwargs})

@@ -46,8 +46,9 @@ def quadratic_problem(scale=1.0):
 @pytest.mark.parametrize("weight_decay", [0.0, 0.3])
 def test_one_step_with_zero_damping_lands_on_the_minimizer_of_a_quadratic(curvature, weight_decay):
     theta, a, b, closure, _ = quadratic_problem()
-    opt = HessianFree([theta], damping=0.0, preconditioner=None, cg_init_decay=0.0, curvature=curvature,
-                      weight_decay=weight_decay)
+    opt = HessianFree(
+        [theta], damping=0.0, preconditioner=None, cg_init_decay=0.0, curvature=curvature, weight_decay=weight_decay
+    )
     opt.step(closure)
     minimizer = torch.linalg.solve(a + weight_decay * torch.eye(D, dtype=a.dtype), b)
     # CG is exact after D iterations; backtracking may then pick an earlier kept iterate whose f ties
@@ -86,8 +87,20 @@ def test_cg_stops_by_martens_relative_progress_rule():
     assert kept[:8] == [1, 2, 3, 4, 6, 8, 11, 15] and kept[-1] == i
 
 
-@pytest.mark.parametrize("rho,factor", [(-math.inf, 1.5), (float("nan"), 1.5), (0.1, 1.5), (0.2499, 1.5),
-                                        (0.25, 1.0), (0.5, 1.0), (0.75, 1.0), (0.7501, 2 / 3), (3.0, 2 / 3)])
+@pytest.mark.parametrize(
+    "rho,factor",
+    [
+        (-math.inf, 1.5),
+        (float("nan"), 1.5),
+        (0.1, 1.5),
+        (0.2499, 1.5),
+        (0.25, 1.0),
+        (0.5, 1.0),
+        (0.75, 1.0),
+        (0.7501, 2 / 3),
+        (3.0, 2 / 3),
+    ],
+)
 def test_damping_adapts_by_the_reduction_ratio(rho, factor):
     assert hf.adapt_damping(2.0, rho) == pytest.approx(2.0 * factor, rel=1e-15)
 
@@ -103,8 +116,9 @@ def test_reduction_ratio_and_damping_on_a_quadratic_with_misestimated_curvature(
     p = -(cA)^{-1} g and rho = 2 - 1/c; c = 0.25 overshoots so far that f rises (rho = -inf)."""
     theta, a, b, closure, curv = quadratic_problem(scale)
     lam = 1e-12
-    opt = HessianFree([theta], damping=lam, preconditioner=None, cg_init_decay=0.0, backtracking=False,
-                      damping_bounds=(0.0, 1.0))
+    opt = HessianFree(
+        [theta], damping=lam, preconditioner=None, cg_init_decay=0.0, backtracking=False, damping_bounds=(0.0, 1.0)
+    )
     opt.step(closure, curv)
     expected = 2 - 1 / scale if scale > 0.5 else -math.inf
     assert opt.last_info["rho"] == pytest.approx(expected, rel=1e-6)
@@ -160,7 +174,7 @@ def test_hf_lowers_a_deep_autoencoders_loss_faster_per_epoch_than_sgd():
         for _ in range(epochs):
             perm = torch.randperm(len(x), generator=g)
             for k in range(0, len(x), 32):
-                xb = x[perm[k:k + 32]]
+                xb = x[perm[k : k + 32]]
                 sgd.zero_grad()
                 sum_squared(model(xb), xb).backward()
                 sgd.step()
@@ -179,6 +193,7 @@ def test_state_dict_round_trip_resumes_exactly():
         def closure():
             out = m(x)
             return out, sum_squared(out, x)
+
         return closure
 
     for _ in range(2):
@@ -204,26 +219,29 @@ def test_state_dict_round_trip_resumes_exactly():
     assert opt.last_info == twin_opt.last_info
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"lr": 0.0}, r"lr must be a finite number in \(0, inf\), got 0.0"),
-    ({"lr": float("nan")}, r"lr must be a finite number"),
-    ({"damping": -1.0}, r"damping must be a finite number in \[0, inf\), got -1.0"),
-    ({"cg_max_iter": 0}, r"cg_max_iter must be an integer >= 1, got 0"),
-    ({"cg_max_iter": 2.5}, r"cg_max_iter must be an integer >= 1, got 2.5"),
-    ({"cg_min_iter": 300}, r"cg_min_iter must be <= cg_max_iter, got 300 > 250"),
-    ({"cg_init_decay": 1.5}, r"cg_init_decay must be a finite number in \[0, 1\], got 1.5"),
-    ({"structural_damping": -0.1}, r"structural_damping must be a finite number in \[0, inf\)"),
-    ({"preconditioner": "jacobi"}, r"preconditioner must be one of \['martens', 'none'\] or None, got 'jacobi'"),
-    ({"preconditioner_exponent": 2.0}, r"preconditioner_exponent must be a finite number in \[0, 1\]"),
-    ({"cg_tol": -1e-3}, r"cg_tol must be a finite number in \[0, inf\)"),
-    ({"backtracking": 1}, r"backtracking must be True or False, got 1"),
-    ({"line_search": "yes"}, r"line_search must be True or False, got 'yes'"),
-    ({"damping_bounds": (1.0, 0.1)}, r"damping_bounds must be a pair \(low, high\) with 0 <= low <= high"),
-    ({"curvature": "fisher"}, r"curvature must be one of \['ggn', 'hessian'\], got 'fisher'"),
-    ({"curvature": "hessian", "structural_damping": 0.3}, r"structural_damping needs curvature='ggn'"),
-    ({"weight_decay": -1.0}, r"weight_decay must be a finite number in \[0, inf\)"),
-    ({"preconditioner_examples": 0}, r"preconditioner_examples must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"lr": 0.0}, r"lr must be a finite number in \(0, inf\), got 0.0"),
+        ({"lr": float("nan")}, r"lr must be a finite number"),
+        ({"damping": -1.0}, r"damping must be a finite number in \[0, inf\), got -1.0"),
+        ({"cg_max_iter": 0}, r"cg_max_iter must be an integer >= 1, got 0"),
+        ({"cg_max_iter": 2.5}, r"cg_max_iter must be an integer >= 1, got 2.5"),
+        ({"cg_min_iter": 300}, r"cg_min_iter must be <= cg_max_iter, got 300 > 250"),
+        ({"cg_init_decay": 1.5}, r"cg_init_decay must be a finite number in \[0, 1\], got 1.5"),
+        ({"structural_damping": -0.1}, r"structural_damping must be a finite number in \[0, inf\)"),
+        ({"preconditioner": "jacobi"}, r"preconditioner must be one of \['martens', 'none'\] or None, got 'jacobi'"),
+        ({"preconditioner_exponent": 2.0}, r"preconditioner_exponent must be a finite number in \[0, 1\]"),
+        ({"cg_tol": -1e-3}, r"cg_tol must be a finite number in \[0, inf\)"),
+        ({"backtracking": 1}, r"backtracking must be True or False, got 1"),
+        ({"line_search": "yes"}, r"line_search must be True or False, got 'yes'"),
+        ({"damping_bounds": (1.0, 0.1)}, r"damping_bounds must be a pair \(low, high\) with 0 <= low <= high"),
+        ({"curvature": "fisher"}, r"curvature must be one of \['ggn', 'hessian'\], got 'fisher'"),
+        ({"curvature": "hessian", "structural_damping": 0.3}, r"structural_damping needs curvature='ggn'"),
+        ({"weight_decay": -1.0}, r"weight_decay must be a finite number in \[0, inf\)"),
+        ({"preconditioner_examples": 0}, r"preconditioner_examples must be an integer >= 1"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HessianFree([torch.nn.Parameter(torch.zeros(3))], **kwargs)
@@ -316,7 +334,7 @@ def test_structural_damping_adds_mu_lambda_jh_t_jh():
     out = model[2](h)
     op = hf.GaussNewtonOperator(out, loss_fn(out, y), params, hidden=h, hidden_weight=0.7)
     ggn = dense_ggn(model, x, lambda z: loss_fn(z, y))
-    jh_t_jh = dense_ggn(hidden_model, x, lambda hh: 0.5 * (hh ** 2).sum())  # H of 1/2 ||h||^2 is I
+    jh_t_jh = dense_ggn(hidden_model, x, lambda hh: 0.5 * (hh**2).sum())  # H of 1/2 ||h||^2 is I
     v = torch.randn(ggn.shape[0], generator=g, dtype=torch.float64)
     expected = ggn @ v
     expected[:n_first] += 0.7 * (jh_t_jh @ v[:n_first])
@@ -327,9 +345,9 @@ def brute_force_fisher_diagonal(model, x, y, loss_fn):
     """(1/n) sum_i (grad l_i)^2, one backward per case."""
     acc = [torch.zeros_like(p) for p in model.parameters()]
     for i in range(len(x)):
-        grads = torch.autograd.grad(loss_fn(model(x[i:i + 1]), y[i:i + 1]), list(model.parameters()))
+        grads = torch.autograd.grad(loss_fn(model(x[i : i + 1]), y[i : i + 1]), list(model.parameters()))
         for a, gi in zip(acc, grads):
-            a += gi ** 2
+            a += gi**2
     return torch.cat([a.reshape(-1) for a in acc]) / len(x)
 
 
@@ -353,11 +371,13 @@ def test_preconditioner_diagonal_matches_a_per_example_loop(method):
         out = model(x)
         diag, used = hf.martens_preconditioner_diagonal(params, outputs=out, loss=loss_fn(out, y), max_examples=10)
     else:
-        diag, used = hf.martens_preconditioner_diagonal(params, per_example=PerExample(model, x, y, loss_fn),
-                                                        chunk_size=3)
+        diag, used = hf.martens_preconditioner_diagonal(
+            params, per_example=PerExample(model, x, y, loss_fn), chunk_size=3
+        )
     assert used == method
-    torch.testing.assert_close(hf._flat(diag), brute_force_fisher_diagonal(model, x, y, loss_fn),
-                               rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(
+        hf._flat(diag), brute_force_fisher_diagonal(model, x, y, loss_fn), rtol=1e-10, atol=1e-14
+    )
 
 
 def test_preconditioner_falls_back_to_one_backward_per_case(monkeypatch):
@@ -377,8 +397,9 @@ def test_preconditioner_falls_back_to_one_backward_per_case(monkeypatch):
     with pytest.warns(RuntimeWarning, match="one backward per case"):
         diag, used = hf.martens_preconditioner_diagonal(params, outputs=out, loss=loss_fn(out, y))
     assert used == "graph_loop"
-    torch.testing.assert_close(hf._flat(diag), brute_force_fisher_diagonal(model, x, y, loss_fn),
-                               rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(
+        hf._flat(diag), brute_force_fisher_diagonal(model, x, y, loss_fn), rtol=1e-10, atol=1e-14
+    )
 
 
 # -- the tanh RNN ----------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_nag_is_cm_with_effective_momentum_mu_times_one_minus_lam_lr_per_eigendi
             traj.append(x.detach().clone())
     traj = torch.stack(traj)
     for i, lam in enumerate(lams):
-        y = torch.nn.Parameter(x0[i:i + 1].clone())
+        y = torch.nn.Parameter(x0[i : i + 1].clone())
         cm = Momentum([y], lr=lr, momentum=float(mu * (1 - lam * lr)))
         # CM's velocity recursion with the effective momentum also needs the gradient of the
         # look-ahead: v' = mu v - lr lam (theta + mu v) = mu (1 - lam lr) v - lr lam theta.
@@ -129,8 +129,14 @@ def test_foreach_and_per_tensor_paths_are_bitwise_identical():
     for foreach in (False, True):
         g = torch.Generator().manual_seed(1)
         ps = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
-        opt = Momentum(ps, lr=schedules.cosine(0.1, 20), momentum=schedules.sutskever_momentum(0.99, period=3),
-                       nesterov=True, weight_decay=1e-3, foreach=foreach)
+        opt = Momentum(
+            ps,
+            lr=schedules.cosine(0.1, 20),
+            momentum=schedules.sutskever_momentum(0.99, period=3),
+            nesterov=True,
+            weight_decay=1e-3,
+            foreach=foreach,
+        )
         for t in range(20):
             gg = torch.Generator().manual_seed(100 + t)
             for p in ps:
@@ -176,8 +182,9 @@ def test_state_dict_with_a_lambda_schedule_still_pickles():
 def test_param_groups_keep_their_own_hyperparameters():
     a = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
     b = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
-    opt = Momentum([{"params": [a]}, {"params": [b], "lr": 0.01, "nesterov": True, "momentum": 0.5}],
-                   lr=0.1, momentum=0.9)
+    opt = Momentum(
+        [{"params": [a]}, {"params": [b], "lr": 0.01, "nesterov": True, "momentum": 0.5}], lr=0.1, momentum=0.9
+    )
     a2 = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
     b2 = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
     oa, ob = Momentum([a2], lr=0.1, momentum=0.9), Momentum([b2], lr=0.01, momentum=0.5, nesterov=True)
@@ -196,7 +203,7 @@ def test_closure_is_evaluated_and_its_loss_returned():
 
     def closure():
         opt.zero_grad()
-        loss = (x ** 2).sum()
+        loss = (x**2).sum()
         loss.backward()
         return loss
 
@@ -335,7 +342,7 @@ def test_nag_parameter_without_gradient_when_momentum_changes_keeps_its_own_appl
         return not (i == 1 and t == 2)
 
     ref_points, ref_thetas = _nag_reference_with_skips(lams, x0, 6, has_grad, mu_of, 0.1)
-    ps = [torch.nn.Parameter(x0[i:i + 1].clone()) for i in range(2)]
+    ps = [torch.nn.Parameter(x0[i : i + 1].clone()) for i in range(2)]
     opt = Momentum(ps, lr=0.1, momentum=mu_of, nesterov=True, foreach=foreach)
     points, thetas = [], []
     for t in range(6):
@@ -391,11 +398,14 @@ def test_torch_sgd_state_dict_gives_the_velocity_minus_lr_times_the_buffer():
     assert torch.equal(sgd.state[x]["momentum_buffer"], buf)  # the saved buffer is not modified
 
 
-@pytest.mark.parametrize("sgd_kwargs,match", [
-    ({"dampening": 0.1}, r"dampening=0.1: only dampening=0"),
-    ({"maximize": True}, r"maximize=True.*accepted: maximize=False"),
-    ({"nesterov": True}, r"nesterov=True but this optimizer's group 0 has nesterov=False"),
-])
+@pytest.mark.parametrize(
+    "sgd_kwargs,match",
+    [
+        ({"dampening": 0.1}, r"dampening=0.1: only dampening=0"),
+        ({"maximize": True}, r"maximize=True.*accepted: maximize=False"),
+        ({"nesterov": True}, r"nesterov=True but this optimizer's group 0 has nesterov=False"),
+    ],
+)
 def test_torch_sgd_state_dict_that_cannot_be_converted_raises_before_loading(sgd_kwargs, match):
     x = torch.nn.Parameter(torch.ones(2))
     sgd = torch.optim.SGD([x], lr=0.05, momentum=0.9, **sgd_kwargs)
@@ -407,17 +417,24 @@ def test_torch_sgd_state_dict_that_cannot_be_converted_raises_before_loading(sgd
     assert ours.param_groups[0]["lr"] == 0.1 and not ours.state  # nothing was loaded
 
 
-@pytest.mark.parametrize("scheduler,kwargs", [
-    (torch.optim.lr_scheduler.OneCycleLR, {"max_lr": 0.1, "total_steps": 10}),
-    (torch.optim.lr_scheduler.CyclicLR, {"base_lr": 0.01, "max_lr": 0.1}),
-], ids=["OneCycleLR", "CyclicLR"])
+@pytest.mark.parametrize(
+    "scheduler,kwargs",
+    [
+        (torch.optim.lr_scheduler.OneCycleLR, {"max_lr": 0.1, "total_steps": 10}),
+        (torch.optim.lr_scheduler.CyclicLR, {"base_lr": 0.01, "max_lr": 0.1}),
+    ],
+    ids=["OneCycleLR", "CyclicLR"],
+)
 def test_scheduler_cycling_momentum_over_a_momentum_schedule_raises_before_the_step(scheduler, kwargs):
     x = torch.nn.Parameter(torch.ones(2))
     opt = Momentum([x], lr=0.1, momentum=schedules.sutskever_momentum(0.99), nesterov=True)
     scheduler(opt, **kwargs)  # replaces group["momentum"] by a number
     x.grad = torch.ones(2)
-    with pytest.raises(ValueError, match=r"group 0's momentum was a schedule and is now the number .*"
-                                         r"cycle_momentum=False"):
+    with pytest.raises(
+        ValueError,
+        match=r"group 0's momentum was a schedule and is now the number .*"
+        r"cycle_momentum=False",
+    ):
         opt.step()
     assert torch.equal(x, torch.ones(2)) and not opt.state
 
@@ -465,7 +482,10 @@ def test_saved_schedule_into_an_optimizer_built_with_a_number_raises_and_loads_n
     scheduled.step()
     y = torch.nn.Parameter(torch.ones(2))
     plain = Momentum([y], lr=0.2, momentum=0.9)
-    with pytest.raises(ValueError, match=r"param group 0 has a momentum schedule \(sutskever_momentum.*\) but this "
-                                         r"optimizer's momentum is a number"):
+    with pytest.raises(
+        ValueError,
+        match=r"param group 0 has a momentum schedule \(sutskever_momentum.*\) but this "
+        r"optimizer's momentum is a number",
+    ):
         plain.load_state_dict(scheduled.state_dict())
     assert plain.param_groups[0]["momentum"] == 0.9 and plain.param_groups[0]["lr"] == 0.2 and not plain.state

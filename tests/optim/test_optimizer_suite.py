@@ -25,14 +25,18 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is dep
 # -- the problem ------------------------------------------------------------------------------
 def make_params(dtype=torch.float64, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.nn.Parameter(torch.randn(3, 2, generator=g, dtype=torch.float64).to(dtype)),
-            torch.nn.Parameter(torch.randn(2, generator=g, dtype=torch.float64).to(dtype))]
+    return [
+        torch.nn.Parameter(torch.randn(3, 2, generator=g, dtype=torch.float64).to(dtype)),
+        torch.nn.Parameter(torch.randn(2, generator=g, dtype=torch.float64).to(dtype)),
+    ]
 
 
 def batch(t, dtype=torch.float64):
     g = torch.Generator().manual_seed(1000 + t)
-    return (torch.randn(6, 3, generator=g, dtype=torch.float64).to(dtype),
-            torch.randn(6, 2, generator=g, dtype=torch.float64).to(dtype))
+    return (
+        torch.randn(6, 3, generator=g, dtype=torch.float64).to(dtype),
+        torch.randn(6, 2, generator=g, dtype=torch.float64).to(dtype),
+    )
 
 
 def outputs_and_loss(params, x, y):
@@ -65,15 +69,23 @@ class Case:
 def _momentum_case(nesterov, scheduled, foreach):
     lr = schedules.cosine(0.2, 40, final=0.05) if scheduled else 0.1
     momentum = schedules.sutskever_momentum(0.99, period=2) if scheduled else 0.9
-    name = f"{'NAG' if nesterov else 'CM'}-{'scheduled' if scheduled else 'constant'}-" \
-           f"{'foreach' if foreach else 'per_tensor'}"
-    return Case(name, lambda ps: Momentum(ps, lr=lr, momentum=momentum, nesterov=nesterov, foreach=foreach),
-                nesterov=nesterov, lr=lr, momentum=momentum)
+    name = (
+        f"{'NAG' if nesterov else 'CM'}-{'scheduled' if scheduled else 'constant'}-"
+        f"{'foreach' if foreach else 'per_tensor'}"
+    )
+    return Case(
+        name,
+        lambda ps: Momentum(ps, lr=lr, momentum=momentum, nesterov=nesterov, foreach=foreach),
+        nesterov=nesterov,
+        lr=lr,
+        momentum=momentum,
+    )
 
 
 MOMENTUM = [_momentum_case(n, s, f) for n in (False, True) for s in (False, True) for f in (False, True)]
-HF = Case("HessianFree", lambda ps: HessianFree(ps, damping=1.0, cg_max_iter=4, preconditioner_examples=4),
-          hessian_free=True)
+HF = Case(
+    "HessianFree", lambda ps: HessianFree(ps, damping=1.0, cg_max_iter=4, preconditioner_examples=4), hessian_free=True
+)
 ALL = MOMENTUM + [HF]
 
 
@@ -109,8 +121,10 @@ def test_state_dict_round_trip_mid_run_continues_identically(case):
     assert_same(params, twin)
 
 
-OPTIONAL_KEYS = {"Momentum": ("foreach", "weight_decay", "nesterov", "scheduled"),
-                 "HessianFree": ("preconditioner_examples", "cg_min_iter", "curvature", "damping_bounds")}
+OPTIONAL_KEYS = {
+    "Momentum": ("foreach", "weight_decay", "nesterov", "scheduled"),
+    "HessianFree": ("preconditioner_examples", "cg_min_iter", "curvature", "damping_bounds"),
+}
 
 
 @pytest.mark.parametrize("case", ALL, ids=ids(ALL))
@@ -131,8 +145,10 @@ def test_state_dict_without_optional_keys_loads_and_continues_identically(case):
 
 
 # options newer than the first version, at the values the cases use (their defaults)
-NEWER_OPTIONS = {"Momentum": ("foreach", "weight_decay", "scheduled"),
-                 "HessianFree": ("cg_min_iter", "curvature", "damping_bounds")}
+NEWER_OPTIONS = {
+    "Momentum": ("foreach", "weight_decay", "scheduled"),
+    "HessianFree": ("cg_min_iter", "curvature", "damping_bounds"),
+}
 
 
 @pytest.mark.parametrize("case", ALL, ids=ids(ALL))
@@ -229,8 +245,12 @@ def test_hessian_free_step_returns_the_closures_loss_before_the_step():
 
 
 # -- foreach == per-tensor --------------------------------------------------------------------
-PAIRS = [(a, b) for a in MOMENTUM for b in MOMENTUM
-         if a.id.endswith("per_tensor") and b.id == a.id.replace("per_tensor", "foreach")]
+PAIRS = [
+    (a, b)
+    for a in MOMENTUM
+    for b in MOMENTUM
+    if a.id.endswith("per_tensor") and b.id == a.id.replace("per_tensor", "foreach")
+]
 
 
 @pytest.mark.parametrize("per_tensor,foreach", PAIRS, ids=[a.id.rsplit("-", 1)[0] for a, _ in PAIRS])
@@ -345,8 +365,13 @@ def test_compiled_step_with_schedules_that_change_late_stays_bounded(foreach, to
     # until then, becomes symbolic (one graph), and foreach's lerp, which branches on whether
     # its weight eps/k is at least 1/2, takes its other branch once (one graph)
     def make(ps):
-        return Momentum(ps, lr=schedules.step_decay(0.1, 0.5, every=4),
-                        momentum=schedules.sutskever_momentum(0.99, period=5), nesterov=True, foreach=foreach)
+        return Momentum(
+            ps,
+            lr=schedules.step_decay(0.1, 0.5, every=4),
+            momentum=schedules.sutskever_momentum(0.99, period=5),
+            nesterov=True,
+            foreach=foreach,
+        )
 
     params, counts = _compiled_run(make, 20)
     assert counts[-1] == counts[6] <= torch_sgd_graphs + 3

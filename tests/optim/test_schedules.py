@@ -49,11 +49,13 @@ def test_period_compresses_the_schedule():
     [
         (S.constant(0.3), {0: 0.3, 99: 0.3}),
         (S.step_decay(1.0, 0.5, every=10), {0: 1.0, 9: 1.0, 10: 0.5, 25: 0.25}),
-        (S.exponential_decay(1.0, 0.5, decay_steps=10), {0: 1.0, 5: 2 ** -0.5, 20: 0.25}),
+        (S.exponential_decay(1.0, 0.5, decay_steps=10), {0: 1.0, 5: 2**-0.5, 20: 0.25}),
         (S.linear_warmup(1.0, 10), {0: 0.0, 5: 0.5, 10: 1.0, 50: 1.0}),
         (S.cosine(1.0, 100, final=0.1), {0: 1.0, 50: 0.55, 100: 0.1, 200: 0.1}),
-        (S.join([S.constant(1.0), S.linear_warmup(2.0, 10), S.constant(3.0)], [5, 15]),
-         {0: 1.0, 4: 1.0, 5: 0.0, 10: 1.0, 15: 3.0}),
+        (
+            S.join([S.constant(1.0), S.linear_warmup(2.0, 10), S.constant(3.0)], [5, 15]),
+            {0: 1.0, 4: 1.0, 5: 0.0, 10: 1.0, 15: 3.0},
+        ),
     ],
 )
 def test_schedule_values(sched, values):

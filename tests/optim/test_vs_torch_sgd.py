@@ -59,4 +59,5 @@ def test_worked_example_in_docs():
 
     assert one_d(lambda p: Momentum(p, lr=0.1, momentum=0.9, nesterov=True)) == pytest.approx([0.81, 0.65205, 0.4844])
     assert one_d(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)) == pytest.approx(
-        [0.81, 0.69255, 0.557503])
+        [0.81, 0.69255, 0.557503]
+    )

@@ -19,8 +19,12 @@ def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     assert len(r.claims) == 9
     assert all(isinstance(c.passed, bool) and c.measured and c.test for c in r.claims)
     assert len(r.figures) == 4 and all(f.path.stat().st_size > 1000 for f in r.figures)
-    assert {f.path.name for f in r.figures} == {"histograms_at_init.png", "jacobian_singular_values.png",
-                                                "activations_over_training.png", "test_error.png"}
+    assert {f.path.name for f in r.figures} == {
+        "histograms_at_init.png",
+        "jacobian_singular_values.png",
+        "activations_over_training.png",
+        "test_error.png",
+    }
     rows = r.tables["test error after training (%)"]
     assert len(rows) == 6 and all(0 <= row["test error (%), mean of the last 3 evaluations"] <= 100 for row in rows)
     assert all(row["status"] == "completed" for row in rows)
@@ -102,8 +106,19 @@ def test_ratios_are_layer_one_over_layer_five():
 
 
 def _record(step, layers, numel):
-    return [{"layer": name, "kind": "activation", "mean": mean, "std": 0.1, "p98": p98, "saturated": 0.0,
-             "numel": numel, "step": step} for name, (mean, p98) in layers.items()]
+    return [
+        {
+            "layer": name,
+            "kind": "activation",
+            "mean": mean,
+            "std": 0.1,
+            "p98": p98,
+            "saturated": 0.0,
+            "numel": numel,
+            "step": step,
+        }
+        for name, (mean, p98) in layers.items()
+    ]
 
 
 def test_activation_curves_keep_the_training_minibatch_record_after_evaluation_records():
@@ -111,9 +126,11 @@ def test_activation_curves_keep_the_training_minibatch_record_after_evaluation_r
     evaluation = _record(10, {"1": (0.9, 0.9), "3": (0.9, 0.9)}, 4000)  # hooks armed during evaluation
     minibatch = _record(10, {"1": (0.2, 0.5), "3": (0.4, 0.6)}, 20)
     grads = [{"layer": "0", "kind": "backprop_grad", "std": 1.0}]
-    diag = [{"step": 0, "layers": _record(0, {"1": (0.1, 0.3), "3": (0.3, 0.5)}, 20)},
-            {"step": 10, "layers": evaluation + evaluation + minibatch + grads},
-            {"step": 20, "layers": _record(20, {"1": (0.1, 0.3)}, 20)}]  # layer 3 missing: skipped
+    diag = [
+        {"step": 0, "layers": _record(0, {"1": (0.1, 0.3), "3": (0.3, 0.5)}, 20)},
+        {"step": 10, "layers": evaluation + evaluation + minibatch + grads},
+        {"step": 20, "layers": _record(20, {"1": (0.1, 0.3)}, 20)},
+    ]  # layer 3 missing: skipped
     c = G.activation_curves(diag, names)
     assert c["step"] == [0, 10]
     assert c["mean"] == [[0.1, 0.3], [0.2, 0.4]] and c["p98"] == [[0.3, 0.5], [0.5, 0.6]]
@@ -121,9 +138,13 @@ def test_activation_curves_keep_the_training_minibatch_record_after_evaluation_r
 
 def _curve(means=None, p98=None):
     rows = means if means is not None else p98
-    return {"step": [100 * t for t in range(len(rows))], "mean": means or [[0.0] * 5] * len(rows),
-            "std": [[0.1] * 5] * len(rows), "p98": p98 or [[0.5] * 5] * len(rows),
-            "saturated": [[0.0] * 5] * len(rows)}
+    return {
+        "step": [100 * t for t in range(len(rows))],
+        "mean": means or [[0.0] * 5] * len(rows),
+        "std": [[0.1] * 5] * len(rows),
+        "p98": p98 or [[0.5] * 5] * len(rows),
+        "saturated": [[0.0] * 5] * len(rows),
+    }
 
 
 def test_sigmoid_claim_passes_when_only_the_top_layer_falls():
@@ -150,8 +171,13 @@ def test_tanh_claim_needs_layers_to_saturate_in_order_from_layer_one():
 
 
 def test_smoothed_error_averages_the_last_evaluations_after_update_zero():
-    metrics = [{"step": 0, "test_error": 0.9}, {"step": 10, "test_error": 0.8}, {"step": 20, "test_error": 0.6},
-               {"step": 30, "test_error": 0.5}, {"step": 40, "test_error": 0.4}]
+    metrics = [
+        {"step": 0, "test_error": 0.9},
+        {"step": 10, "test_error": 0.8},
+        {"step": 20, "test_error": 0.6},
+        {"step": 30, "test_error": 0.5},
+        {"step": 40, "test_error": 0.4},
+    ]
     assert G.smoothed_error(metrics) == pytest.approx(0.5)
     assert G.smoothed_error(metrics[:2]) == pytest.approx(0.8)
     assert G.smoothed_error(metrics[:1]) is None
@@ -165,11 +191,18 @@ def _errors(**kw):
 
 def test_error_claims_follow_table_1_with_a_two_standard_error_margin():
     n = 2000  # two standard errors of a difference near 50%: 2 sqrt(2 x 0.25 / 2000) = 3.2 points
-    paper_like = _errors(sigmoid_standard=0.83, sigmoid_normalized=0.80, tanh_standard=0.27, tanh_normalized=0.16,
-                         softsign_standard=0.16, softsign_normalized=0.16)
+    paper_like = _errors(
+        sigmoid_standard=0.83,
+        sigmoid_normalized=0.80,
+        tanh_standard=0.27,
+        tanh_normalized=0.16,
+        softsign_standard=0.16,
+        softsign_normalized=0.16,
+    )
     assert [c.passed for c in G.error_claims(paper_like, n)] == [True, True, True]
-    small_gaps = _errors(sigmoid_standard=0.89, sigmoid_normalized=0.89, tanh_standard=0.52, tanh_normalized=0.50,
-                         softsign_standard=0.50)
+    small_gaps = _errors(
+        sigmoid_standard=0.89, sigmoid_normalized=0.89, tanh_standard=0.52, tanh_normalized=0.50, softsign_standard=0.50
+    )
     assert [c.passed for c in G.error_claims(small_gaps, n)] == [True, False, False]
     sigmoid_learns = _errors(sigmoid_standard=0.45, tanh_standard=0.5)
     assert not G.error_claims(sigmoid_learns, n)[0].passed
@@ -177,19 +210,30 @@ def test_error_claims_follow_table_1_with_a_two_standard_error_margin():
 
 def _init_measurement(act_stds, grad_stds, wgrad_stds, svs):
     recs = lambda stds: [{"std": s} for s in stds]  # noqa: E731
-    return {"activation": recs(act_stds), "backprop_grad": recs(grad_stds), "weight_grad": recs(wgrad_stds),
-            "jacobian_mean_sv": svs}
+    return {
+        "activation": recs(act_stds),
+        "backprop_grad": recs(grad_stds),
+        "weight_grad": recs(wgrad_stds),
+        "jacobian_mean_sv": svs,
+    }
 
 
 def test_init_claims_pass_on_the_papers_picture_and_fail_without_it():
     standard = _init_measurement([0.3, 0.17, 0.09, 0.05, 0.03], [1, 2, 3, 5, 10], [1, 1, 1, 1, 1], [0.48] * 4)
     normalized = _init_measurement([0.47, 0.4, 0.33, 0.3, 0.27], [6, 7, 8, 9, 10], [1, 1, 1, 1, 1], [0.78] * 4)
-    assert [c.passed for c in G.init_claims({("tanh", "standard"): standard, ("tanh", "normalized"): normalized})] \
-        == [True, True, True, True]
+    assert [c.passed for c in G.init_claims({("tanh", "standard"): standard, ("tanh", "normalized"): normalized})] == [
+        True,
+        True,
+        True,
+        True,
+    ]
     # both inits alike (gradients level, Jacobians at 0.78, activations level): every claim fails
-    assert [c.passed for c in G.init_claims({("tanh", "standard"): normalized, ("tanh", "normalized"): normalized})] \
-        == [False, False, False, False]
-    shrinking_weight_grads = _init_measurement([0.3, 0.17, 0.09, 0.05, 0.03], [1, 2, 3, 5, 10], [0.1, 0.3, 0.5, 0.8, 1],
-                                               [0.48] * 4)
-    assert not G.init_claims({("tanh", "standard"): shrinking_weight_grads,
-                              ("tanh", "normalized"): normalized})[2].passed
+    assert [
+        c.passed for c in G.init_claims({("tanh", "standard"): normalized, ("tanh", "normalized"): normalized})
+    ] == [False, False, False, False]
+    shrinking_weight_grads = _init_measurement(
+        [0.3, 0.17, 0.09, 0.05, 0.03], [1, 2, 3, 5, 10], [0.1, 0.3, 0.5, 0.8, 1], [0.48] * 4
+    )
+    assert not G.init_claims({("tanh", "standard"): shrinking_weight_grads, ("tanh", "normalized"): normalized})[
+        2
+    ].passed

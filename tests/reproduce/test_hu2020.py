@@ -35,7 +35,7 @@ def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
 def test_step_size_is_the_papers_formula():
     x = deep_linear_regression(seed=0).X
     s = torch.linalg.svdvals(x)[0].item()
-    assert H.step_size(x, 4) == pytest.approx(10 / (2 * 4 * s ** 2), rel=1e-12)
+    assert H.step_size(x, 4) == pytest.approx(10 / (2 * 4 * s**2), rel=1e-12)
 
 
 def _cell_model(width, depth, init, eta=1e-3, seed=0):
@@ -53,7 +53,7 @@ def test_one_rescaled_config_step_equals_the_papers_gd_step_on_w():
     eta = H.step_size(data.X, 3)
     cfg, d, model = _cell_model(16, 3, "gaussian", eta)
     ws = [layer.weight.detach().clone().requires_grad_() for layer in model.layers]
-    alpha = 1 / math.sqrt(16 ** 2 * 10)
+    alpha = 1 / math.sqrt(16**2 * 10)
     paper_loss = 0.5 * ((alpha * ws[2] @ ws[1] @ ws[0] @ data.X - data.Y) ** 2).sum()
     grads = torch.autograd.grad(paper_loss, ws)
     expected = [w - eta * g for w, g in zip(ws, grads)]
@@ -120,7 +120,7 @@ def test_boundary_of_a_synthetic_flat_grid_has_slope_zero_and_drops_depths_with_
 def test_fit_slope_recovers_a_known_exponent_and_needs_two_depths():
     xs = [2, 4, 8, 16, 32]
     assert H.fit_slope(xs, [3 * x for x in xs]) == pytest.approx(1.0)
-    assert H.fit_slope(xs, [5 * x ** 0.5 for x in xs]) == pytest.approx(0.5)
+    assert H.fit_slope(xs, [5 * x**0.5 for x in xs]) == pytest.approx(0.5)
     assert H.fit_slope(xs, [64] * 5) == pytest.approx(0.0, abs=1e-12)
     assert math.isnan(H.fit_slope([8], [8])) and math.isnan(H.fit_slope([8, 8], [8, 16]))
 

@@ -34,8 +34,9 @@ def test_iteration_matrix_spectral_radius_is_the_known_rate():
 
 def test_nag_matrix_is_cm_with_effective_momentum():
     for g, mu in ((0.3, 0.9), (0.8, 0.99)):
-        np.testing.assert_allclose(momentum.iteration_matrix(g, mu, True),
-                                   momentum.iteration_matrix(g, mu * (1 - g), False))
+        np.testing.assert_allclose(
+            momentum.iteration_matrix(g, mu, True), momentum.iteration_matrix(g, mu * (1 - g), False)
+        )
 
 
 def test_unknown_paper_or_device_exits_2_and_names_what_is_accepted():

@@ -18,8 +18,13 @@ def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     assert {c.verdict for c in r.claims} <= {"PASS", "FAIL"}
     for f in r.figures:
         assert f.path.exists() and f.path.stat().st_size > 1000
-    assert [f.path.name for f in r.figures] == ["autoencoder.png", "sparse_scale.png", "addition.png",
-                                                "memorization.png", "hessian_free.png"]
+    assert [f.path.name for f in r.figures] == [
+        "autoencoder.png",
+        "sparse_scale.png",
+        "addition.png",
+        "memorization.png",
+        "hessian_free.png",
+    ]
     claims = [c.statement for c in r.claims]
     assert sum("5-bit memorization" in c for c in claims) == 2 and sum("Hessian-Free" in c for c in claims) == 2
     hf = r.tables["Hessian-Free vs NAG on the autoencoder (this machine, one thread per run)"]
@@ -76,14 +81,19 @@ def test_memorization_and_hessian_free_configs_are_the_papers(quick):
         assert hf.optimizer.name == "hessian_free" and hf.optimizer.lr == 1.0 and hf.schedule is None
         assert hf.optimizer.options["curvature_fraction"] == 0.25
     assert cfg["hf_autoencoder"].optimizer.options["damping"] == 45.0  # Martens' choice for the autoencoders
-    assert cfg["hf_autoencoder"].model == cfg["autoencoder"].model and cfg["hf_autoencoder"].init == cfg["autoencoder"].init
+    assert (
+        cfg["hf_autoencoder"].model == cfg["autoencoder"].model
+        and cfg["hf_autoencoder"].init == cfg["autoencoder"].init
+    )
     assert cfg["hf_addition"].model == cfg["addition"].model and cfg["hf_addition"].data == cfg["addition"].data
 
 
 def test_value_at_time_and_time_to_solve():
-    hist = [{"step": 0, "wall_s": 0.1, "train_error": 20.0}, {"step": 2, "wall_s": 1.0, "train_error": 10.0,
-                                                               "test_solved": False},
-            {"step": 4, "wall_s": 2.5, "train_error": 5.0, "test_solved": True}]
+    hist = [
+        {"step": 0, "wall_s": 0.1, "train_error": 20.0},
+        {"step": 2, "wall_s": 1.0, "train_error": 10.0, "test_solved": False},
+        {"step": 4, "wall_s": 2.5, "train_error": 5.0, "test_solved": True},
+    ]
     assert S._value_at_time(hist, 2.0, "train_error") == 10.0
     assert S._value_at_time(hist, 0.05, "train_error") == 20.0  # before the first evaluation: the start
     assert S._value_at_time(hist, 9.0, "train_error") == 5.0
@@ -116,8 +126,9 @@ def test_a_second_stage_runs_when_the_reference_setting_tries_several_lrs(tmp_pa
 
     def two_lrs(quick=True, smoke=False):
         cfg = original(quick, smoke)
-        cfg["grid"]["ae_settings"] = [(lb, mu, nes, [0.05, 0.01] if lb == "NAG 0.99" else lrs)
-                                      for lb, mu, nes, lrs in cfg["grid"]["ae_settings"]]
+        cfg["grid"]["ae_settings"] = [
+            (lb, mu, nes, [0.05, 0.01] if lb == "NAG 0.99" else lrs) for lb, mu, nes, lrs in cfg["grid"]["ae_settings"]
+        ]
         return cfg
 
     monkeypatch.setattr(S, "get_config", two_lrs)
@@ -133,12 +144,23 @@ def test_the_clipped_memorization_setting_is_reported_but_not_claimed():
     labels = [m[0] for m in grid["mem_settings"]]
     assert labels[:2] == ["NAG 0.99", "SGD"] and "clipped" in labels[2]
     cfg = S._rnn_config(S.get_config(True)["memorization"], 0.99, 0.01, 0, clip=1.0)
-    assert cfg.clip_grad_norm == 1.0 and S._rnn_config(cfg.replace(clip_grad_norm=None), 0.0, 0.03, 0).clip_grad_norm is None
+    assert (
+        cfg.clip_grad_norm == 1.0
+        and S._rnn_config(cfg.replace(clip_grad_norm=None), 0.0, 0.03, 0).clip_grad_norm is None
+    )
 
 
 def test_hf_comparisons_are_at_equal_seconds_and_need_a_long_enough_hf_run():
-    nag = [{"wall_s": 0.0, "train_error": 22.0}, {"wall_s": 4.0, "train_error": 15.0}, {"wall_s": 8.0, "train_error": 10.0}]
-    hf = [{"wall_s": 0.0, "train_error": 250.0}, {"wall_s": 3.0, "train_error": 30.0}, {"wall_s": 6.0, "train_error": 9.0}]
+    nag = [
+        {"wall_s": 0.0, "train_error": 22.0},
+        {"wall_s": 4.0, "train_error": 15.0},
+        {"wall_s": 8.0, "train_error": 10.0},
+    ]
+    hf = [
+        {"wall_s": 0.0, "train_error": 250.0},
+        {"wall_s": 3.0, "train_error": 30.0},
+        {"wall_s": 6.0, "train_error": 9.0},
+    ]
     # HF's run is the shorter: both are read at 6 s (NAG's last evaluation by then is at 4 s)
     assert S.equal_time_errors(nag, hf) == (6.0, 15.0, 9.0)
     assert S.equal_time_errors(nag, hf + [{"wall_s": 20.0, "train_error": 5.0}]) == (8.0, 10.0, 9.0)

@@ -60,7 +60,7 @@ def _render(ctrl: np.ndarray, size: int, sigma: float) -> torch.Tensor:
     """Gaussian-pen images [n, size*size] of the quadratic Bezier curves with control points
     ``ctrl`` [n, 3, 2] (pixel units, x then y)."""
     t = np.linspace(0.0, 1.0, _SEGMENTS + 1)
-    basis = np.stack([(1 - t) ** 2, 2 * (1 - t) * t, t ** 2])  # [3, S+1]
+    basis = np.stack([(1 - t) ** 2, 2 * (1 - t) * t, t**2])  # [3, S+1]
     pts = torch.from_numpy(np.einsum("kt,nkd->ntd", basis, ctrl).astype(np.float32))  # [n, S+1, 2]
     start = pts[:, :-1]  # segment k runs from start[k] to start[k] + step[k]
     step = pts[:, 1:] - start  # [n, S, 2]
@@ -86,6 +86,6 @@ def _render(ctrl: np.ndarray, size: int, sigma: float) -> torch.Tensor:
         # |r - proj * step|^2 = |r|^2 - proj * (2 r.step - proj |step|^2)
         v = torch.addcmul(r_dot.mul_(2), proj, step_sq[c, None, :], value=-1)
         d_sq = r_sq.addcmul_(proj, v, value=-1).amin(2).clamp_min_(0)  # [b, P]
-        img = d_sq.mul_(-0.5 / sigma ** 2).exp_()
+        img = d_sq.mul_(-0.5 / sigma**2).exp_()
         out[c] = img.masked_fill_(img < _TINY, 0.0)  # no denormals (module docstring)
     return out

@@ -32,8 +32,14 @@ from .packaged import Split
 PathLike = Union[str, Path]
 
 # IDX type codes (the third byte of the magic number) and their big-endian element types
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20  # bytes read from a gzip stream at a time
 
@@ -79,9 +85,11 @@ def _read_idx_stream(path: Path, stream, size, max_elements: int) -> np.ndarray:
         raise ValueError(f"{path}: truncated: {len(magic)} bytes, an IDX header needs at least 4")
     zero, code, ndim = struct.unpack(">HBB", magic)
     if zero != 0 or code not in _IDX_DTYPES or ndim < 1:
-        raise ValueError(f"{path}: bad magic number 0x{magic.hex()}; an IDX file starts with 0x0000, a type "
-                         f"code in {{{', '.join(f'0x{c:02x}' for c in _IDX_DTYPES)}}} and the number of "
-                         f"dimensions (MNIST: 0x00000803 images, 0x00000801 labels)")
+        raise ValueError(
+            f"{path}: bad magic number 0x{magic.hex()}; an IDX file starts with 0x0000, a type "
+            f"code in {{{', '.join(f'0x{c:02x}' for c in _IDX_DTYPES)}}} and the number of "
+            f"dimensions (MNIST: 0x00000803 images, 0x00000801 labels)"
+        )
     sizes = stream.read(4 * ndim)
     if len(sizes) < 4 * ndim:
         raise ValueError(f"{path}: truncated header: {4 + len(sizes)} bytes, {ndim} dimensions need {4 + 4 * ndim}")
@@ -89,8 +97,10 @@ def _read_idx_stream(path: Path, stream, size, max_elements: int) -> np.ndarray:
     dtype = _IDX_DTYPES[code]
     count = math.prod(dims)
     if count > max_elements:
-        raise ValueError(f"{path}: header declares sizes {dims} of {dtype.name} ({count:,} elements), more than "
-                         f"max_elements={max_elements:,}; pass a larger max_elements to read a file that big")
+        raise ValueError(
+            f"{path}: header declares sizes {dims} of {dtype.name} ({count:,} elements), more than "
+            f"max_elements={max_elements:,}; pass a larger max_elements to read a file that big"
+        )
     need = count * dtype.itemsize
     if size is not None:  # a plain file: its size is known before reading it
         if size - 4 - 4 * ndim != need:
@@ -106,8 +116,10 @@ def _read_idx_stream(path: Path, stream, size, max_elements: int) -> np.ndarray:
         if len(data) < need:
             raise _size_error(path, len(data), dims, dtype, need)
         if stream.read(1):
-            raise ValueError(f"{path}: longer than its header says: more than {need} data bytes, sizes {dims} of "
-                             f"{dtype.name} need {need}")
+            raise ValueError(
+                f"{path}: longer than its header says: more than {need} data bytes, sizes {dims} of "
+                f"{dtype.name} need {need}"
+            )
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
 
 
@@ -143,8 +155,10 @@ def read_idx(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS) -> np.ndar
             raise ValueError(f"{path}: truncated or corrupt gzip data ({e})") from None
 
 
-_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def _find(directory: Path, stem: str) -> Path:
@@ -153,8 +167,10 @@ def _find(directory: Path, stem: str) -> Path:
     for name in (stem, f"{stem}.gz", dotted, f"{dotted}.gz"):
         if (directory / name).is_file():
             return directory / name
-    raise ValueError(f"{directory}: no {stem} or {stem}.gz (the four MNIST files are "
-                     f"{', '.join(n for pair in _MNIST_FILES.values() for n in pair)})")
+    raise ValueError(
+        f"{directory}: no {stem} or {stem}.gz (the four MNIST files are "
+        f"{', '.join(n for pair in _MNIST_FILES.values() for n in pair)})"
+    )
 
 
 def _mnist_images(path: Path, images: np.ndarray) -> torch.Tensor:
@@ -195,8 +211,10 @@ def load_mnist(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS):
     out = []
     for split in ("train", "test"):
         img_path, lab_path = (_find(path, stem) for stem in _MNIST_FILES[split])
-        x, y = (_mnist_images(img_path, read_idx(img_path, max_elements=max_elements)),
-                _mnist_labels(lab_path, read_idx(lab_path, max_elements=max_elements)))
+        x, y = (
+            _mnist_images(img_path, read_idx(img_path, max_elements=max_elements)),
+            _mnist_labels(lab_path, read_idx(lab_path, max_elements=max_elements)),
+        )
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"{img_path} has {x.shape[0]} images but {lab_path} has {y.shape[0]} labels")
         out += [x, y]
@@ -283,8 +301,11 @@ def _dtype_of(value) -> np.dtype:
 def _array_from(raw, dtype, shape, order: str) -> np.ndarray:
     """The array whose bytes are ``raw``, refused unless they are exactly what ``shape`` needs."""
     dtype = _dtype_of(dtype)
-    if (not isinstance(shape, tuple) or len(shape) > 32
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > 32
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
         raise ValueError("array shape must be a tuple of at most 32 non-negative integers")
     if not isinstance(raw, (bytes, bytearray)):
         raise ValueError(f"array data must be bytes, got {type(raw).__name__}")
@@ -338,8 +359,11 @@ _GLOBALS = {
     **{(m, "_reconstruct"): _reconstruct for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(m, "scalar"): _scalar for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(m, "_frombuffer"): _frombuffer for m in ("numpy.core.numeric", "numpy._core.numeric")},
-    ("numpy", "dtype"): _dtype, ("numpy", "ndarray"): None, ("_codecs", "encode"): _encode,
-    ("__builtin__", "bytes"): _empty_bytes, ("builtins", "bytes"): _empty_bytes,
+    ("numpy", "dtype"): _dtype,
+    ("numpy", "ndarray"): None,
+    ("_codecs", "encode"): _encode,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
 }
 
 
@@ -384,6 +408,7 @@ def _read_py2_string(stream) -> bytes:
 def _counted_bytes(width: int, fmt: str):
     """A reader of a BINSTRING / SHORT_BINSTRING argument as bytes, which is what Python 2 meant
     (pickletools decodes it as latin-1 text, a copy of what may be the whole image data)."""
+
     def read(stream) -> bytes:
         head = stream.read(width)
         if len(head) < width:
@@ -393,12 +418,16 @@ def _counted_bytes(width: int, fmt: str):
         if n < 0 or len(data) != n:
             raise ValueError(f"a string of {n} bytes, but only {len(data)} remain in the file")
         return data
+
     return read
 
 
 # pickletools' reader of each argument kind, except where Python 2's str must come back as bytes
-_ARG_READERS = {pickletools.stringnl: _read_py2_string, pickletools.string1: _counted_bytes(1, "<B"),
-                pickletools.string4: _counted_bytes(4, "<i")}
+_ARG_READERS = {
+    pickletools.stringnl: _read_py2_string,
+    pickletools.string1: _counted_bytes(1, "<B"),
+    pickletools.string4: _counted_bytes(4, "<i"),
+}
 
 
 def _pickle_ops(stream):
@@ -407,8 +436,11 @@ def _pickle_ops(stream):
         code = stream.read(1)
         op = pickletools.code2op.get(code.decode("latin-1"))
         if op is None:
-            raise ValueError(f"unknown pickle opcode {code!r} at byte {stream.tell() - 1}" if code
-                             else "the pickle ends before its STOP opcode")
+            raise ValueError(
+                f"unknown pickle opcode {code!r} at byte {stream.tell() - 1}"
+                if code
+                else "the pickle ends before its STOP opcode"
+            )
         arg = None if op.arg is None else _ARG_READERS.get(op.arg, op.arg.reader)(stream)
         yield op.name, arg
         if op.name == "STOP":
@@ -471,28 +503,57 @@ def _noop(m, _):
 
 
 _OPCODES = {
-    **dict.fromkeys(["INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-                     "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING",
-                     "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"], _push_arg),
-    "NONE": lambda m, _: m.push(None), "NEWTRUE": lambda m, _: m.push(True),
+    **dict.fromkeys(
+        [
+            "INT",
+            "BININT",
+            "BININT1",
+            "BININT2",
+            "LONG",
+            "LONG1",
+            "LONG4",
+            "FLOAT",
+            "BINFLOAT",
+            "UNICODE",
+            "SHORT_BINUNICODE",
+            "BINUNICODE",
+            "BINUNICODE8",
+            "STRING",
+            "BINSTRING",
+            "SHORT_BINSTRING",
+            "BINBYTES",
+            "SHORT_BINBYTES",
+            "BINBYTES8",
+            "BYTEARRAY8",
+        ],
+        _push_arg,
+    ),
+    "NONE": lambda m, _: m.push(None),
+    "NEWTRUE": lambda m, _: m.push(True),
     "NEWFALSE": lambda m, _: m.push(False),
-    "EMPTY_LIST": lambda m, _: m.push([]), "EMPTY_DICT": lambda m, _: m.push({}),
+    "EMPTY_LIST": lambda m, _: m.push([]),
+    "EMPTY_DICT": lambda m, _: m.push({}),
     "EMPTY_TUPLE": lambda m, _: m.push(()),
     "MARK": lambda m, _: m.marks.append(len(m.stack)),
     "TUPLE": lambda m, _: m.push(tuple(m.pop_mark())),
-    "TUPLE1": lambda m, _: m.push(tuple(m.pop(1))), "TUPLE2": lambda m, _: m.push(tuple(m.pop(2))),
+    "TUPLE1": lambda m, _: m.push(tuple(m.pop(1))),
+    "TUPLE2": lambda m, _: m.push(tuple(m.pop(2))),
     "TUPLE3": lambda m, _: m.push(tuple(m.pop(3))),
     "LIST": lambda m, _: m.push(m.pop_mark()),
     "DICT": lambda m, _: m.push(_set_items({}, m.pop_mark())),
-    "APPEND": lambda m, _: _append(m.top(1), m.pop(1)), "APPENDS": lambda m, _: _append(*m.pop_mark_with_target()),
+    "APPEND": lambda m, _: _append(m.top(1), m.pop(1)),
+    "APPENDS": lambda m, _: _append(*m.pop_mark_with_target()),
     "SETITEM": lambda m, _: _set_items(m.top(2), m.pop(2)),
     "SETITEMS": lambda m, _: _set_items(*m.pop_mark_with_target()),
     **dict.fromkeys(["GET", "BINGET", "LONG_BINGET"], _get),
     **dict.fromkeys(["PUT", "BINPUT", "LONG_BINPUT"], _put),
     "MEMOIZE": lambda m, _: _put(m, len(m.memo)),
     "GLOBAL": lambda m, arg: m.push(_find_global(*arg.split(" ", 1))),
-    "STACK_GLOBAL": _stack_global, "REDUCE": _reduce, "BUILD": _build,
-    "PROTO": _noop, "FRAME": _noop,
+    "STACK_GLOBAL": _stack_global,
+    "REDUCE": _reduce,
+    "BUILD": _build,
+    "PROTO": _noop,
+    "FRAME": _noop,
 }
 
 
@@ -521,8 +582,8 @@ class _BatchUnpickler:
             raise ValueError("pickle stack underflow")
         if n is None:
             return self.stack.pop()
-        items = self.stack[len(self.stack) - n:]
-        del self.stack[len(self.stack) - n:]
+        items = self.stack[len(self.stack) - n :]
+        del self.stack[len(self.stack) - n :]
         return items
 
     def pop_mark(self) -> list:
@@ -540,8 +601,10 @@ class _BatchUnpickler:
     def load(self, stream):
         for count, (name, arg) in enumerate(_pickle_ops(stream), 1):
             if count > self.max_ops:
-                raise ValueError(f"more than {self.max_ops:,} pickle opcodes, more than a batch of this file's "
-                                 f"size holds ({_OPS_PER_IMAGE} per {_CIFAR_ROW}-byte image)")
+                raise ValueError(
+                    f"more than {self.max_ops:,} pickle opcodes, more than a batch of this file's "
+                    f"size holds ({_OPS_PER_IMAGE} per {_CIFAR_ROW}-byte image)"
+                )
             if name == "STOP":
                 return self.pop()
             handler = _OPCODES.get(name)

@@ -28,8 +28,9 @@ class LinearRegressionData:
         return self.Y.T
 
 
-def deep_linear_regression(d_in: int = 1024, n: int = 16, d_out: int = 10, seed: int = 0,
-                           dtype: torch.dtype = torch.float64) -> LinearRegressionData:
+def deep_linear_regression(
+    d_in: int = 1024, n: int = 16, d_out: int = 10, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> LinearRegressionData:
     """Hu, Xiao & Pennington (2020), section 5: X in R^{d_in x n} and W* in R^{d_out x d_in} with
     i.i.d. N(0, 1) entries, Y = W* X; the paper's sizes are d_in = 1024, n = 16, d_out = 10.
 

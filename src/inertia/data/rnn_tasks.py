@@ -39,8 +39,13 @@ from ._validate import check_count, make_rng
 
 TASKS = ("addition", "multiplication", "memorization5", "memorization20", "temporal_order")
 # The sequence length T of Sutskever et al. (2013) (temporal order: H&S's 100), used when seq_len is None.
-DEFAULT_SEQ_LEN = {"addition": 80, "multiplication": 80, "memorization5": 200, "memorization20": 80,
-                   "temporal_order": 100}
+DEFAULT_SEQ_LEN = {
+    "addition": 80,
+    "multiplication": 80,
+    "memorization5": 200,
+    "memorization20": 80,
+    "temporal_order": 100,
+}
 SOLVED_MSE = 0.04  # the success threshold for the real-valued tasks
 _MEMORIZATION = {5: (5, 2), 20: (10, 5)}  # bits -> (symbols k, alphabet A)
 
@@ -81,8 +86,10 @@ class RNNTask:
     def _check(self, predictions: torch.Tensor, targets: torch.Tensor) -> None:
         want = tuple(targets.shape) if self.loss == "mse" else (*targets.shape, self.output_size)
         if tuple(predictions.shape) != want:
-            raise ValueError(f"{self.name}: predictions must have shape {want} for targets of shape "
-                             f"{tuple(targets.shape)}, got {tuple(predictions.shape)}")
+            raise ValueError(
+                f"{self.name}: predictions must have shape {want} for targets of shape "
+                f"{tuple(targets.shape)}, got {tuple(predictions.shape)}"
+            )
 
     def loss_fn(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss: mean squared error, or cross-entropy averaged over every scored
@@ -102,7 +109,7 @@ class RNNTask:
                 return float(F.mse_loss(predictions, targets))
             wrong = predictions.argmax(-1) != targets
             if self.recall_steps:
-                wrong = wrong[:, -self.recall_steps:]
+                wrong = wrong[:, -self.recall_steps :]
             return float(wrong.float().mean())
 
     def solved(self, predictions: torch.Tensor, targets: torch.Tensor) -> bool:
@@ -137,8 +144,9 @@ def _memorization(name: str, n: int, seq_len: int, bits: int, rng: np.random.Gen
     target = np.full((n, total), blank)
     target[:, -k:] = symbols
     inputs = torch.from_numpy(np.eye(alphabet + 2, dtype=np.float32)[sequence])  # [n, L, A + 2]
-    return RNNTask(name, inputs, torch.from_numpy(target.astype(np.int64)), "all", "cross_entropy",
-                   alphabet + 1, recall_steps=k)
+    return RNNTask(
+        name, inputs, torch.from_numpy(target.astype(np.int64)), "all", "cross_entropy", alphabet + 1, recall_steps=k
+    )
 
 
 def _temporal_order(n: int, seq_len: int, rng: np.random.Generator) -> RNNTask:
@@ -151,8 +159,9 @@ def _temporal_order(n: int, seq_len: int, rng: np.random.Generator) -> RNNTask:
     sequence[rows, t1] = 4 + s1
     sequence[rows, t2] = 4 + s2
     inputs = torch.from_numpy(np.eye(8, dtype=np.float32)[sequence])  # [n, L, 8]
-    return RNNTask("temporal_order", inputs, torch.from_numpy((2 * s1 + s2).astype(np.int64)), "last",
-                   "cross_entropy", 4)
+    return RNNTask(
+        "temporal_order", inputs, torch.from_numpy((2 * s1 + s2).astype(np.int64)), "last", "cross_entropy", 4
+    )
 
 
 _MIN_SEQ_LEN = {"addition": 2, "multiplication": 2, "memorization5": 1, "memorization20": 1, "temporal_order": 20}
@@ -179,11 +188,14 @@ def rnn_task(name: str, n: int, seq_len: int | None = None, seed: int = 0, bits:
     if name not in TASKS:
         raise ValueError(f"unknown RNN task {name!r}; known: {', '.join(TASKS)}, memorization (with bits)")
     n = check_count("n", n)
-    seq_len = DEFAULT_SEQ_LEN[name] if seq_len is None else check_count(f"seq_len for {name}", seq_len,
-                                                                        minimum=_MIN_SEQ_LEN[name])
+    seq_len = (
+        DEFAULT_SEQ_LEN[name]
+        if seq_len is None
+        else check_count(f"seq_len for {name}", seq_len, minimum=_MIN_SEQ_LEN[name])
+    )
     rng = make_rng(seed)
     if name in ("addition", "multiplication"):
         return _addition_or_multiplication(name, n, seq_len, rng)
     if name.startswith("memorization"):
-        return _memorization(name, n, seq_len, int(name[len("memorization"):]), rng)
+        return _memorization(name, n, seq_len, int(name[len("memorization") :]), rng)
     return _temporal_order(n, seq_len, rng)

@@ -64,8 +64,14 @@ def _draw(rng: np.random.Generator, kinds: np.ndarray, size: int, radius: tuple)
     col = lambda a: a[:, None, None]  # noqa: E731  (per-shape scalar against the pixel grid)
     tri = kinds == 0
     if tri.any():
-        theta = np.stack([np.zeros(tri.sum(), np.float32), np.float32(2 * math.pi / 3) + jitter[tri, 0],
-                          np.float32(4 * math.pi / 3) + jitter[tri, 1]], 1)  # [k, 3] counter-clockwise
+        theta = np.stack(
+            [
+                np.zeros(tri.sum(), np.float32),
+                np.float32(2 * math.pi / 3) + jitter[tri, 0],
+                np.float32(4 * math.pi / 3) + jitter[tri, 1],
+            ],
+            1,
+        )  # [k, 3] counter-clockwise
         vx, vy = np.cos(theta), np.sin(theta)
         inside = np.ones((tri.sum(), size, size), dtype=bool)
         for i in range(3):  # left of every edge v_i -> v_{i+1}
@@ -108,8 +114,15 @@ def _grey_levels(rng, background: np.ndarray) -> np.ndarray:
     return np.where(w < below, w, background + _MIN_CONTRAST + (w - below))
 
 
-def shapeset(n: int, seed: int = 0, image_size: int = 32, max_overlap: float = 0.5, easy: bool = False,
-             flatten: bool = True, return_masks: bool = False) -> tuple:
+def shapeset(
+    n: int,
+    seed: int = 0,
+    image_size: int = 32,
+    max_overlap: float = 0.5,
+    easy: bool = False,
+    flatten: bool = True,
+    return_masks: bool = False,
+) -> tuple:
     """Shapeset-3x2 (Glorot & Bengio 2010, section 2.1): ``n`` images with 1 or 2 shapes from
     {triangle, parallelogram, ellipse}; the label (0..8) says which shapes are present, see
     ``SHAPESET_CLASS_NAMES``: 3 single shapes, 3 same-type pairs, 3 mixed pairs. Classes are
@@ -163,8 +176,10 @@ def shapeset(n: int, seed: int = 0, image_size: int = 32, max_overlap: float = 0
         m2[todo[ok]] = cand[ok]
         todo = todo[~ok]
     if todo.size:
-        raise ValueError(f"could not place {todo.size} second shapes with max_overlap={max_overlap} in "
-                         f"{_MAX_ROUNDS} rounds; use a larger max_overlap or image_size")
+        raise ValueError(
+            f"could not place {todo.size} second shapes with max_overlap={max_overlap} in "
+            f"{_MAX_ROUNDS} rounds; use a larger max_overlap or image_size"
+        )
 
     if easy:
         background = np.zeros(n)
@@ -189,16 +204,22 @@ def as_images(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
     if x.dim() == 4 and x.shape[1] == channels and x.shape[2] == x.shape[3]:
         return x
     if x.dim() != 2 or x.shape[1] % channels:
-        raise ValueError(f"expected flat images [n, {channels}*s*s] or [n, {channels}, s, s], "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"expected flat images [n, {channels}*s*s] or [n, {channels}, s, s], got shape {tuple(x.shape)}"
+        )
     side = math.isqrt(x.shape[1] // channels)
     if channels * side * side != x.shape[1]:
         raise ValueError(f"{x.shape[1]} values per image is not {channels} square channel(s)")
     return x.reshape(x.shape[0], channels, side, side)
 
 
-def render_grid(images: torch.Tensor, labels: Optional[Sequence] = None, path: Union[str, Path, None] = None,
-                ncols: int = 8, class_names: Optional[Sequence[str]] = None):
+def render_grid(
+    images: torch.Tensor,
+    labels: Optional[Sequence] = None,
+    path: Union[str, Path, None] = None,
+    ncols: int = 8,
+    class_names: Optional[Sequence[str]] = None,
+):
     """Draw images in a grid, each titled with its label, and save a PNG if ``path`` is given.
 
     Args:

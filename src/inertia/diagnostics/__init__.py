@@ -24,8 +24,24 @@ from .layers import LayerStats, layer_stats, tensor_stats
 from .monitor import QUANTITIES, Monitor
 
 __all__ = [
-    "hvp", "ggn_vp", "HessianOperator", "hessian_eigenvalues", "hessian_trace", "hessian_frobenius_norm",
-    "hessian_spectral_density", "EigenResult", "EstimateResult", "SpectralDensity",
-    "layer_jacobian_singular_values", "input_output_jacobian_spectrum", "JacobianSpectrum", "blocks_of",
-    "LayerStats", "layer_stats", "tensor_stats", "Monitor", "QUANTITIES", "plots",
+    "hvp",
+    "ggn_vp",
+    "HessianOperator",
+    "hessian_eigenvalues",
+    "hessian_trace",
+    "hessian_frobenius_norm",
+    "hessian_spectral_density",
+    "EigenResult",
+    "EstimateResult",
+    "SpectralDensity",
+    "layer_jacobian_singular_values",
+    "input_output_jacobian_spectrum",
+    "JacobianSpectrum",
+    "blocks_of",
+    "LayerStats",
+    "layer_stats",
+    "tensor_stats",
+    "Monitor",
+    "QUANTITIES",
+    "plots",
 ]

@@ -29,8 +29,15 @@ from torch import Tensor
 Params = Union[Iterable[Tensor], Mapping[str, Tensor]]
 
 __all__ = [
-    "hvp", "ggn_vp", "HessianOperator", "hessian_eigenvalues", "hessian_trace",
-    "hessian_frobenius_norm", "hessian_spectral_density", "EigenResult", "EstimateResult",
+    "hvp",
+    "ggn_vp",
+    "HessianOperator",
+    "hessian_eigenvalues",
+    "hessian_trace",
+    "hessian_frobenius_norm",
+    "hessian_spectral_density",
+    "EigenResult",
+    "EstimateResult",
     "SpectralDensity",
 ]
 
@@ -62,8 +69,10 @@ class HessianOperator:
         self.device = self.params[0].device
         loss = loss_fn()
         if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise ValueError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
-                             f"{'' if not isinstance(loss, Tensor) else ' of shape ' + str(tuple(loss.shape))}")
+            raise ValueError(
+                f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
+                f"{'' if not isinstance(loss, Tensor) else ' of shape ' + str(tuple(loss.shape))}"
+            )
         self.loss = loss.detach()
         self.grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
         self.grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(self.grads, self.params)]
@@ -76,8 +85,9 @@ class HessianOperator:
         """H v for v given per parameter tensor (a list shaped like params)."""
         if not any(g.requires_grad for g in self.grads):  # loss is linear in params
             return [torch.zeros_like(p) for p in self.params]
-        hv = torch.autograd.grad(self.grads, self.params, grad_outputs=list(vectors), retain_graph=True,
-                                 allow_unused=True)
+        hv = torch.autograd.grad(
+            self.grads, self.params, grad_outputs=list(vectors), retain_graph=True, allow_unused=True
+        )
         self.num_hvps += 1
         return [h.detach() if h is not None else torch.zeros_like(p) for h, p in zip(hv, self.params)]
 
@@ -91,13 +101,19 @@ def hvp(loss_fn: Callable[[], Tensor], params: Params, vectors: Sequence[Tensor]
     op = HessianOperator(loss_fn, params)
     vectors = list(vectors.values()) if isinstance(vectors, Mapping) else list(vectors)
     if len(vectors) != len(op.params) or any(v.shape != p.shape for v, p in zip(vectors, op.params)):
-        raise ValueError("vectors must match params in number and shapes, got "
-                         f"{[tuple(v.shape) for v in vectors]} for {[tuple(p.shape) for p in op.params]}")
+        raise ValueError(
+            "vectors must match params in number and shapes, got "
+            f"{[tuple(v.shape) for v in vectors]} for {[tuple(p.shape) for p in op.params]}"
+        )
     return op.apply_blocks(vectors)
 
 
-def ggn_vp(outputs_fn: Callable[[], Tensor], loss_on_outputs: Callable[[Tensor], Tensor], params: Params,
-           vectors: Sequence[Tensor]) -> list[Tensor]:
+def ggn_vp(
+    outputs_fn: Callable[[], Tensor],
+    loss_on_outputs: Callable[[Tensor], Tensor],
+    params: Params,
+    vectors: Sequence[Tensor],
+) -> list[Tensor]:
     """Generalized Gauss-Newton product G v = J^T H_L J v (Schraudolph 2002; Martens 2010).
 
     J is the Jacobian of ``outputs_fn()`` w.r.t. ``params`` and H_L the Hessian of
@@ -146,8 +162,9 @@ def _select(theta: Tensor, k: int, which: str) -> Tensor:
     return torch.argsort(theta.abs(), descending=True)[:k]
 
 
-def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: float, max_iter: int,
-             v0: Tensor) -> tuple[Tensor, Tensor, bool]:
+def _lanczos(
+    op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: float, max_iter: int, v0: Tensor
+) -> tuple[Tensor, Tensor, bool]:
     """Lanczos with full reorthogonalization. Stops when every wanted Ritz value theta_i has an
     error bound min(r_i, r_i^2 / gap_i) <= tol * |theta_i|, with r_i = |beta_m s_{m,i}| the
     residual norm and gap_i the distance to the nearest other Ritz value (Parlett 1998, 11.7):
@@ -164,8 +181,10 @@ def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: 
     for j in range(m_max):
         w = op(q[j])
         if not bool(torch.isfinite(w).all()):
-            raise ValueError(f"a Hessian-vector product returned non-finite values (Lanczos step {j}); "
-                             "the loss or its curvature overflows at these parameters")
+            raise ValueError(
+                f"a Hessian-vector product returned non-finite values (Lanczos step {j}); "
+                "the loss or its curvature overflows at these parameters"
+            )
         alpha[j] = torch.dot(w, q[j]).cpu()
         # full reorthogonalization against every previous vector, twice (Kahan: "twice is enough")
         for _ in range(2):
@@ -181,7 +200,7 @@ def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: 
             others = (theta[idx, None] - theta[None, :]).abs()
             others[torch.arange(len(idx)), idx] = float("inf")
             gap = others.min(dim=1).values if m > 1 else torch.zeros_like(resid)  # no gap known yet
-            bound = torch.minimum(resid, resid ** 2 / gap.clamp_min(torch.finfo(torch.float64).tiny))
+            bound = torch.minimum(resid, resid**2 / gap.clamp_min(torch.finfo(torch.float64).tiny))
             scale = theta[idx].abs().clamp_min(torch.finfo(torch.float64).tiny)
             if bool((bound <= tol * scale).all()) or b < 1e-12 * max(1.0, float(theta.abs().max())):
                 converged = True
@@ -191,12 +210,13 @@ def _lanczos(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: 
             break
         q[j + 1] = w / b
     idx = _select(theta, k, which)
-    vecs = (s[:, idx].T.to(q.device) @ q[:m])
+    vecs = s[:, idx].T.to(q.device) @ q[:m]
     return theta[idx], vecs, converged
 
 
-def _power(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: float, max_iter: int,
-           v0: Tensor, generator) -> tuple[Tensor, Tensor, bool]:
+def _power(
+    op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: float, max_iter: int, v0: Tensor, generator
+) -> tuple[Tensor, Tensor, bool]:
     """Power iteration with deflation; converges to largest-magnitude eigenvalues. Stops when the
     relative change of the Rayleigh quotient is below tol (PyHessian's criterion)."""
     if which == "smallest":
@@ -230,9 +250,17 @@ def _power(op: Callable[[Tensor], Tensor], dim: int, k: int, which: str, tol: fl
     return vals[order], torch.stack(vectors)[order], all_conv
 
 
-def hessian_eigenvalues(loss_fn: Callable[[], Tensor], params: Params, k: int = 1, which: str = "largest",
-                        method: str = "lanczos", tol: float = 1e-3, max_iter: int = 100,
-                        generator: Optional[torch.Generator] = None, return_vectors: bool = False) -> EigenResult:
+def hessian_eigenvalues(
+    loss_fn: Callable[[], Tensor],
+    params: Params,
+    k: int = 1,
+    which: str = "largest",
+    method: str = "lanczos",
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    generator: Optional[torch.Generator] = None,
+    return_vectors: bool = False,
+) -> EigenResult:
     """The k extreme eigenvalues of the loss Hessian.
 
     Args:
@@ -297,8 +325,13 @@ def _mean_stderr(samples: Tensor) -> tuple[float, float]:
     return float(samples.mean()), float(samples.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
 
 
-def hessian_trace(loss_fn: Callable[[], Tensor], params: Params, probes: int = 100, per_param: bool = False,
-                  generator: Optional[torch.Generator] = None) -> EstimateResult:
+def hessian_trace(
+    loss_fn: Callable[[], Tensor],
+    params: Params,
+    probes: int = 100,
+    per_param: bool = False,
+    generator: Optional[torch.Generator] = None,
+) -> EstimateResult:
     """Hutchinson's estimate tr(H) = E[z^T H z], z Rademacher, with its standard error.
 
     ``per_param=True`` also returns tr(H_ii) for each parameter block i from the same probes:
@@ -326,8 +359,14 @@ def hessian_trace(loss_fn: Callable[[], Tensor], params: Params, probes: int = 1
 _EXACT_LIMIT = 20_000
 
 
-def hessian_frobenius_norm(loss_fn: Callable[[], Tensor], params: Params, probes: int = 100, exact: bool = False,
-                           per_param: bool = False, generator: Optional[torch.Generator] = None) -> EstimateResult:
+def hessian_frobenius_norm(
+    loss_fn: Callable[[], Tensor],
+    params: Params,
+    probes: int = 100,
+    exact: bool = False,
+    per_param: bool = False,
+    generator: Optional[torch.Generator] = None,
+) -> EstimateResult:
     """||H||_F, from ||H||_F^2 = E||Hz||^2 (z Rademacher), with a delta-method standard error.
 
     ``exact=True`` sums ||H e_j||^2 over every coordinate (one HVP each; up to 20,000 parameters).
@@ -338,8 +377,10 @@ def hessian_frobenius_norm(loss_fn: Callable[[], Tensor], params: Params, probes
     op = HessianOperator(loss_fn, params)
     if exact:
         if op.dim > _EXACT_LIMIT:
-            raise ValueError(f"exact=True needs one HVP per parameter; {op.dim} parameters exceed the limit "
-                             f"{_EXACT_LIMIT}: use the stochastic estimate (exact=False)")
+            raise ValueError(
+                f"exact=True needs one HVP per parameter; {op.dim} parameters exceed the limit "
+                f"{_EXACT_LIMIT}: use the stochastic estimate (exact=False)"
+            )
         sq_total, sq_blocks = 0.0, [0.0 for _ in op.params]
         eye = torch.zeros(op.dim, dtype=torch.float64, device=op.device)
         for j in range(op.dim):
@@ -391,9 +432,15 @@ class SpectralDensity:
     num_hvps: int = 0
 
 
-def hessian_spectral_density(loss_fn: Callable[[], Tensor], params: Params, iterations: int = 80, runs: int = 1,
-                             grid_points: int = 1000, sigma: Optional[float] = None,
-                             generator: Optional[torch.Generator] = None) -> SpectralDensity:
+def hessian_spectral_density(
+    loss_fn: Callable[[], Tensor],
+    params: Params,
+    iterations: int = 80,
+    runs: int = 1,
+    grid_points: int = 1000,
+    sigma: Optional[float] = None,
+    generator: Optional[torch.Generator] = None,
+) -> SpectralDensity:
     """Stochastic Lanczos quadrature (Ghorbani et al. 2019): for each run, Lanczos from a random
     unit vector gives a tridiagonal T = U diag(theta) U^T; the density is approximated by
     sum_i U_{0i}^2 N(x; theta_i, sigma^2), averaged over runs. ``sigma`` defaults to 1% of the

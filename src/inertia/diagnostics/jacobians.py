@@ -80,8 +80,9 @@ def _spectrum(fn, x: torch.Tensor, gram: bool = False) -> torch.Tensor:
     return torch.linalg.eigvalsh(g).clamp_min(0).sqrt().flip(-1)
 
 
-def layer_jacobian_singular_values(model: nn.Module, inputs: torch.Tensor, examples: int = 8,
-                                   blocks: Optional[Sequence[tuple[str, nn.Module]]] = None) -> list[JacobianSpectrum]:
+def layer_jacobian_singular_values(
+    model: nn.Module, inputs: torch.Tensor, examples: int = 8, blocks: Optional[Sequence[tuple[str, nn.Module]]] = None
+) -> list[JacobianSpectrum]:
     """Singular values of each block Jacobian dh_i/dh_{i-1} at ``examples`` inputs.
 
     Args:

@@ -31,8 +31,22 @@ import numpy as np
 import torch
 from torch import nn
 
-ACTIVATION_TYPES = (nn.Sigmoid, nn.Tanh, nn.Softsign, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-                    nn.Softplus, nn.Hardtanh, nn.SELU, nn.Mish, nn.ReLU6, nn.CELU)
+ACTIVATION_TYPES = (
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softsign,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.SELU,
+    nn.Mish,
+    nn.ReLU6,
+    nn.CELU,
+)
 
 
 def _saturation(module: Optional[nn.Module], h: np.ndarray) -> Optional[float]:
@@ -66,8 +80,9 @@ def _histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> list[int]
     return np.bincount(idx, minlength=bins).tolist()
 
 
-def tensor_stats(x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module: Optional[nn.Module] = None,
-                 histogram: bool = True) -> dict:
+def tensor_stats(
+    x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module: Optional[nn.Module] = None, histogram: bool = True
+) -> dict:
     """Statistics of ``x``: mean and std over all finite elements (a stable reduction); 2nd/98th
     percentiles, fraction saturated (known activations) or dead (ReLU), and a histogram over at
     most ``max_sample`` evenly spaced finite elements (a subsample for these distribution
@@ -107,8 +122,9 @@ def tensor_stats(x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module
 
 
 def _is_param_layer(m: nn.Module) -> bool:
-    return any(True for _ in m.parameters(recurse=False)) and not isinstance(m, (nn.LayerNorm, nn.BatchNorm1d,
-                                                                                      nn.BatchNorm2d, nn.BatchNorm3d))
+    return any(True for _ in m.parameters(recurse=False)) and not isinstance(
+        m, (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    )
 
 
 class LayerStats:
@@ -132,8 +148,15 @@ class LayerStats:
 
     KINDS = ("activation", "preactivation", "backprop_grad", "weight_grad")
 
-    def __init__(self, model: nn.Module, modules: Optional[Iterable[str]] = None, bins: int = 50,
-                 histograms: bool = True, max_sample: int = 2048, kinds: Optional[Iterable[str]] = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        modules: Optional[Iterable[str]] = None,
+        bins: int = 50,
+        histograms: bool = True,
+        max_sample: int = 2048,
+        kinds: Optional[Iterable[str]] = None,
+    ) -> None:
         self.model = model
         if kinds is None:
             has_act = any(isinstance(m, ACTIVATION_TYPES) for m in model.modules())
@@ -180,9 +203,13 @@ class LayerStats:
                 return
             kind = "activation" if is_act else "preactivation"
             if kind in self.kinds:
-                self._pending.append({"layer": name, "kind": kind,
-                                      **tensor_stats(out, self.bins, self.max_sample, module if is_act else None,
-                                                     self.histograms)})
+                self._pending.append(
+                    {
+                        "layer": name,
+                        "kind": kind,
+                        **tensor_stats(out, self.bins, self.max_sample, module if is_act else None, self.histograms),
+                    }
+                )
             if not is_act and out.requires_grad and "backprop_grad" in self.kinds:
                 out.register_hook(self._grad_hook(name))
 
@@ -191,8 +218,13 @@ class LayerStats:
     def _grad_hook(self, name: str):
         def hook(grad):
             if self.active:
-                self._pending.append({"layer": name, "kind": "backprop_grad",
-                                      **tensor_stats(grad, self.bins, self.max_sample, None, self.histograms)})
+                self._pending.append(
+                    {
+                        "layer": name,
+                        "kind": "backprop_grad",
+                        **tensor_stats(grad, self.bins, self.max_sample, None, self.histograms),
+                    }
+                )
             return None
 
         return hook
@@ -200,8 +232,13 @@ class LayerStats:
     def _weight_hook(self, name: str):
         def hook(grad):
             if self.active:
-                self._pending.append({"layer": name, "kind": "weight_grad",
-                                      **tensor_stats(grad, self.bins, self.max_sample, None, self.histograms)})
+                self._pending.append(
+                    {
+                        "layer": name,
+                        "kind": "weight_grad",
+                        **tensor_stats(grad, self.bins, self.max_sample, None, self.histograms),
+                    }
+                )
             return None
 
         return hook

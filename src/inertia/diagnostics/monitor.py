@@ -56,16 +56,16 @@ def _need_loss(mon: "Monitor", name: str):
 @QUANTITIES.register("hessian_top_eigenvalue")
 def _top_eig(mon: "Monitor", step: int) -> dict:
     _need_loss(mon, "hessian_top_eigenvalue")
-    res = curvature.hessian_eigenvalues(mon.loss_fn, _curv_params(mon), k=1, tol=1e-3, max_iter=50,
-                                        generator=mon.generator)
+    res = curvature.hessian_eigenvalues(
+        mon.loss_fn, _curv_params(mon), k=1, tol=1e-3, max_iter=50, generator=mon.generator
+    )
     return {"hessian_top_eigenvalue": float(res.values[0]), "hessian_top_eigenvalue_hvps": res.num_hvps}
 
 
 @QUANTITIES.register("hessian_frobenius_norm")
 def _frob(mon: "Monitor", step: int) -> dict:
     _need_loss(mon, "hessian_frobenius_norm")
-    res = curvature.hessian_frobenius_norm(mon.loss_fn, _curv_params(mon), probes=mon.probes,
-                                           generator=mon.generator)
+    res = curvature.hessian_frobenius_norm(mon.loss_fn, _curv_params(mon), probes=mon.probes, generator=mon.generator)
     return {"hessian_frobenius_norm": res.value, "hessian_frobenius_norm_stderr": res.stderr}
 
 
@@ -120,22 +120,36 @@ class Monitor:
             & Bengio measure them on 300 fixed test images. ``None``: the training minibatch.
     """
 
-    def __init__(self, model: nn.Module, quantities: Sequence[Union[str, Callable]] = ("layer_stats",),
-                 every: int = 10, path: Optional[Union[str, Path]] = None, loss_fn: Optional[Callable] = None,
-                 inputs: Optional[torch.Tensor] = None, curvature_params=None, probes: int = 20,
-                 histograms: bool = True, seed: int = 0, probe: Optional[tuple] = None,
-                 keep: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        quantities: Sequence[Union[str, Callable]] = ("layer_stats",),
+        every: int = 10,
+        path: Optional[Union[str, Path]] = None,
+        loss_fn: Optional[Callable] = None,
+        inputs: Optional[torch.Tensor] = None,
+        curvature_params=None,
+        probes: int = 20,
+        histograms: bool = True,
+        seed: int = 0,
+        probe: Optional[tuple] = None,
+        keep: Optional[int] = None,
+    ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
         if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 0):
             raise ValueError(f"keep must be None or a non-negative integer, got {keep!r}")
-        if probe is not None and not (isinstance(probe, tuple) and len(probe) == 2
-                                      and isinstance(probe[0], torch.Tensor) and callable(probe[1])):
+        if probe is not None and not (
+            isinstance(probe, tuple) and len(probe) == 2 and isinstance(probe[0], torch.Tensor) and callable(probe[1])
+        ):
             raise ValueError(f"probe must be (inputs tensor, loss_fn) or None, got {type(probe).__name__}")
         self.probe = probe
         self.model, self.every, self.loss_fn, self.inputs, self.probes = model, every, loss_fn, inputs, probes
-        self.curvature_params = curvature_params if curvature_params is not None else dict(
-            (n, p) for n, p in model.named_parameters() if p.requires_grad)
+        self.curvature_params = (
+            curvature_params
+            if curvature_params is not None
+            else dict((n, p) for n, p in model.named_parameters() if p.requires_grad)
+        )
         self.generator = torch.Generator().manual_seed(seed)
         self.quantities: list = []
         self.layer_stats: Optional[LayerStats] = None

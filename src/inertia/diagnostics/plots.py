@@ -50,8 +50,9 @@ def _layer_records(records: Sequence[dict]) -> list[dict]:
     return flat
 
 
-def plot_layer_stats(records: Sequence[dict], kind: str = "activation", path: Optional[PathLike] = None,
-                     title: Optional[str] = None):
+def plot_layer_stats(
+    records: Sequence[dict], kind: str = "activation", path: Optional[PathLike] = None, title: Optional[str] = None
+):
     """Mean (line), std (band) and 98th percentile (dashed) of each layer's ``kind`` over steps
     (Glorot & Bengio 2010, Figures 2-4)."""
     flat = [r for r in _layer_records(records) if r["kind"] == kind]
@@ -66,8 +67,9 @@ def plot_layer_stats(records: Sequence[dict], kind: str = "activation", path: Op
         std = [float(r["std"]) for r in rs]
         color = f"C{i % 10}"
         ax.plot(steps, mean, color=color, label=f"{layer}")
-        ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color=color, alpha=0.15)
+        ax.fill_between(
+            steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=color, alpha=0.15
+        )
         ax.plot(steps, [float(r["p98"]) for r in rs], color=color, ls="--", lw=0.8)
     ax.set_xlabel("update")
     ax.set_ylabel(f"{kind} (mean, ±std, 98th pct dashed)")
@@ -76,8 +78,13 @@ def plot_layer_stats(records: Sequence[dict], kind: str = "activation", path: Op
     return _save(fig, path)
 
 
-def plot_histograms(records: Sequence[dict], kind: str = "activation", step: Optional[int] = None,
-                    path: Optional[PathLike] = None, title: Optional[str] = None):
+def plot_histograms(
+    records: Sequence[dict],
+    kind: str = "activation",
+    step: Optional[int] = None,
+    path: Optional[PathLike] = None,
+    title: Optional[str] = None,
+):
     """Normalized histogram of ``kind`` for each layer at ``step`` (default: the first recorded)
     (Glorot & Bengio 2010, Figures 6-7)."""
     flat = [r for r in _layer_records(records) if r["kind"] == kind and "hist" in r]
@@ -120,8 +127,13 @@ def plot_jacobian_singular_values(spectra: Sequence, path: Optional[PathLike] = 
     return _save(fig, path)
 
 
-def plot_curvature(records: Sequence[dict], keys: Sequence[str] = ("hessian_frobenius_norm", "hessian_top_eigenvalue"),
-                   path: Optional[PathLike] = None, title: Optional[str] = None, loss_key: Optional[str] = None):
+def plot_curvature(
+    records: Sequence[dict],
+    keys: Sequence[str] = ("hessian_frobenius_norm", "hessian_top_eigenvalue"),
+    path: Optional[PathLike] = None,
+    title: Optional[str] = None,
+    loss_key: Optional[str] = None,
+):
     """Curvature quantities over training (log scale), with the loss on a second axis if
     ``loss_key`` names a field of the records."""
     present = [k for k in keys if any(k in r for r in records)]

@@ -153,8 +153,13 @@ def build_model(cfg: Config, data: TrainData) -> nn.Module:
 _INIT_KEYS = ("scheme", "bias", "rules")  # init entries that are not the scheme's own keywords
 
 
-def apply_init(model: nn.Module, cfg: Config, generator: torch.Generator, data: Optional[TrainData] = None,
-               loss_fn: Optional[Callable] = None):
+def apply_init(
+    model: nn.Module,
+    cfg: Config,
+    generator: torch.Generator,
+    data: Optional[TrainData] = None,
+    loss_fn: Optional[Callable] = None,
+):
     from .. import init as I
 
     kw = {k: v for k, v in cfg.init.items() if k not in _INIT_KEYS}
@@ -194,7 +199,8 @@ def build_loss(name: str, data: Optional[TrainData] = None) -> Callable:
         if data is not None and data.kind == "sequence":
             return data.task.loss_fn
         name = {"classification": "cross_entropy", "autoencoder": "sum_squared"}.get(
-            data.kind if data is not None else "", "mse")
+            data.kind if data is not None else "", "mse"
+        )
     if name == "cross_entropy":
         return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
     if name == "mse":
@@ -222,8 +228,16 @@ def build_monitor(cfg: Config, model: nn.Module, data: TrainData, loss_fn: Calla
     if cfg.monitor.probe:  # a fixed batch of test examples for the layer statistics
         xp, yp = data.x_test[: cfg.monitor.probe], data.y_test[: cfg.monitor.probe]
         probe = (xp, lambda out: loss_fn(out, yp))
-    return Monitor(model, cfg.monitor.quantities, every=cfg.monitor.every, path=path,
-                   loss_fn=lambda: loss_fn(model(xb), yb), inputs=xb, curvature_params=params, probe=probe)
+    return Monitor(
+        model,
+        cfg.monitor.quantities,
+        every=cfg.monitor.every,
+        path=path,
+        loss_fn=lambda: loss_fn(model(xb), yb),
+        inputs=xb,
+        curvature_params=params,
+        probe=probe,
+    )
 
 
 def check_names(cfg: Config) -> None:
@@ -252,8 +266,9 @@ def check_names(cfg: Config) -> None:
     scheme = cfg.init.get("scheme")
     if scheme not in (None, "torch_default"):
         fn = I.get(scheme)
-        supplied = ("model", "loss_fn", "generator") if getattr(fn, "model_level", False) else (
-            "tensor", "generator", "fans")
+        supplied = (
+            ("model", "loss_fn", "generator") if getattr(fn, "model_level", False) else ("tensor", "generator", "fans")
+        )
         _check_keywords(f"init {scheme!r}", fn, {k: v for k, v in cfg.init.items() if k not in _INIT_KEYS}, supplied)
     name, kw = _kwargs(cfg.model)
     _check_keywords(f"model {name!r}", M.get(name), kw)
@@ -273,8 +288,11 @@ def _check_keywords(where: str, fn: Callable, kwargs: dict, supplied: tuple = ()
         sig = inspect.signature(fn)
     except (TypeError, ValueError):  # no signature to check (a builtin): the call will tell
         return
-    accepted = [p.name for p in sig.parameters.values()
-                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in supplied]
+    accepted = [
+        p.name
+        for p in sig.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in supplied
+    ]
     taken = sorted(set(kwargs) & set(supplied))
     _expect(not taken, f"{where}: {taken} are set by the run, not the config; accepted: {', '.join(accepted)}")
     try:
@@ -285,8 +303,16 @@ def _check_keywords(where: str, fn: Callable, kwargs: dict, supplied: tuple = ()
 
 # What dry_build turns into a ConfigError naming the piece that failed: the pieces are built from the
 # user's config only, so any of these means the config asks for something that cannot be built.
-_BUILD_ERRORS = (ValueError, TypeError, RuntimeError, OverflowError, MemoryError, IndexError, ZeroDivisionError,
-                 OSError)
+_BUILD_ERRORS = (
+    ValueError,
+    TypeError,
+    RuntimeError,
+    OverflowError,
+    MemoryError,
+    IndexError,
+    ZeroDivisionError,
+    OSError,
+)
 
 
 @contextlib.contextmanager
@@ -315,8 +341,10 @@ def loop_metrics(cfg: Config) -> list[str]:
 def check_structural_damping(cfg: Config, model: nn.Module) -> None:
     """Hessian-Free's structural damping needs the model's hidden states (``forward_with_hidden``)."""
     if cfg.optimizer.options.get("structural_damping", 0) > 0 and not hasattr(model, "forward_with_hidden"):
-        raise ConfigError(f"optimizer.options.structural_damping needs a model that returns its hidden states "
-                          f"(forward_with_hidden, e.g. tanh_rnn); model {cfg.model['name']!r} does not")
+        raise ConfigError(
+            f"optimizer.options.structural_damping needs a model that returns its hidden states "
+            f"(forward_with_hidden, e.g. tanh_rnn); model {cfg.model['name']!r} does not"
+        )
 
 
 def dry_build(cfg: Config) -> list[str]:
@@ -361,8 +389,9 @@ def dry_build(cfg: Config) -> list[str]:
         if monitor is not None:
             monitor.close()
     if cfg.stop_when is not None and cfg.stop_when not in names:
-        raise ConfigError(f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; "
-                          f"its metrics are {sorted(names)}")
+        raise ConfigError(
+            f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; its metrics are {sorted(names)}"
+        )
     return names
 
 
@@ -371,20 +400,36 @@ def _check_fit(cfg: Config, model: nn.Module, data: TrainData, loss_fn: Callable
     examples); returns the names of the data's evaluation metrics."""
     data_name, model_name = cfg.data["name"], cfg.model["name"]
     classes = int(max(data.y_train.max(), data.y_test.max())) + 1 if data.kind == "classification" else None
-    out = check_outputs(model, data.x_train[:2], data.y_train[:2], model_name, data_name,
-                        "sequence" if data.kind == "sequence" else None, classes)
+    out = check_outputs(
+        model,
+        data.x_train[:2],
+        data.y_train[:2],
+        model_name,
+        data_name,
+        "sequence" if data.kind == "sequence" else None,
+        classes,
+    )
     try:
         with torch.no_grad():
             metrics = dataclasses.replace(data, eval_examples=2).evaluate(model, loss_fn)
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
-        raise ConfigError(f"loss {cfg.loss!r} does not fit model {model_name!r} (outputs {list(out.shape[1:])} "
-                          f"per example) and data {data_name!r} (targets {list(data.y_train.shape[1:])}): "
-                          f"{' '.join(str(e).split())}") from None
+        raise ConfigError(
+            f"loss {cfg.loss!r} does not fit model {model_name!r} (outputs {list(out.shape[1:])} "
+            f"per example) and data {data_name!r} (targets {list(data.y_train.shape[1:])}): "
+            f"{' '.join(str(e).split())}"
+        ) from None
     return list(metrics)
 
 
-def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, model_name: str, data_name: str,
-                  kind: Optional[str] = None, classes: Optional[int] = None) -> torch.Tensor:
+def check_outputs(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    model_name: str,
+    data_name: str,
+    kind: Optional[str] = None,
+    classes: Optional[int] = None,
+) -> torch.Tensor:
     """``model(x)`` runs and its outputs fit the targets ``y``: class labels (integer targets of
     shape [n]) need outputs [n, C] with C at least the number of classes (``classes``, default
     ``y.max() + 1``); float targets need outputs of their shape. ``kind="sequence"``: only the
@@ -393,18 +438,25 @@ def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, model_name
         try:
             out = model(x)
         except (RuntimeError, ValueError, TypeError, IndexError) as e:
-            raise ConfigError(f"model {model_name!r} does not take the inputs of data {data_name!r} (shape "
-                              f"{list(x.shape[1:])} per example): {' '.join(str(e).split())}") from None
+            raise ConfigError(
+                f"model {model_name!r} does not take the inputs of data {data_name!r} (shape "
+                f"{list(x.shape[1:])} per example): {' '.join(str(e).split())}"
+            ) from None
     _expect(isinstance(out, torch.Tensor), f"model {model_name!r} returns {type(out).__name__}, not a tensor")
     if kind == "sequence":
         return out
     if not y.is_floating_point() and y.dim() == 1:
         classes = classes if classes is not None else int(y.max()) + 1
-        _expect(out.dim() == 2 and out.shape[-1] >= classes,
-                f"model {model_name!r} gives outputs of shape {list(out.shape[1:])} per example; data "
-                f"{data_name!r} has {classes} classes, so it needs {classes} outputs")
+        _expect(
+            out.dim() == 2 and out.shape[-1] >= classes,
+            f"model {model_name!r} gives outputs of shape {list(out.shape[1:])} per example; data "
+            f"{data_name!r} has {classes} classes, so it needs {classes} outputs",
+        )
     elif y.is_floating_point():
-        _expect(out.shape[1:] == y.shape[1:], f"model {model_name!r} gives outputs of shape {list(out.shape[1:])} "
-                                              f"per example; the targets of data {data_name!r} have shape "
-                                              f"{list(y.shape[1:])}")
+        _expect(
+            out.shape[1:] == y.shape[1:],
+            f"model {model_name!r} gives outputs of shape {list(out.shape[1:])} "
+            f"per example; the targets of data {data_name!r} have shape "
+            f"{list(y.shape[1:])}",
+        )
     return out

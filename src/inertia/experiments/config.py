@@ -126,8 +126,16 @@ def _expect(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
-def _number(path: str, v: Any, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False, hi_open: bool = False, integer: bool = False) -> Any:
+def _number(
+    path: str,
+    v: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    integer: bool = False,
+) -> Any:
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
     _expect(ok_type and not isinstance(v, bool), f"{path} must be {kind}, got {v!r}")
@@ -168,15 +176,22 @@ def validate(cfg: Config) -> None:
     check_path_component("experiment", cfg.experiment)
     for sec in ("data", "model"):
         v = getattr(cfg, sec)
-        _expect(isinstance(v, dict) and isinstance(v.get("name"), str),
-                f"{sec} must be a mapping with a 'name', got {v!r}")
-    _expect(isinstance(cfg.init, dict) and ("scheme" in cfg.init or "rules" in cfg.init),
-            f"init must be a mapping with a 'scheme', got {cfg.init!r}")
-    _expect(cfg.init.get("scheme") is None or isinstance(cfg.init["scheme"], str),
-            f"init.scheme must be the name of an init scheme, got {cfg.init.get('scheme')!r}")
+        _expect(
+            isinstance(v, dict) and isinstance(v.get("name"), str), f"{sec} must be a mapping with a 'name', got {v!r}"
+        )
+    _expect(
+        isinstance(cfg.init, dict) and ("scheme" in cfg.init or "rules" in cfg.init),
+        f"init must be a mapping with a 'scheme', got {cfg.init!r}",
+    )
+    _expect(
+        cfg.init.get("scheme") is None or isinstance(cfg.init["scheme"], str),
+        f"init.scheme must be the name of an init scheme, got {cfg.init.get('scheme')!r}",
+    )
     o = cfg.optimizer
-    _expect(isinstance(o.name, str) and o.name in OPTIMIZERS,
-            f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}")
+    _expect(
+        isinstance(o.name, str) and o.name in OPTIMIZERS,
+        f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}",
+    )
     _number("optimizer.lr", o.lr, lo=0)
     _number("optimizer.momentum", o.momentum, lo=0, hi=1, hi_open=True)
     _number("optimizer.weight_decay", o.weight_decay, lo=0)
@@ -184,8 +199,10 @@ def validate(cfg: Config) -> None:
     _validate_optimizer_options(cfg)
     for sec in ("schedule", "lr_schedule"):
         v = getattr(cfg, sec)
-        _expect(v is None or (isinstance(v, dict) and isinstance(v.get("name"), str)),
-                f"{sec} must be null or a mapping with a 'name', got {v!r}")
+        _expect(
+            v is None or (isinstance(v, dict) and isinstance(v.get("name"), str)),
+            f"{sec} must be null or a mapping with a 'name', got {v!r}",
+        )
     if cfg.schedule is not None and "mu_max" in cfg.schedule:
         _number("schedule.mu_max", cfg.schedule["mu_max"], lo=0, hi=1, hi_open=True)
     _expect(isinstance(cfg.loss, str) and cfg.loss in LOSSES, f"loss must be one of {list(LOSSES)}, got {cfg.loss!r}")
@@ -194,21 +211,29 @@ def validate(cfg: Config) -> None:
     _number("eval_every", cfg.eval_every, lo=1, integer=True)
     if cfg.checkpoint_every is not None:
         _number("checkpoint_every", cfg.checkpoint_every, lo=1, integer=True)
-    _expect(cfg.stop_when is None or (isinstance(cfg.stop_when, str) and cfg.stop_when),
-            f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}")
+    _expect(
+        cfg.stop_when is None or (isinstance(cfg.stop_when, str) and cfg.stop_when),
+        f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}",
+    )
     if cfg.clip_grad_norm is not None:
         _number("clip_grad_norm", cfg.clip_grad_norm, lo=0, lo_open=True)
-        _expect(o.name != "hessian_free", "clip_grad_norm is for first-order optimizers, got it with optimizer.name "
-                                          "'hessian_free' (HF's damping and line search bound its steps)")
+        _expect(
+            o.name != "hessian_free",
+            "clip_grad_norm is for first-order optimizers, got it with optimizer.name "
+            "'hessian_free' (HF's damping and line search bound its steps)",
+        )
     _number("monitor.every", cfg.monitor.every, lo=1, integer=True)
     _number("monitor.probe", cfg.monitor.probe, lo=0, integer=True)
     for key in ("quantities", "params"):
         v = getattr(cfg.monitor, key)
-        _expect(isinstance(v, list) and all(isinstance(q, str) for q in v),
-                f"monitor.{key} must be a list of names, got {v!r}")
+        _expect(
+            isinstance(v, list) and all(isinstance(q, str) for q in v),
+            f"monitor.{key} must be a list of names, got {v!r}",
+        )
     check_seed("seed", cfg.seed)
-    _expect(isinstance(cfg.dtype, str) and cfg.dtype in DTYPES,
-            f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
+    _expect(
+        isinstance(cfg.dtype, str) and cfg.dtype in DTYPES, f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}"
+    )
     _device_kind(cfg.device)
     _validate_names(cfg)
 
@@ -235,8 +260,10 @@ def check_path_component(name: str, value: Any) -> str:
 
 def _device_kind(device: Any) -> str:
     kind, sep, index = device.partition(":") if isinstance(device, str) else ("", "", "")
-    _expect(kind in ("cpu", "cuda", "mps") and (not sep or index.isdigit()),
-            f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    _expect(
+        kind in ("cpu", "cuda", "mps") and (not sep or index.isdigit()),
+        f"device must be cpu, cuda, cuda:N or mps, got {device!r}",
+    )
     return kind
 
 
@@ -248,11 +275,17 @@ def check_device(device: Any) -> None:
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(device.partition(":")[2] or 0)
-        _expect(index < count, f"device {device!r}: this machine has {count} CUDA device(s)"
-                               + (" (torch.cuda.is_available() is False); use device: cpu" if not count else ""))
+        _expect(
+            index < count,
+            f"device {device!r}: this machine has {count} CUDA device(s)"
+            + (" (torch.cuda.is_available() is False); use device: cpu" if not count else ""),
+        )
     elif kind == "mps":
-        _expect(torch.backends.mps.is_available(), f"device {device!r}: MPS is not available on this machine "
-                                                   f"(torch.backends.mps.is_available() is False); use device: cpu")
+        _expect(
+            torch.backends.mps.is_available(),
+            f"device {device!r}: MPS is not available on this machine "
+            f"(torch.backends.mps.is_available() is False); use device: cpu",
+        )
 
 
 HF_LOOP_OPTIONS = {"curvature_fraction": 0.25}  # options the training loop reads, not HessianFree
@@ -262,8 +295,10 @@ def _validate_optimizer_options(cfg: Config) -> None:
     o = cfg.optimizer
     _expect(isinstance(o.options, dict), f"optimizer.options must be a mapping, got {o.options!r}")
     if o.name != "hessian_free":
-        _expect(not o.options, f"optimizer.options is only for optimizer.name 'hessian_free', got {o.options!r} "
-                               f"with {o.name!r}")
+        _expect(
+            not o.options,
+            f"optimizer.options is only for optimizer.name 'hessian_free', got {o.options!r} with {o.name!r}",
+        )
         return
     import inspect
 
@@ -284,8 +319,10 @@ def _validate_optimizer_options(cfg: Config) -> None:
     except ValueError as e:  # names the option: lr and weight_decay are optimizer.*, the rest optimizer.options.*
         raise ConfigError(f"optimizer (hessian_free): {e}") from None
     for sec in ("schedule", "lr_schedule"):
-        _expect(getattr(cfg, sec) is None, f"{sec} is not used by hessian_free (it has no momentum or learning-rate "
-                                           f"schedule); set it to null")
+        _expect(
+            getattr(cfg, sec) is None,
+            f"{sec} is not used by hessian_free (it has no momentum or learning-rate schedule); set it to null",
+        )
 
 
 def _validate_names(cfg: Config) -> None:
@@ -323,8 +360,11 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
         set_dotted(d, k, v)
     check_tree(d, str(path))
     missing = [k for k in ("data", "model") if k not in d]
-    _expect(not missing, f"{path}: a config must set data and model (e.g. data: {{name: curves}}, "
-                         f"model: {{name: deep_autoencoder, sizes: [784, 100, 20]}}); missing: {', '.join(missing)}")
+    _expect(
+        not missing,
+        f"{path}: a config must set data and model (e.g. data: {{name: curves}}, "
+        f"model: {{name: deep_autoencoder, sizes: [784, 100, 20]}}); missing: {', '.join(missing)}",
+    )
     return from_dict(d)
 
 
@@ -372,8 +412,10 @@ def check_tree(d: Any, where: str = "config") -> None:
     while stack:
         v, depth, at = stack.pop()
         count += 1
-        _expect(count <= MAX_CONFIG_VALUES, f"{where}: more than {MAX_CONFIG_VALUES} values (after expanding "
-                                            f"YAML aliases); a config is a few dozen")
+        _expect(
+            count <= MAX_CONFIG_VALUES,
+            f"{where}: more than {MAX_CONFIG_VALUES} values (after expanding YAML aliases); a config is a few dozen",
+        )
         _expect(depth <= MAX_CONFIG_DEPTH, f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels at {at or 'top'}")
         if isinstance(v, dict):
             for k, sub in v.items():
@@ -382,8 +424,10 @@ def check_tree(d: Any, where: str = "config") -> None:
         elif isinstance(v, (list, tuple)):
             stack.extend((sub, depth + 1, f"{at}[{i}]") for i, sub in enumerate(v))
         elif isinstance(v, int) and not isinstance(v, bool):
-            _expect(-INT64_MAX - 1 <= v <= INT64_MAX, f"{at or where} must fit in 64 bits, got an integer "
-                                                      f"of {len(str(abs(v)))} digits")
+            _expect(
+                -INT64_MAX - 1 <= v <= INT64_MAX,
+                f"{at or where} must fit in 64 bits, got an integer of {len(str(abs(v)))} digits",
+            )
 
 
 def _yaml_loader():
@@ -399,7 +443,8 @@ def _yaml_loader():
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-        list("-+0123456789."))
+        list("-+0123456789."),
+    )
     return Loader
 
 

@@ -48,10 +48,22 @@ def _num(v):
 def _run_figures(run: Path, metrics: list, label_prefix: str = "") -> list:
     figs = []
     keys = [k for k in ("train_loss", "test_loss", "train_error", "test_error") if any(k in m for m in metrics)]
-    loss = {k: ([m["step"] for m in metrics if _num(m.get(k)) is not None],
-                [m[k] for m in metrics if _num(m.get(k)) is not None]) for k in keys if "loss" in k}
-    err = {k: ([m["step"] for m in metrics if _num(m.get(k)) is not None],
-               [m[k] for m in metrics if _num(m.get(k)) is not None]) for k in keys if "error" in k}
+    loss = {
+        k: (
+            [m["step"] for m in metrics if _num(m.get(k)) is not None],
+            [m[k] for m in metrics if _num(m.get(k)) is not None],
+        )
+        for k in keys
+        if "loss" in k
+    }
+    err = {
+        k: (
+            [m["step"] for m in metrics if _num(m.get(k)) is not None],
+            [m[k] for m in metrics if _num(m.get(k)) is not None],
+        )
+        for k in keys
+        if "error" in k
+    }
     for name, series, ylabel in (("loss.png", loss, "loss"), ("error.png", err, "error")):
         p = _curves(series, run / name, f"{label_prefix}{ylabel} over training", ylabel)
         if p:
@@ -61,11 +73,19 @@ def _run_figures(run: Path, metrics: list, label_prefix: str = "") -> list:
         from ..diagnostics import plots
 
         for title, fn, fname in (
-                ("activations per layer (mean, std, 98th percentile)",
-                 lambda p: plots.plot_layer_stats(diag, "activation", path=p), "activations.png"),
-                ("curvature over training", lambda p: plots.plot_curvature(
-                    diag, keys=("hessian_frobenius_norm", "hessian_top_eigenvalue", "hessian_trace"), path=p),
-                 "curvature.png")):
+            (
+                "activations per layer (mean, std, 98th percentile)",
+                lambda p: plots.plot_layer_stats(diag, "activation", path=p),
+                "activations.png",
+            ),
+            (
+                "curvature over training",
+                lambda p: plots.plot_curvature(
+                    diag, keys=("hessian_frobenius_norm", "hessian_top_eigenvalue", "hessian_trace"), path=p
+                ),
+                "curvature.png",
+            ),
+        ):
             try:
                 fn(run / fname)
                 figs.append((title, run / fname))
@@ -94,9 +114,12 @@ def _html_table(rows: list) -> str:
         return "<p>(no rows)</p>"
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(
-        f"<td>{html.escape(f'{r[c]:.4g}' if isinstance(r[c], float) else str(r[c]))}</td>" for c in cols) + "</tr>"
-        for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(f'{r[c]:.4g}' if isinstance(r[c], float) else str(r[c]))}</td>" for c in cols)
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -111,12 +134,16 @@ def _write(directory: Path, title: str, sections: list) -> tuple[Path, Path]:
             rel = path.relative_to(directory) if path.is_relative_to(directory) else path
             md += f"![{cap}]({rel})\n\n"
             b64 = base64.b64encode(path.read_bytes()).decode()
-            body += (f"<figure><img alt='{html.escape(cap)}' src='data:image/png;base64,{b64}'>"
-                     f"<figcaption>{html.escape(cap)}</figcaption></figure>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
-            "body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px}pre{background:#f6f6f6;padding:1em;overflow:auto}"
-            "img{max-width:700px}</style></head><body>" + body + "</body></html>")
+            body += (
+                f"<figure><img alt='{html.escape(cap)}' src='data:image/png;base64,{b64}'>"
+                f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+            )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
+        "body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px}pre{background:#f6f6f6;padding:1em;overflow:auto}"
+        "img{max-width:700px}</style></head><body>" + body + "</body></html>"
+    )
     atomic_write_bytes(directory / "report.md", md.encode("utf-8"))
     atomic_write_bytes(directory / "report.html", page.encode("utf-8"))
     return directory / "report.md", directory / "report.html"
@@ -157,8 +184,13 @@ def report_run(run: Path) -> tuple[Path, Path]:
         status = [{"status": "unreadable", "updates": "-", "message": problems[0]}]
     else:
         summary = summary or {}
-        status = [{"status": summary.get("status", "unknown"), "updates": summary.get("step", "-"),
-                   "message": summary.get("message", "") or "-"}]
+        status = [
+            {
+                "status": summary.get("status", "unknown"),
+                "updates": summary.get("step", "-"),
+                "message": summary.get("message", "") or "-",
+            }
+        ]
     final_rows = [{"metric": k, "value": v} for k, v in final.items()] if isinstance(final, dict) else []
     cfg_text = json.dumps(config, indent=2) if config is not None else "(config.json missing or unreadable)"
     try:
@@ -166,13 +198,17 @@ def report_run(run: Path) -> tuple[Path, Path]:
     except UnreadableFileError as e:  # diagnostics.jsonl: the run's other parts are still shown
         problems.append(f"{e} (figures skipped)")
         figs = []
-    return _write(run, f"run {run.name}", [
-        ("status", _md_table(status), _html_table(status), []),
-        *_problems_section(problems),
-        ("final metrics", _md_table(final_rows), _html_table(final_rows), []),
-        ("curves", "", "", figs),
-        ("config", f"```json\n{cfg_text}\n```\n", f"<pre>{html.escape(cfg_text)}</pre>", []),
-    ])
+    return _write(
+        run,
+        f"run {run.name}",
+        [
+            ("status", _md_table(status), _html_table(status), []),
+            *_problems_section(problems),
+            ("final metrics", _md_table(final_rows), _html_table(final_rows), []),
+            ("curves", "", "", figs),
+            ("config", f"```json\n{cfg_text}\n```\n", f"<pre>{html.escape(cfg_text)}</pre>", []),
+        ],
+    )
 
 
 def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
@@ -180,9 +216,16 @@ def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
 
     res = load_sweep(root)
     table = res.table(metric)
-    trials = [{"trial": t["id"], "status": t["status"],
-               **{k: v for k, v in t["overrides"].items()},
-               metric: t["metrics"].get(metric, "-"), "message": t.get("message", "") or "-"} for t in res.trials]
+    trials = [
+        {
+            "trial": t["id"],
+            "status": t["status"],
+            **{k: v for k, v in t["overrides"].items()},
+            metric: t["metrics"].get(metric, "-"),
+            "message": t.get("message", "") or "-",
+        }
+        for t in res.trials
+    ]
     series, problems = {}, []
     for t in res.trials:
         ms = _read_or_note(root / "trials" / t["id"] / "metrics.jsonl", read_jsonl, [], problems)
@@ -192,12 +235,16 @@ def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
     fig = _curves(series, root / "trials.png", f"{metric} of every trial", metric)
     stored = read_json(root / "sweep.json")
     meta = json.dumps(stored.get("grid", stored.get("configs")) if isinstance(stored, dict) else stored, indent=2)
-    return _write(root, f"sweep {root.name}", [
-        (f"best learning rate per setting ({metric})", _md_table(table), _html_table(table), []),
-        *_problems_section(problems),
-        ("trials", _md_table(trials), _html_table(trials), [(f"{metric} of every trial", fig)] if fig else []),
-        ("grid", f"```json\n{meta}\n```\n", f"<pre>{html.escape(meta)}</pre>", []),
-    ])
+    return _write(
+        root,
+        f"sweep {root.name}",
+        [
+            (f"best learning rate per setting ({metric})", _md_table(table), _html_table(table), []),
+            *_problems_section(problems),
+            ("trials", _md_table(trials), _html_table(trials), [(f"{metric} of every trial", fig)] if fig else []),
+            ("grid", f"```json\n{meta}\n```\n", f"<pre>{html.escape(meta)}</pre>", []),
+        ],
+    )
 
 
 def write_report(directory: str | Path, metric: str = "train_error") -> tuple[Path, Path]:

@@ -56,8 +56,13 @@ class FolderInUseError(ValueError):
 def check_name(name: Any, what: str) -> str:
     """``name`` if it is a single path component (no ``/``, not ``.`` or ``..``, not empty), so
     ``out / name`` stays inside ``out``; ValueError naming ``what`` otherwise."""
-    ok = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name \
+    ok = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
         and "\0" not in name
+    )
     if not ok:
         raise ValueError(f"{what} must be a single folder name (no '/', not '.' or '..', not empty), got {name!r}")
     return name
@@ -92,8 +97,10 @@ def lock_folder(path: str | os.PathLike) -> Iterator[Path]:
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
-            raise FolderInUseError(f"{path} is in use by another process (it holds {path / LOCK_FILE}); "
-                                   f"wait for it to finish or use another folder") from None
+            raise FolderInUseError(
+                f"{path} is in use by another process (it holds {path / LOCK_FILE}); "
+                f"wait for it to finish or use another folder"
+            ) from None
         yield path
     finally:
         os.close(fd)  # releases the lock
@@ -124,8 +131,9 @@ def config_differences(stored: dict, new: dict) -> dict:
     (compared as JSON, so tuples equal lists; a missing key reads as ``<absent>``)."""
     a, b = _flatten(json.loads(to_json(stored))), _flatten(json.loads(to_json(new)))
     absent = "<absent>"
-    return {k: (a.get(k, absent), b.get(k, absent)) for k in sorted(set(a) | set(b))
-            if a.get(k, absent) != b.get(k, absent)}
+    return {
+        k: (a.get(k, absent), b.get(k, absent)) for k in sorted(set(a) | set(b)) if a.get(k, absent) != b.get(k, absent)
+    }
 
 
 def check_resume_config(stored: dict, new: dict, where: str) -> None:
@@ -135,8 +143,10 @@ def check_resume_config(stored: dict, new: dict, where: str) -> None:
     if diff:
         shown = "; ".join(f"{k}: stored {a!r}, new {b!r}" for k, (a, b) in list(diff.items())[:10])
         more = f" (and {len(diff) - 10} more)" if len(diff) > 10 else ""
-        raise ValueError(f"cannot resume {where}: its config differs at {', '.join(diff)}: {shown}{more}. "
-                         f"Resume with the stored config, or start a new folder (another run id or name)")
+        raise ValueError(
+            f"cannot resume {where}: its config differs at {', '.join(diff)}: {shown}{more}. "
+            f"Resume with the stored config, or start a new folder (another run id or name)"
+        )
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -253,12 +263,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnreadableFileError(path, "refused: it holds objects other than tensors and plain data, and loading "
-                                        f"those could run code ({first})") from None
+        raise UnreadableFileError(
+            path,
+            f"refused: it holds objects other than tensors and plain data, and loading those could run code ({first})",
+        ) from None
     except (EOFError, OSError, RuntimeError, ValueError, KeyError, IndexError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "the file ends early"
-        raise UnreadableFileError(path, f"not a readable checkpoint, empty or truncated ({type(e).__name__}: "
-                                        f"{first}); move it away to restart the run from update 0") from None
+        raise UnreadableFileError(
+            path,
+            f"not a readable checkpoint, empty or truncated ({type(e).__name__}: "
+            f"{first}); move it away to restart the run from update 0",
+        ) from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise UnreadableFileError(path, f"not an inertia run checkpoint: missing {missing}")

@@ -35,8 +35,17 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .config import Config, ConfigError, from_dict, parse_value, set_dotted
-from .store import (FolderInUseError, RunDir, run_path, atomic_write_json, check_resume_config, lock_folder, read_json,
-                    read_jsonl, remove_temporaries)
+from .store import (
+    FolderInUseError,
+    RunDir,
+    run_path,
+    atomic_write_json,
+    check_resume_config,
+    lock_folder,
+    read_json,
+    read_jsonl,
+    remove_temporaries,
+)
 
 
 def parse_grid(items: Sequence[str]) -> dict:
@@ -56,8 +65,10 @@ def parse_grid(items: Sequence[str]) -> dict:
             raise ConfigError(f"grid key {key!r} is given twice; list all its values in one entry ({key}=v1,v2,...)")
         vals = [parse_value(t) for t in texts]
         for i, j in _equal_pairs(vals):
-            raise ConfigError(f"grid entry {item!r} lists one value twice: {texts[j]!r} and {texts[i]!r} are both "
-                              f"{vals[i]!r}; each value must appear once")
+            raise ConfigError(
+                f"grid entry {item!r} lists one value twice: {texts[j]!r} and {texts[i]!r} are both "
+                f"{vals[i]!r}; each value must appear once"
+            )
         grid[key] = vals
     return grid
 
@@ -84,11 +95,14 @@ def _check_grid(grid: dict, seeds: int) -> None:
         if not isinstance(vals, (list, tuple)) or not vals:
             raise ConfigError(f"grid values for {key!r} must be a non-empty list, got {vals!r}")
         for i, j in _equal_pairs(list(vals)):
-            raise ConfigError(f"grid key {key!r} lists the value {vals[i]!r} twice ({list(vals)!r}); "
-                              f"each value must appear once")
+            raise ConfigError(
+                f"grid key {key!r} lists the value {vals[i]!r} twice ({list(vals)!r}); each value must appear once"
+            )
     if "seed" in grid and seeds != 1:
-        raise ConfigError(f"seeds are given twice: a 'seed' grid key {list(grid['seed'])!r} and seeds={seeds}; "
-                          f"give either the exact seeds (grid key 'seed') or how many (seeds=N, from the base seed)")
+        raise ConfigError(
+            f"seeds are given twice: a 'seed' grid key {list(grid['seed'])!r} and seeds={seeds}; "
+            f"give either the exact seeds (grid key 'seed') or how many (seeds=N, from the base seed)"
+        )
 
 
 def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Config]]:
@@ -113,8 +127,9 @@ def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Co
                 raise ConfigError(f"grid point {over}: {e}") from None
             tid = trial_id(over)
             if tid in ids:  # equal reprs of unequal values: two trials must never share a folder
-                raise ConfigError(f"grid points {ids[tid]} and {over} would share the trial folder {tid}; "
-                                  f"make their values distinct")
+                raise ConfigError(
+                    f"grid points {ids[tid]} and {over} would share the trial folder {tid}; make their values distinct"
+                )
             ids[tid] = over
             trials.append((tid, over, cfg))
     return trials
@@ -207,18 +222,31 @@ class SweepResult:
             ranked = {lr: m for lr, m in means.items() if math.isfinite(m)}
             best_lr = min(ranked, key=ranked.get) if ranked else None
             vals = by_lr[best_lr] if ranked else []
-            rows.append({**{k: parse_value(v) for k, v in setting}, "best_lr": best_lr,
-                         "mean": ranked[best_lr] if ranked else None,
-                         "std": (statistics.pstdev(vals) if len(vals) > 1 else 0.0) if ranked else None,
-                         "seeds": len(vals),
-                         "diverged": sum(1 for v in itertools.chain(*by_lr.values()) if not math.isfinite(v)),
-                         "failed": failed.get(setting, 0)})
+            rows.append(
+                {
+                    **{k: parse_value(v) for k, v in setting},
+                    "best_lr": best_lr,
+                    "mean": ranked[best_lr] if ranked else None,
+                    "std": (statistics.pstdev(vals) if len(vals) > 1 else 0.0) if ranked else None,
+                    "seeds": len(vals),
+                    "diverged": sum(1 for v in itertools.chain(*by_lr.values()) if not math.isfinite(v)),
+                    "failed": failed.get(setting, 0),
+                }
+            )
         return rows
 
 
-def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs", name: Optional[str] = None,
-              backend: str = "local", workers: Optional[int] = None, resume: bool = False,
-              progress: Optional[Callable[[int, int], None]] = None) -> SweepResult:
+def run_sweep(
+    base: Config,
+    grid: dict,
+    seeds: int = 1,
+    out: str | Path = "runs",
+    name: Optional[str] = None,
+    backend: str = "local",
+    workers: Optional[int] = None,
+    resume: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> SweepResult:
     """Run every trial of the grid (see the module docstring); return the collected results.
 
     Failed trials (an exception in ``train``) are recorded and the sweep goes on; check
@@ -232,9 +260,15 @@ def run_sweep(base: Config, grid: dict, seeds: int = 1, out: str | Path = "runs"
     return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True)
 
 
-def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", backend: str = "local",
-                workers: Optional[int] = None, resume: bool = False,
-                progress: Optional[Callable[[int, int], None]] = None) -> SweepResult:
+def run_configs(
+    configs: dict,
+    out: str | Path = "runs",
+    name: str = "configs",
+    backend: str = "local",
+    workers: Optional[int] = None,
+    resume: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> SweepResult:
     """Run explicitly listed configs (``{label: Config or dict}``) as one pool of trials.
 
     The same machinery as :func:`run_sweep` (folders, resume, backends) for trials that do not
@@ -256,8 +290,9 @@ def run_configs(configs: dict, out: str | Path = "runs", name: str = "configs", 
         tid = trial_id({"label": label, "config": hashlib.sha256(repr(cfg.to_dict()).encode()).hexdigest()[:8]})
         trials.append((tid, {"label": label}, cfg))
     meta = {"configs": {label: (c if isinstance(c, dict) else c.to_dict()) for label, c in configs.items()}}
-    return _execute(run_path(out, name, what=("name",)), meta, trials, backend, workers, resume, progress,
-                    same_meta=False)
+    return _execute(
+        run_path(out, name, what=("name",)), meta, trials, backend, workers, resume, progress, same_meta=False
+    )
 
 
 def _remove_tmp_files(root: Path) -> None:
@@ -319,8 +354,11 @@ def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
         if stored_cfg is not None:
             _refuse_changes(stored_cfg, cfg.to_dict(), rd.config, "the stored config")
         if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged"):
-            done[tid] = {"status": summary["status"], "metrics": summary.get("final", {}),
-                         "message": summary.get("message", "")}
+            done[tid] = {
+                "status": summary["status"],
+                "metrics": summary.get("final", {}),
+                "message": summary.get("message", ""),
+            }
     if meta_damage:
         _move_aside(root, meta_path, meta_damage)
     for folder, why in damaged:
@@ -347,8 +385,16 @@ def _hold(root: Path):
         yield root
 
 
-def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Optional[int], resume: bool,
-             progress: Optional[Callable[[int, int], None]], same_meta: bool) -> SweepResult:
+def _execute(
+    root: Path,
+    meta: dict,
+    trials: list,
+    backend: str,
+    workers: Optional[int],
+    resume: bool,
+    progress: Optional[Callable[[int, int], None]],
+    same_meta: bool,
+) -> SweepResult:
     if (root / "sweep.json").exists() and not resume:
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
     root.mkdir(parents=True, exist_ok=True)
@@ -362,8 +408,14 @@ def _execute(root: Path, meta: dict, trials: list, backend: str, workers: Option
     return result
 
 
-def _run_todo(todo: list, done: dict, total: int, backend: str, workers: Optional[int],
-              progress: Optional[Callable[[int, int], None]]) -> None:
+def _run_todo(
+    todo: list,
+    done: dict,
+    total: int,
+    backend: str,
+    workers: Optional[int],
+    progress: Optional[Callable[[int, int], None]],
+) -> None:
     """Run the unfinished trials on the backend, filling ``done`` (trial id -> result)."""
     if progress:
         progress(len(done), total)
@@ -382,8 +434,9 @@ def _run_local(todo, workers):
     import multiprocessing as mp
 
     n = min(workers or os.cpu_count() or 1, len(todo))
-    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
-                                initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=n, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futs = {pool.submit(_run_trial, (c, d)): tid for tid, c, d in todo}
         for fut in cf.as_completed(futs):
             yield futs[fut], fut.result()
@@ -392,8 +445,11 @@ def _run_local(todo, workers):
 def _tune_trainable(config: dict) -> dict:
     """A Ray Tune function trainable: one inertia trial; its return value is the final result."""
     res = _run_trial((config["trial"]["cfg"], config["trial"]["run_dir"]))
-    return {"inertia_status": res["status"], "inertia_message": res["message"],
-            **{k: v for k, v in res["metrics"].items() if isinstance(v, (int, float))}}
+    return {
+        "inertia_status": res["status"],
+        "inertia_message": res["message"],
+        **{k: v for k, v in res["metrics"].items() if isinstance(v, (int, float))},
+    }
 
 
 def _run_ray(todo, workers):
@@ -405,8 +461,9 @@ def _run_ray(todo, workers):
         raise ConfigError("backend 'ray' needs Ray Tune: pip install 'inertia[ray]'") from None
     started = False
     if not ray.is_initialized():
-        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(
+            num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
         started = True
     try:
         storage = Path(todo[0][2]).parent.parent.resolve() / "ray"
@@ -424,7 +481,9 @@ def _run_ray(todo, workers):
             if r.error is not None or "inertia_status" not in m:
                 yield tid, {"status": "failed", "metrics": {}, "message": str(r.error)}
                 continue
-            metrics = {k: v for k, v in m.items() if k in ("step", "train_batch_loss") or k.startswith(("train_", "test_"))}
+            metrics = {
+                k: v for k, v in m.items() if k in ("step", "train_batch_loss") or k.startswith(("train_", "test_"))
+            }
             yield tid, {"status": m["inertia_status"], "metrics": metrics, "message": m.get("inertia_message", "")}
     finally:
         if started:

@@ -81,7 +81,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor
     epoch, k = divmod(step, per_epoch)
     g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
     perm = torch.randperm(n, generator=g)
-    return perm[k * batch_size:(k + 1) * batch_size]
+    return perm[k * batch_size : (k + 1) * batch_size]
 
 
 def _is_finite(x: torch.Tensor) -> bool:
@@ -184,7 +184,10 @@ def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress
     data, model, loss_fn, optimizer = parts
     device = torch.device(cfg.device)
     start, history, wall_offset = 0, [], 0.0
-    grads = {"max": 0.0, "clipped": 0}  # gradient clipping: the largest norm and clipped updates since the last evaluation
+    grads = {
+        "max": 0.0,
+        "clipped": 0,
+    }  # gradient clipping: the largest norm and clipped updates since the last evaluation
     writer = monitor = ckpt = None
     previous = _previous_summary(rd) if resume else None  # what a failure before any evaluation keeps
     t0 = time.perf_counter()
@@ -193,13 +196,16 @@ def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress
     def checkpoint(step: int) -> None:
         if rd is None:
             return
-        atomic_torch_save(rd.checkpoint, {
-            "step": step,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "grads": dict(grads),
-        })
+        atomic_torch_save(
+            rd.checkpoint,
+            {
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "grads": dict(grads),
+            },
+        )
 
     hessian_free = isinstance(optimizer, HessianFree)
 
@@ -215,8 +221,9 @@ def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress
             grads.update(max=0.0, clipped=0)
         m["wall_s"] = wall_offset + time.perf_counter() - t0
         if cfg.stop_when is not None and cfg.stop_when not in m:
-            raise ConfigError(f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; "
-                              f"its metrics are {sorted(m)}")
+            raise ConfigError(
+                f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; its metrics are {sorted(m)}"
+            )
         return m
 
     def should_stop(m: dict) -> bool:
@@ -230,8 +237,14 @@ def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress
         if writer is not None:
             writer.close()
         if rd is not None:
-            rd.write_summary(status=status, step=step, experiment=cfg.experiment,
-                             final=final, message=message, wall_time_s=time.perf_counter() - t0)
+            rd.write_summary(
+                status=status,
+                step=step,
+                experiment=cfg.experiment,
+                final=final,
+                message=message,
+                wall_time_s=time.perf_counter() - t0,
+            )
         if monitor is not None:
             monitor.close()
         return TrainResult(final, status, step, rd.root if rd else None, message)
@@ -317,8 +330,9 @@ def _previous_summary(rd: RunDir | None) -> dict | None:
     return summary if isinstance(summary, dict) else None
 
 
-def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: torch.Tensor, yb: torch.Tensor,
-                       cfg: Config, step: int) -> torch.Tensor:
+def _hessian_free_step(
+    optimizer: HessianFree, model, loss_fn: Callable, xb: torch.Tensor, yb: torch.Tensor, cfg: Config, step: int
+) -> torch.Tensor:
     """One HF iteration on the batch: the gradient on all of it, curvature products on a
     ``curvature_fraction`` share (a different subset at each step, a pure function of (seed, step)),
     exact per-case gradients for the Martens preconditioner. Returns the loss before the step."""
@@ -352,8 +366,11 @@ def _hessian_free_step(optimizer: HessianFree, model, loss_fn: Callable, xb: tor
 
 def _hessian_free_metrics(optimizer: HessianFree) -> dict:
     c = optimizer.counters
-    return {"hf_damping": optimizer.damping, "hf_cg_iters": c["cg_iters_total"],
-            "hf_curvature_products": c["curvature_products"]}
+    return {
+        "hf_damping": optimizer.damping,
+        "hf_cg_iters": c["cg_iters_total"],
+        "hf_curvature_products": c["curvature_products"],
+    }
 
 
 def _at_theta(optimizer: Any):

@@ -29,8 +29,9 @@ def nothing_to_fill(tensor: torch.Tensor, who: str) -> bool:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{who} needs a torch.Tensor, got {type(tensor).__name__}")
     if not tensor.is_floating_point():
-        raise TypeError(f"{who} needs a floating-point tensor (float16, bfloat16, float32 or float64), "
-                        f"got dtype {tensor.dtype}")
+        raise TypeError(
+            f"{who} needs a floating-point tensor (float16, bfloat16, float32 or float64), got dtype {tensor.dtype}"
+        )
     return tensor.numel() == 0
 
 

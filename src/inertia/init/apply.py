@@ -63,8 +63,10 @@ def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
     if isinstance(spec, str):
         fn = get(spec)
         if getattr(fn, "model_level", False):
-            raise ValueError(f"{where}: {spec!r} initializes a whole model from its loss; call "
-                             f"inertia.init.{fn.__name__}(model, loss_fn, ...) instead of apply()")
+            raise ValueError(
+                f"{where}: {spec!r} initializes a whole model from its loss; call "
+                f"inertia.init.{fn.__name__}(model, loss_fn, ...) instead of apply()"
+            )
         return _Resolved(spec, fn)
     if callable(spec):
         return _Resolved(getattr(spec, "__name__", repr(spec)), spec)
@@ -85,7 +87,8 @@ def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
         r.kwargs, r.bias = kw, (None if bias is None else float(bias))
         return r
     raise ValueError(
-        f"{where}: a scheme must be a name, a callable, (name, kwargs) or a dict with 'scheme', got {spec!r}")
+        f"{where}: a scheme must be a name, a callable, (name, kwargs) or a dict with 'scheme', got {spec!r}"
+    )
 
 
 def _accepts(fn: Callable, name: str) -> bool:
@@ -181,8 +184,11 @@ def _normalize_rules(rules: Any) -> list:
         where = f"rule {key!r}"
         if isinstance(key, str):
             out.append((key, _resolve(spec, where), True))
-        elif isinstance(key, type) and issubclass(key, nn.Module) or (
-                isinstance(key, tuple) and all(isinstance(k, type) and issubclass(k, nn.Module) for k in key)):
+        elif (
+            isinstance(key, type)
+            and issubclass(key, nn.Module)
+            or (isinstance(key, tuple) and all(isinstance(k, type) and issubclass(k, nn.Module) for k in key))
+        ):
             out.append((key, _resolve(spec, where), False))
         else:
             raise ValueError(f"rule keys must be module types or name patterns (str), got {key!r}")
@@ -190,8 +196,9 @@ def _normalize_rules(rules: Any) -> list:
     return out
 
 
-def _init_weight(module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved,
-                 generator: Optional[torch.Generator]) -> tuple:
+def _init_weight(
+    module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved, generator: Optional[torch.Generator]
+) -> tuple:
     fn = r.fn
     takes_fans = _accepts(fn, "fans")
     gated = any(isinstance(module, c) for c in _RNN_GATES) and pname.startswith(("weight_ih", "weight_hh"))
@@ -208,8 +215,14 @@ def _init_weight(module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved,
     return fans
 
 
-def apply(model: nn.Module, scheme: SchemeSpec, *, bias: float = 0.0, rules: Any = None,
-          generator: Optional[torch.Generator] = None) -> InitReport:
+def apply(
+    model: nn.Module,
+    scheme: SchemeSpec,
+    *,
+    bias: float = 0.0,
+    rules: Any = None,
+    generator: Optional[torch.Generator] = None,
+) -> InitReport:
     """Initialize every parameter of ``model`` in place; return an :class:`InitReport`.
 
     Args:
@@ -231,7 +244,7 @@ def apply(model: nn.Module, scheme: SchemeSpec, *, bias: float = 0.0, rules: Any
         for pname, p in module.named_parameters(recurse=False):
             full = f"{mod_name}.{pname}" if mod_name else pname
             hit = _match(norm_rules, module, full)
-            r, explicit = (hit if hit else (default, False))
+            r, explicit = hit if hit else (default, False)
             fan_in = fan_out = None
             if _is_bias(pname) and not (explicit and r.fn is not None):
                 value = r.bias if r.bias is not None else (default.bias if default.bias is not None else bias)
@@ -249,8 +262,16 @@ def apply(model: nn.Module, scheme: SchemeSpec, *, bias: float = 0.0, rules: Any
                     r.fn(p.data, generator=generator, **r.kwargs)
                 label = r.label + (f"({', '.join(f'{k}={v}' for k, v in r.kwargs.items())})" if r.kwargs else "")
             std = float(p.detach().float().std()) if p.numel() > 1 else 0.0
-            report.rows.append({"name": full, "shape": tuple(p.shape), "scheme": label,
-                                "fan_in": fan_in, "fan_out": fan_out, "std": std})
+            report.rows.append(
+                {
+                    "name": full,
+                    "shape": tuple(p.shape),
+                    "scheme": label,
+                    "fan_in": fan_in,
+                    "fan_out": fan_out,
+                    "std": std,
+                }
+            )
     if not report.rows:
         raise ValueError(f"{type(model).__name__} has no parameters to initialize")
     return report

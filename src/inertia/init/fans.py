@@ -107,8 +107,14 @@ def fans(tensor_or_module: Union[torch.Tensor, nn.Module], name: str | None = No
         return tensor_fans(tensor_or_module)
     if isinstance(tensor_or_module, nn.Module):
         if name is None:
-            name = "weight_ih_l0" if isinstance(tensor_or_module, (nn.RNN, nn.LSTM, nn.GRU)) else (
-                "weight_ih" if any(isinstance(tensor_or_module, c) for c in (nn.RNNCell, nn.LSTMCell, nn.GRUCell))
-                else "weight")
+            name = (
+                "weight_ih_l0"
+                if isinstance(tensor_or_module, (nn.RNN, nn.LSTM, nn.GRU))
+                else (
+                    "weight_ih"
+                    if any(isinstance(tensor_or_module, c) for c in (nn.RNNCell, nn.LSTMCell, nn.GRUCell))
+                    else "weight"
+                )
+            )
         return param_fans(tensor_or_module, name)
     raise ValueError(f"fans take a tensor or an nn.Module, got {type(tensor_or_module).__name__}")

@@ -26,31 +26,50 @@ import torch.nn.functional as F
 from ._checks import check_number
 
 _NAMED: dict[str, Callable[..., Callable[[torch.Tensor], torch.Tensor]]] = {
-    "linear": lambda: (lambda x: x),
-    "identity": lambda: (lambda x: x),
+    "linear": lambda: lambda x: x,
+    "identity": lambda: lambda x: x,
     "sigmoid": lambda: torch.sigmoid,
     "tanh": lambda: torch.tanh,
     "relu": lambda: torch.relu,
-    "leaky_relu": lambda negative_slope=0.01: (lambda x: F.leaky_relu(x, negative_slope)),
-    "elu": lambda alpha=1.0: (lambda x: F.elu(x, alpha)),
+    "leaky_relu": lambda negative_slope=0.01: lambda x: F.leaky_relu(x, negative_slope),
+    "elu": lambda alpha=1.0: lambda x: F.elu(x, alpha),
     "selu": lambda: F.selu,
-    "celu": lambda alpha=1.0: (lambda x: F.celu(x, alpha)),
+    "celu": lambda alpha=1.0: lambda x: F.celu(x, alpha),
     "gelu": lambda: F.gelu,
     "silu": lambda: F.silu,
     "swish": lambda: F.silu,
     "mish": lambda: F.mish,
     "softsign": lambda: F.softsign,
-    "softplus": lambda beta=1.0: (lambda x: F.softplus(x, beta)),
+    "softplus": lambda beta=1.0: lambda x: F.softplus(x, beta),
     "hardtanh": lambda: F.hardtanh,
     "relu6": lambda: F.relu6,
     "sin": lambda: torch.sin,
 }
 # torch.nn.init.calculate_gain's linear-like names: a convolution (transposed or not) is linear.
-_ALIASES = {"logistic": "sigmoid", "none": "linear", "conv1d": "linear", "conv2d": "linear",
-            "conv3d": "linear", "conv_transpose1d": "linear", "conv_transpose2d": "linear",
-            "conv_transpose3d": "linear"}
-_TORCH_NAMES = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+_ALIASES = {
+    "logistic": "sigmoid",
+    "none": "linear",
+    "conv1d": "linear",
+    "conv2d": "linear",
+    "conv3d": "linear",
+    "conv_transpose1d": "linear",
+    "conv_transpose2d": "linear",
+    "conv_transpose3d": "linear",
+}
+_TORCH_NAMES = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "selu",
+)
 
 
 def known_activations() -> list[str]:
@@ -93,8 +112,11 @@ def _named_gain(name: str, params: tuple) -> float:
     return 1.0 / math.sqrt(m2)
 
 
-def gain(activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linear",
-         convention: str = "second_moment", **params: float) -> float:
+def gain(
+    activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linear",
+    convention: str = "second_moment",
+    **params: float,
+) -> float:
     """The gain g for ``activation`` (a name or any callable on tensors).
 
     ``convention="second_moment"`` (default): g = 1 / sqrt(E[phi(z)^2]), z ~ N(0, 1); e.g.
@@ -122,20 +144,23 @@ def gain(activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linea
         raise ValueError(f"convention must be 'second_moment' or 'torch', got {convention!r}")
     if convention == "torch":
         if not isinstance(activation, str) or activation not in _TORCH_NAMES:
-            raise ValueError(
-                f"convention='torch' knows only {', '.join(_TORCH_NAMES)}; got {activation!r}")
+            raise ValueError(f"convention='torch' knows only {', '.join(_TORCH_NAMES)}; got {activation!r}")
         accepted = ["negative_slope"] if activation == "leaky_relu" else []
         unknown = sorted(set(params) - set(accepted))
         if unknown:
-            raise ValueError(f"activation {activation!r} (convention='torch') does not take parameters "
-                             f"{unknown}; accepted: {accepted}")
+            raise ValueError(
+                f"activation {activation!r} (convention='torch') does not take parameters "
+                f"{unknown}; accepted: {accepted}"
+            )
         param = params.get("negative_slope")
-        return float(torch.nn.init.calculate_gain(
-            activation, None if param is None else check_number("negative_slope", param)))
+        return float(
+            torch.nn.init.calculate_gain(activation, None if param is None else check_number("negative_slope", param))
+        )
     if callable(activation) and not isinstance(activation, str):
         if params:
-            raise ValueError(f"parameters {sorted(params)} apply only to named activations; "
-                             f"bind them into the callable instead")
+            raise ValueError(
+                f"parameters {sorted(params)} apply only to named activations; bind them into the callable instead"
+            )
         m2 = second_moment(activation)
         if not m2 > 0:
             raise ValueError(f"activation {activation!r} has E[phi(z)^2] = {m2}; no gain can normalise it")

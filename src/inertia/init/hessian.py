@@ -43,15 +43,24 @@ def _layer_norm(loss_fn, weight: torch.Tensor, probes: int, exact_limit: int, ge
             gz = curvature.ggn_vp(outputs_fn, loss_on_outputs, [weight], [z])[0]
             sq.append(float((gz.double() ** 2).sum()))
         return math.sqrt(sum(sq) / len(sq))
-    res = curvature.hessian_frobenius_norm(loss_fn, [weight], probes=probes,
-                                           exact=weight.numel() <= exact_limit, generator=generator)
+    res = curvature.hessian_frobenius_norm(
+        loss_fn, [weight], probes=probes, exact=weight.numel() <= exact_limit, generator=generator
+    )
     return float(res.value)
 
 
-def hessian_calibrated_(model: nn.Module, loss_fn: Union[Callable[[], torch.Tensor], tuple], target: float = 1.0,
-                        layers: Optional[Sequence[str]] = None, base: Optional[str] = "glorot_normal",
-                        rtol: float = 0.02, max_iter: int = 8, probes: int = 30, exact_limit: int = 2000,
-                        generator: Optional[torch.Generator] = None) -> list[dict]:
+def hessian_calibrated_(
+    model: nn.Module,
+    loss_fn: Union[Callable[[], torch.Tensor], tuple],
+    target: float = 1.0,
+    layers: Optional[Sequence[str]] = None,
+    base: Optional[str] = "glorot_normal",
+    rtol: float = 0.02,
+    max_iter: int = 8,
+    probes: int = 30,
+    exact_limit: int = 2000,
+    generator: Optional[torch.Generator] = None,
+) -> list[dict]:
     """Scale each layer's weights so that ||d^2 L / dW_l^2||_F = ``target``; returns a report.
 
     Args:
@@ -90,15 +99,17 @@ def hessian_calibrated_(model: nn.Module, loss_fn: Union[Callable[[], torch.Tens
     layers = [n for n in layers if named[n].weight.numel() > 0]
     weights = [named[n].weight for n in layers]
     base_w = [w.detach().clone() for w in weights]
-    seeds = [int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator)) for _ in weights]
+    seeds = [int(torch.randint(0, 2**31 - 1, (1,), generator=generator)) for _ in weights]
     log_t = math.log(target)
 
     def log_norms(log_s: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             for w, w0, ls in zip(weights, base_w, log_s.tolist()):
                 w.copy_(w0 * math.exp(ls))
-        vals = [_layer_norm(loss_fn, w, probes, exact_limit, torch.Generator().manual_seed(sd))
-                for w, sd in zip(weights, seeds)]
+        vals = [
+            _layer_norm(loss_fn, w, probes, exact_limit, torch.Generator().manual_seed(sd))
+            for w, sd in zip(weights, seeds)
+        ]
         bad = [n for n, v in zip(layers, vals) if not (v > 0 and math.isfinite(v))]
         if bad:
             raise ValueError(f"the Hessian w.r.t. {bad} has norm 0 or non-finite; cannot calibrate it")
@@ -121,9 +132,17 @@ def hessian_calibrated_(model: nn.Module, loss_fn: Union[Callable[[], torch.Tens
         f = log_norms(log_s)
         it += 1
     reached = bool(((f - log_t).abs() <= math.log1p(rtol)).all())
-    return [{"layer": name, "scale": math.exp(float(ls)), "hessian_norm": math.exp(float(fv)),
-             "target": float(target), "iterations": it, "reached": reached}
-            for name, ls, fv in zip(layers, log_s, f)]
+    return [
+        {
+            "layer": name,
+            "scale": math.exp(float(ls)),
+            "hessian_norm": math.exp(float(fv)),
+            "target": float(target),
+            "iterations": it,
+            "reached": reached,
+        }
+        for name, ls, fv in zip(layers, log_s, f)
+    ]
 
 
 hessian_calibrated_.model_level = True  # type: ignore[attr-defined]

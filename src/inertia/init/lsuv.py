@@ -21,8 +21,14 @@ from .apply import iter_weight_layers
 from .orthogonal import orthogonal_
 
 
-def lsuv_(model: nn.Module, inputs: torch.Tensor, target_std: float = 1.0, tol: float = 0.05,
-          max_iter: int = 10, generator: Optional[torch.Generator] = None) -> dict:
+def lsuv_(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target_std: float = 1.0,
+    tol: float = 0.05,
+    max_iter: int = 10,
+    generator: Optional[torch.Generator] = None,
+) -> dict:
     """LSUV-initialize ``model`` in place using the batch ``inputs``.
 
     Returns ``{layer name: {"std": final output std, "iterations": rescalings}}``. Layers whose

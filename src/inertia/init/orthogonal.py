@@ -22,8 +22,9 @@ import torch
 from ._checks import check_number, nothing_to_fill, work_dtype
 
 
-def haar_orthogonal(rows: int, cols: int, dtype: torch.dtype = torch.float32,
-                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def haar_orthogonal(
+    rows: int, cols: int, dtype: torch.dtype = torch.float32, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """A ``[rows, cols]`` Haar (semi-)orthogonal matrix on the CPU.
 
     Draws a Gaussian ``[max, min]`` matrix, takes its reduced QR, multiplies each column of Q by
@@ -40,8 +41,7 @@ def haar_orthogonal(rows: int, cols: int, dtype: torch.dtype = torch.float32,
     return q if rows >= cols else q.mT
 
 
-def orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Fill ``tensor`` (``[out, in, *k]``, at least 2-D) with a Haar (semi-)orthogonal matrix
     times ``gain``, flattening trailing dimensions; return it.
 
@@ -63,8 +63,9 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
     return tensor
 
 
-def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
-                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def delta_orthogonal_(
+    tensor: torch.Tensor, gain: float = 1.0, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Delta-orthogonal init for a convolution weight ``[out, in, *k]`` (Xiao et al. 2018, Alg. 1):
     zero everywhere except the kernel centre, which holds a Haar (semi-)orthogonal ``[out, in]``
     matrix times ``gain``. The convolution then acts as an orthogonal map at initialization,
@@ -77,8 +78,10 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
     """
     gain = check_number("gain", gain, nonneg=True)
     if not 3 <= tensor.dim() <= 5:
-        raise ValueError(f"delta_orthogonal_ needs a convolution weight [out, in, *kernel] with 3 to 5 dims "
-                         f"(Conv1d/2d/3d), got {tensor.dim()} dims, shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"delta_orthogonal_ needs a convolution weight [out, in, *kernel] with 3 to 5 dims "
+            f"(Conv1d/2d/3d), got {tensor.dim()} dims, shape {tuple(tensor.shape)}"
+        )
     ks = tensor.shape[2:]
     if any(k % 2 == 0 for k in ks):
         raise ValueError(f"delta_orthogonal_ needs odd kernel sizes (a centre tap), got kernel {tuple(ks)}")

@@ -29,8 +29,9 @@ def _check_fan_in(fan_in: int) -> int:
     return fan_in
 
 
-def _sparse_matrix(rows: int, cols: int, fan_in: int, std: float, dtype: torch.dtype,
-                   generator: Optional[torch.Generator]) -> torch.Tensor:
+def _sparse_matrix(
+    rows: int, cols: int, fan_in: int, std: float, dtype: torch.dtype, generator: Optional[torch.Generator]
+) -> torch.Tensor:
     if fan_in > cols:
         raise ValueError(f"fan_in={fan_in} is larger than the number of inputs {cols}; accepted: 1..{cols}")
     # Distinct random columns per row: the indices of the fan_in smallest of i.i.d. uniforms.
@@ -42,8 +43,9 @@ def _sparse_matrix(rows: int, cols: int, fan_in: int, std: float, dtype: torch.d
     return w
 
 
-def sparse_(tensor: torch.Tensor, fan_in: int = 15, std: float = 1.0,
-            generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def sparse_(
+    tensor: torch.Tensor, fan_in: int = 15, std: float = 1.0, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Martens' sparse init: exactly ``fan_in`` nonzeros N(0, std^2) per row, at distinct inputs.
 
     Args:
@@ -75,8 +77,9 @@ def spectral_radius(matrix: torch.Tensor) -> float:
     return float(torch.linalg.eigvals(matrix.detach().to("cpu", torch.float64)).abs().max())
 
 
-def echo_state_(tensor: torch.Tensor, spectral_radius: float = 1.1, fan_in: int = 15,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def echo_state_(
+    tensor: torch.Tensor, spectral_radius: float = 1.1, fan_in: int = 15, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Sparse square recurrent matrix rescaled to the given spectral radius (Sutskever et al. 2013).
 
     Args:
@@ -84,8 +87,12 @@ def echo_state_(tensor: torch.Tensor, spectral_radius: float = 1.1, fan_in: int 
         spectral_radius: target largest |eigenvalue|; must be > 0 (1.1 in the paper).
         fan_in: nonzero incoming weights per unit, at most n (15 in the paper).
     """
-    if (not isinstance(spectral_radius, (int, float)) or isinstance(spectral_radius, bool)
-            or not math.isfinite(spectral_radius) or spectral_radius <= 0):
+    if (
+        not isinstance(spectral_radius, (int, float))
+        or isinstance(spectral_radius, bool)
+        or not math.isfinite(spectral_radius)
+        or spectral_radius <= 0
+    ):
         raise ValueError(f"spectral_radius must be a positive finite number, got {spectral_radius!r}")
     _check_fan_in(fan_in)
     if tensor.dim() != 2 or tensor.shape[0] != tensor.shape[1]:

@@ -47,8 +47,13 @@ DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
-def _sample(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator],
-            out: Optional[torch.Tensor] = None) -> torch.Tensor:
+def _sample(
+    tensor: torch.Tensor,
+    distribution: str,
+    std: float,
+    generator: Optional[torch.Generator],
+    out: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """Draws with mean 0 and standard deviation ``std``, into ``out`` or a new CPU buffer shaped
     like ``tensor``."""
     buf = out if out is not None else torch.empty(tensor.shape, dtype=work_dtype(tensor))
@@ -61,7 +66,8 @@ def _sample(tensor: torch.Tensor, distribution: str, std: float, generator: Opti
         lo, hi = 0.5 * (1 + math.erf(-2 / math.sqrt(2))), 0.5 * (1 + math.erf(2 / math.sqrt(2)))
         buf.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
         buf.erfinv_().mul_(math.sqrt(2.0) * std / TRUNCATED_NORMAL_STD).clamp_(
-            -2 * std / TRUNCATED_NORMAL_STD, 2 * std / TRUNCATED_NORMAL_STD)
+            -2 * std / TRUNCATED_NORMAL_STD, 2 * std / TRUNCATED_NORMAL_STD
+        )
     return buf
 
 
@@ -168,8 +174,10 @@ def constant_(tensor, value: float = 0.0, generator=None):
     """
     value = check_number("value", value)
     if not (tensor.is_floating_point() or tensor.is_complex()) and not value.is_integer():
-        raise ValueError(f"value {value!r} is not a whole number, so a {tensor.dtype} tensor cannot hold it; "
-                         f"use a floating-point tensor or a whole value")
+        raise ValueError(
+            f"value {value!r} is not a whole number, so a {tensor.dtype} tensor cannot hold it; "
+            f"use a floating-point tensor or a whole value"
+        )
     with torch.no_grad():
         tensor.fill_(value)
     return tensor

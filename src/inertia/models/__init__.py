@@ -41,6 +41,20 @@ del _name, _fn
 get = REGISTRY.get  # unknown names raise ValueError listing the known ones
 available = REGISTRY.available
 
-__all__ = ["mlp", "deep_autoencoder", "deep_linear", "DeepLinear", "ScaledLinear", "TanhRNN", "tanh_recurrence",
-           "activation_module", "ACTIVATIONS", "CURVES_SIZES", "MNIST_SIZES", "FACES_SIZES", "get", "available",
-           "REGISTRY"]
+__all__ = [
+    "mlp",
+    "deep_autoencoder",
+    "deep_linear",
+    "DeepLinear",
+    "ScaledLinear",
+    "TanhRNN",
+    "tanh_recurrence",
+    "activation_module",
+    "ACTIVATIONS",
+    "CURVES_SIZES",
+    "MNIST_SIZES",
+    "FACES_SIZES",
+    "get",
+    "available",
+    "REGISTRY",
+]

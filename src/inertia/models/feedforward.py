@@ -10,9 +10,19 @@ import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {
-    "sigmoid": nn.Sigmoid, "logistic": nn.Sigmoid, "tanh": nn.Tanh, "softsign": nn.Softsign, "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU, "silu": nn.SiLU,
-    "softplus": nn.Softplus, "hardtanh": nn.Hardtanh, "mish": nn.Mish,
+    "sigmoid": nn.Sigmoid,
+    "logistic": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softsign": nn.Softsign,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "hardtanh": nn.Hardtanh,
+    "mish": nn.Mish,
 }
 LINEAR_NAMES = ("linear", "identity", "none")
 
@@ -59,8 +69,9 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", out_activation: Optional
     return nn.Sequential(*layers)
 
 
-def deep_autoencoder(sizes: Sequence[int], activation: str = "sigmoid",
-                     out_activation: str = "sigmoid") -> nn.Sequential:
+def deep_autoencoder(
+    sizes: Sequence[int], activation: str = "sigmoid", out_activation: str = "sigmoid"
+) -> nn.Sequential:
     """Deep autoencoder (Hinton & Salakhutdinov 2006; trained by Sutskever et al. 2013): encoder
     ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` units and a **linear** code layer, then
     the mirrored decoder ``sizes[-1] -> ... -> sizes[0]`` with ``activation`` hidden units and

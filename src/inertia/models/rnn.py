@@ -164,8 +164,9 @@ class TanhRNN(nn.Module):
     Input: batch-first ``[n, T, in]``, any floating dtype matching the parameters.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, output: str = "all",
-                 fast_bptt: bool = True) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, output_size: int, output: str = "all", fast_bptt: bool = True
+    ) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -181,7 +182,7 @@ class TanhRNN(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1 / self.hidden_size ** 0.5
+        bound = 1 / self.hidden_size**0.5
         with torch.no_grad():
             for p in self.parameters():
                 p.uniform_(-bound, bound)
@@ -216,5 +217,7 @@ class TanhRNN(nn.Module):
         return torch.matmul(last, self.weight_ho.t()) + self.bias_o, hs
 
     def extra_repr(self) -> str:
-        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
-                f"output={self.output!r}, fast_bptt={self.fast_bptt}")
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
+            f"output={self.output!r}, fast_bptt={self.fast_bptt}"
+        )

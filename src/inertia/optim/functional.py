@@ -85,13 +85,23 @@ def momentum(
     if not (len(params) == len(grads) == len(directions) == len(scales)):
         raise ValueError(
             "params, grads, directions and scales must have the same length, got "
-            f"{len(params)}, {len(grads)}, {len(directions)}, {len(scales)}")
+            f"{len(params)}, {len(grads)}, {len(directions)}, {len(scales)}"
+        )
     momenta = _per_tensor(momentum, len(params), "momentum")
     if foreach is None:
         foreach = all(not g.is_sparse for g in grads)
     fn = _multi_tensor_momentum if foreach else _single_tensor_momentum
-    return fn(params, grads, directions, scales, lr=lr, momenta=momenta, next_momentum=next_momentum,
-              nesterov=nesterov, weight_decay=weight_decay)
+    return fn(
+        params,
+        grads,
+        directions,
+        scales,
+        lr=lr,
+        momenta=momenta,
+        next_momentum=next_momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+    )
 
 
 def _per_tensor(value: Union[float, Sequence[float]], n: int, name: str) -> list[float]:
@@ -102,8 +112,7 @@ def _per_tensor(value: Union[float, Sequence[float]], n: int, name: str) -> list
     return list(value)
 
 
-def _single_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov,
-                            weight_decay):
+def _single_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov, weight_decay):
     new_scales = []
     for p, g, d, k, mu in zip(params, grads, directions, scales, momenta):
         if weight_decay != 0:
@@ -144,8 +153,7 @@ def _group(keys: list, *lists):
     return [kb for same_kind in buckets.values() for kb in same_kind]
 
 
-def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov,
-                           weight_decay):
+def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov, weight_decay):
     new_scales = [0.0] * len(params)
     for (k, mu), (ps, gs, ds, idx) in _group(list(zip(scales, momenta)), params, grads, directions):
         if weight_decay != 0:
@@ -171,8 +179,9 @@ def velocity(direction: Tensor, scale: float) -> Tensor:
     return direction * (-scale)
 
 
-def shift_by_velocity(params: list[Tensor], directions: list[Tensor], scales: list[float],
-                      factor: Union[float, Sequence[float]]) -> None:
+def shift_by_velocity(
+    params: list[Tensor], directions: list[Tensor], scales: list[float], factor: Union[float, Sequence[float]]
+) -> None:
     """In place: p <- p + factor * v for each parameter (v = -k d), ``factor`` one number or one
     per tensor. ``Momentum.at_theta`` uses factor -mu to move from the look-ahead point phi_t to
     theta_t, and +mu to move back."""

@@ -56,9 +56,18 @@ from torch.optim import Optimizer
 
 from .momentum import with_missing_group_keys
 
-__all__ = ["HessianFree", "PerExample", "CGResult", "conjugate_gradient", "adapt_damping",
-           "GaussNewtonOperator", "HessianOperator", "martens_preconditioner_diagonal",
-           "PRECONDITIONERS", "CURVATURES"]
+__all__ = [
+    "HessianFree",
+    "PerExample",
+    "CGResult",
+    "conjugate_gradient",
+    "adapt_damping",
+    "GaussNewtonOperator",
+    "HessianOperator",
+    "martens_preconditioner_diagonal",
+    "PRECONDITIONERS",
+    "CURVATURES",
+]
 
 PRECONDITIONERS = ("martens", "none")
 CURVATURES = ("ggn", "hessian")
@@ -115,19 +124,24 @@ class GaussNewtonOperator:
     Vectors are lists shaped like ``params``; ``num_products`` counts the products.
     """
 
-    def __init__(self, outputs, loss: Tensor, params: Sequence[Tensor], hidden=None,
-                 hidden_weight: float = 0.0) -> None:
+    def __init__(
+        self, outputs, loss: Tensor, params: Sequence[Tensor], hidden=None, hidden_weight: float = 0.0
+    ) -> None:
         self.params = list(params)
         self.outputs = _as_list(outputs, "outputs")
         self.hidden = _as_list(hidden, "hidden") if hidden is not None else []
         self.hidden_weight = float(hidden_weight)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise ValueError(f"loss must be a scalar tensor, got {type(loss).__name__}"
-                             f"{' of shape ' + str(tuple(loss.shape)) if isinstance(loss, Tensor) else ''}")
+            raise ValueError(
+                f"loss must be a scalar tensor, got {type(loss).__name__}"
+                f"{' of shape ' + str(tuple(loss.shape)) if isinstance(loss, Tensor) else ''}"
+            )
         for z in self.outputs + self.hidden:
             if not z.requires_grad:
-                raise ValueError("outputs (and hidden) must depend on the parameters with autograd enabled: "
-                                 "compute them inside the closure without torch.no_grad()")
+                raise ValueError(
+                    "outputs (and hidden) must depend on the parameters with autograd enabled: "
+                    "compute them inside the closure without torch.no_grad()"
+                )
         ends = self.outputs + self.hidden
         # u -> J^T u, linear in the dummy cotangents u; its derivative w.r.t. u along v is J v.
         self._u = [torch.zeros_like(z, requires_grad=True) for z in ends]
@@ -143,15 +157,24 @@ class GaussNewtonOperator:
         ends = self.outputs + self.hidden
         if not self._jt_u:
             return [torch.zeros_like(p) for p in self.params]
-        jv = torch.autograd.grad([g for _, g in self._jt_u], self._u,
-                                 grad_outputs=[vectors[i] for i, _ in self._jt_u],
-                                 retain_graph=True, allow_unused=True)
+        jv = torch.autograd.grad(
+            [g for _, g in self._jt_u],
+            self._u,
+            grad_outputs=[vectors[i] for i, _ in self._jt_u],
+            retain_graph=True,
+            allow_unused=True,
+        )
         jv = [torch.zeros_like(z) if j is None else j for j, z in zip(jv, ends)]
         n_out = len(self.outputs)
         cot = [torch.zeros_like(z) for z in self.outputs]
         if self._dl:
-            hjv = torch.autograd.grad([d for _, d in self._dl], self.outputs,
-                                      grad_outputs=[jv[i] for i, _ in self._dl], retain_graph=True, allow_unused=True)
+            hjv = torch.autograd.grad(
+                [d for _, d in self._dl],
+                self.outputs,
+                grad_outputs=[jv[i] for i, _ in self._dl],
+                retain_graph=True,
+                allow_unused=True,
+            )
             cot = [c if h is None else h for c, h in zip(cot, hjv)]
         cot += [self.hidden_weight * j for j in jv[n_out:]]
         gv = torch.autograd.grad(ends, self.params, grad_outputs=cot, retain_graph=True, allow_unused=True)
@@ -174,16 +197,26 @@ class HessianOperator:
         self.num_products += 1
         if not self._grads:
             return [torch.zeros_like(p) for p in self.params]
-        hv = torch.autograd.grad([g for _, g in self._grads], self.params,
-                                 grad_outputs=[vectors[i] for i, _ in self._grads],
-                                 retain_graph=True, allow_unused=True)
+        hv = torch.autograd.grad(
+            [g for _, g in self._grads],
+            self.params,
+            grad_outputs=[vectors[i] for i, _ in self._grads],
+            retain_graph=True,
+            allow_unused=True,
+        )
         return [torch.zeros_like(p) if h is None else h.detach() for h, p in zip(hv, self.params)]
 
 
 # -- the preconditioner --------------------------------------------------------------------------
-def martens_preconditioner_diagonal(params: Sequence[Tensor], *, per_example: Optional[PerExample] = None,
-                                    outputs=None, loss: Optional[Tensor] = None, max_examples: int = 32,
-                                    chunk_size: Optional[int] = None) -> tuple[list[Tensor], str]:
+def martens_preconditioner_diagonal(
+    params: Sequence[Tensor],
+    *,
+    per_example: Optional[PerExample] = None,
+    outputs=None,
+    loss: Optional[Tensor] = None,
+    max_examples: int = 32,
+    chunk_size: Optional[int] = None,
+) -> tuple[list[Tensor], str]:
     """diag(F) = (1/n) sum_i grad l_i (.) grad l_i, the diagonal of the empirical Fisher of a loss
     that averages per-case losses l_i (Martens 2010 section 4.7 sums the per-case squares; the
     1/n puts the diagonal on the scale of G for an averaged loss, as his code does).
@@ -213,8 +246,12 @@ def martens_preconditioner_diagonal(params: Sequence[Tensor], *, per_example: Op
         try:
             return _per_example_vmap(params, per_example, chunk_size), "vmap"
         except (RuntimeError, NotImplementedError, TypeError) as e:
-            warnings.warn(f"HessianFree: per-example gradients by vmap failed ({type(e).__name__}: {e}); "
-                          "using the batch-graph estimate instead", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"HessianFree: per-example gradients by vmap failed ({type(e).__name__}: {e}); "
+                "using the batch-graph estimate instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             if outputs is None:
                 with torch.enable_grad():
                     out = per_example.model(per_example.inputs)
@@ -225,8 +262,12 @@ def martens_preconditioner_diagonal(params: Sequence[Tensor], *, per_example: Op
     try:
         return _per_example_graph(params, outs, loss, max_examples, batched=True), "graph"
     except (RuntimeError, NotImplementedError) as e:  # a backward without batching rules
-        warnings.warn(f"HessianFree: batched per-example backward failed ({type(e).__name__}: {e}); using one "
-                      "backward per case instead", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"HessianFree: batched per-example backward failed ({type(e).__name__}: {e}); using one "
+            "backward per case instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return _per_example_graph(params, outs, loss, max_examples, batched=False), "graph_loop"
 
 
@@ -299,18 +340,20 @@ def _per_example_vmap(params: list[Tensor], pe: PerExample, chunk_size: Optional
     chunk = chunk_size or max(1, PER_EXAMPLE_BUDGET // max(numel, 1))
     sums = [torch.zeros_like(p) for p in params]
     for s in range(0, n, chunk):
-        g = per_case(detached, x[s:s + chunk], y[s:s + chunk])
+        g = per_case(detached, x[s : s + chunk], y[s : s + chunk])
         for acc, name in zip(sums, wanted):
             acc.add_(g[name].pow(2).sum(0))
     return [acc.div_(n) for acc in sums]
 
 
-def _per_example_graph(params: list[Tensor], outs: list[Tensor], loss: Tensor, max_examples: int,
-                       batched: bool) -> list[Tensor]:
+def _per_example_graph(
+    params: list[Tensor], outs: list[Tensor], loss: Tensor, max_examples: int, batched: bool
+) -> list[Tensor]:
     n = outs[0].shape[0]
     if any(z.dim() == 0 or z.shape[0] != n for z in outs):
-        raise ValueError("every output must have the case as its first dimension, got shapes "
-                         f"{[tuple(z.shape) for z in outs]}")
+        raise ValueError(
+            f"every output must have the case as its first dimension, got shapes {[tuple(z.shape) for z in outs]}"
+        )
     dl = torch.autograd.grad(loss, outs, retain_graph=True, allow_unused=True)
     dl = [torch.zeros_like(z) if d is None else d.detach() for d, z in zip(dl, outs)]
     m = min(n, max_examples)
@@ -323,16 +366,20 @@ def _per_example_graph(params: list[Tensor], outs: list[Tensor], loss: Tensor, m
         c[rows, idx] = d[idx]
         cots.append(c)
     if batched:
-        g = torch.autograd.grad(outs, params, grad_outputs=cots, retain_graph=True, allow_unused=True,
-                                is_grads_batched=True)
+        g = torch.autograd.grad(
+            outs, params, grad_outputs=cots, retain_graph=True, allow_unused=True, is_grads_batched=True
+        )
         g = [None if gi is None else gi.detach().pow(2).sum(0) for gi in g]
     else:
         g = [None] * len(params)
         for k in range(m):
-            gk = torch.autograd.grad(outs, params, grad_outputs=[c[k] for c in cots], retain_graph=True,
-                                     allow_unused=True)
-            g = [a if b is None else (b.detach().pow(2) if a is None else a.add_(b.detach().pow(2)))
-                 for a, b in zip(g, gk)]
+            gk = torch.autograd.grad(
+                outs, params, grad_outputs=[c[k] for c in cots], retain_graph=True, allow_unused=True
+            )
+            g = [
+                a if b is None else (b.detach().pow(2) if a is None else a.add_(b.detach().pow(2)))
+                for a, b in zip(g, gk)
+            ]
     scale = n * n / m
     return [torch.zeros_like(p) if gi is None else gi.mul_(scale) for gi, p in zip(g, params)]
 
@@ -354,9 +401,17 @@ class CGResult:
     reason: str
 
 
-def conjugate_gradient(apply_a: Callable[[Tensor], Tensor], b: Tensor, x0: Optional[Tensor] = None, *,
-                       precond_inv: Optional[Tensor] = None, max_iter: int = 250, min_iter: int = 1,
-                       tol: float = 5e-4, gap: float = BACKTRACK_GAP) -> CGResult:
+def conjugate_gradient(
+    apply_a: Callable[[Tensor], Tensor],
+    b: Tensor,
+    x0: Optional[Tensor] = None,
+    *,
+    precond_inv: Optional[Tensor] = None,
+    max_iter: int = 250,
+    min_iter: int = 1,
+    tol: float = 5e-4,
+    gap: float = BACKTRACK_GAP,
+) -> CGResult:
     """Preconditioned CG on phi(x) = 1/2 x^T A x - b^T x with Martens' (2010, section 4.4) stopping
     rule: stop at iteration i >= ``min_iter`` when i > k, phi(x_i) < 0 and
     (phi(x_i) - phi(x_{i-k})) / phi(x_i) < k ``tol``, k = max(10, ceil(0.1 i)).
@@ -433,11 +488,16 @@ def _is_int(v) -> bool:
 def _validate(o: dict) -> None:
     def number(name, lo=None, hi=None, lo_open=False, hi_open=False):
         v = o[name]
-        bad = not _is_number(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (
-            hi is not None and (v >= hi if hi_open else v > hi))
+        bad = (
+            not _is_number(v)
+            or (lo is not None and (v <= lo if lo_open else v < lo))
+            or (hi is not None and (v >= hi if hi_open else v > hi))
+        )
         if bad:
-            rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}" \
-                  f"{')' if hi_open or hi is None else ']'}"
+            rng = (
+                f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}"
+                f"{')' if hi_open or hi is None else ']'}"
+            )
             raise ValueError(f"{name} must be a finite number in {rng}, got {v!r}")
 
     def integer(name, lo):
@@ -464,22 +524,43 @@ def _validate(o: dict) -> None:
     boolean("line_search")
     boolean("adapt_damping")
     b = o["damping_bounds"]
-    if (not isinstance(b, (tuple, list)) or len(b) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                                   for v in b) or not 0 <= b[0] <= b[1]
-            or math.isnan(b[0]) or math.isnan(b[1])):
+    if (
+        not isinstance(b, (tuple, list))
+        or len(b) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
+        or not 0 <= b[0] <= b[1]
+        or math.isnan(b[0])
+        or math.isnan(b[1])
+    ):
         raise ValueError(f"damping_bounds must be a pair (low, high) with 0 <= low <= high, got {b!r}")
     if o["curvature"] not in CURVATURES:
         raise ValueError(f"curvature must be one of {list(CURVATURES)}, got {o['curvature']!r}")
     if o["curvature"] == "hessian" and o["structural_damping"] > 0:
-        raise ValueError("structural_damping needs curvature='ggn' (it is a Gauss-Newton term), got curvature='hessian'")
+        raise ValueError(
+            "structural_damping needs curvature='ggn' (it is a Gauss-Newton term), got curvature='hessian'"
+        )
     number("weight_decay", lo=0)
     integer("preconditioner_examples", 1)
 
 
-_DEFAULTS = dict(lr=1.0, damping=1.0, cg_max_iter=250, cg_init_decay=0.95, structural_damping=0.0,
-                 preconditioner="martens", preconditioner_exponent=0.75, cg_min_iter=1, cg_tol=5e-4,
-                 backtracking=True, line_search=True, adapt_damping=True, damping_bounds=(1e-8, 1e8),
-                 curvature="ggn", weight_decay=0.0, preconditioner_examples=32)
+_DEFAULTS = dict(
+    lr=1.0,
+    damping=1.0,
+    cg_max_iter=250,
+    cg_init_decay=0.95,
+    structural_damping=0.0,
+    preconditioner="martens",
+    preconditioner_exponent=0.75,
+    cg_min_iter=1,
+    cg_tol=5e-4,
+    backtracking=True,
+    line_search=True,
+    adapt_damping=True,
+    damping_bounds=(1e-8, 1e8),
+    curvature="ggn",
+    weight_decay=0.0,
+    preconditioner_examples=32,
+)
 
 
 # -- the optimizer ----------------------------------------------------------------------------------
@@ -526,24 +607,52 @@ class HessianFree(Optimizer):
             opt.step(closure, curvature_closure, per_example=PerExample(model, x, y, loss_fn))
     """
 
-    def __init__(self, params: Iterable, lr: float = 1.0, damping: float = 1.0, cg_max_iter: int = 250,
-                 cg_init_decay: float = 0.95, structural_damping: float = 0.0,
-                 preconditioner: Optional[str] = "martens", *, preconditioner_exponent: float = 0.75,
-                 cg_min_iter: int = 1, cg_tol: float = 5e-4, backtracking: bool = True, line_search: bool = True,
-                 adapt_damping: bool = True, damping_bounds: tuple = (1e-8, 1e8), curvature: str = "ggn",
-                 weight_decay: float = 0.0, preconditioner_examples: int = 32) -> None:
-        defaults = dict(lr=lr, damping=damping, cg_max_iter=cg_max_iter, cg_init_decay=cg_init_decay,
-                        structural_damping=structural_damping, preconditioner=preconditioner,
-                        preconditioner_exponent=preconditioner_exponent, cg_min_iter=cg_min_iter, cg_tol=cg_tol,
-                        backtracking=backtracking, line_search=line_search, adapt_damping=adapt_damping,
-                        damping_bounds=tuple(damping_bounds) if isinstance(damping_bounds, list) else damping_bounds,
-                        curvature=curvature, weight_decay=weight_decay,
-                        preconditioner_examples=preconditioner_examples)
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1.0,
+        damping: float = 1.0,
+        cg_max_iter: int = 250,
+        cg_init_decay: float = 0.95,
+        structural_damping: float = 0.0,
+        preconditioner: Optional[str] = "martens",
+        *,
+        preconditioner_exponent: float = 0.75,
+        cg_min_iter: int = 1,
+        cg_tol: float = 5e-4,
+        backtracking: bool = True,
+        line_search: bool = True,
+        adapt_damping: bool = True,
+        damping_bounds: tuple = (1e-8, 1e8),
+        curvature: str = "ggn",
+        weight_decay: float = 0.0,
+        preconditioner_examples: int = 32,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            damping=damping,
+            cg_max_iter=cg_max_iter,
+            cg_init_decay=cg_init_decay,
+            structural_damping=structural_damping,
+            preconditioner=preconditioner,
+            preconditioner_exponent=preconditioner_exponent,
+            cg_min_iter=cg_min_iter,
+            cg_tol=cg_tol,
+            backtracking=backtracking,
+            line_search=line_search,
+            adapt_damping=adapt_damping,
+            damping_bounds=tuple(damping_bounds) if isinstance(damping_bounds, list) else damping_bounds,
+            curvature=curvature,
+            weight_decay=weight_decay,
+            preconditioner_examples=preconditioner_examples,
+        )
         _validate(defaults)
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
-            raise ValueError("HessianFree doesn't support per-parameter options (parameter groups): "
-                             f"got {len(self.param_groups)} groups; pass one list of parameters")
+            raise ValueError(
+                "HessianFree doesn't support per-parameter options (parameter groups): "
+                f"got {len(self.param_groups)} groups; pass one list of parameters"
+            )
         self._params = self.param_groups[0]["params"]
         self.last_info: dict = {}
 
@@ -557,8 +666,9 @@ class HessianFree(Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         if getattr(self, "param_groups", None):
-            raise ValueError("HessianFree doesn't support per-parameter options (parameter groups); "
-                             "pass one list of parameters")
+            raise ValueError(
+                "HessianFree doesn't support per-parameter options (parameter groups); pass one list of parameters"
+            )
         super().add_param_group(param_group)
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -618,8 +728,9 @@ class HessianFree(Optimizer):
         return value if math.isfinite(value) else math.inf
 
     # -- the step ----------------------------------------------------------------------------------
-    def step(self, closure: Callable, curvature_closure: Optional[Callable] = None,
-             per_example: Optional[PerExample] = None) -> Tensor:
+    def step(
+        self, closure: Callable, curvature_closure: Optional[Callable] = None, per_example: Optional[PerExample] = None
+    ) -> Tensor:
         """One HF iteration. ``closure()`` -> ``(outputs, loss)`` on the gradient batch (autograd
         enabled); ``curvature_closure()`` -> ``(outputs, loss[, hidden])`` on the curvature batch
         (default: the gradient batch's graph); ``per_example``: exact per-case gradients for the
@@ -627,12 +738,14 @@ class HessianFree(Optimizer):
         (detached). Leaves the batch gradient in ``p.grad``. When that loss is not finite, the
         parameters are left unchanged."""
         if not callable(closure):
-            raise ValueError("HessianFree.step needs a closure returning (outputs, loss); got "
-                             f"{type(closure).__name__}")
+            raise ValueError(
+                f"HessianFree.step needs a closure returning (outputs, loss); got {type(closure).__name__}"
+            )
         if per_example is not None and not isinstance(per_example, PerExample):
             if not (isinstance(per_example, tuple) and len(per_example) == 4):
-                raise ValueError("per_example must be PerExample(model, inputs, targets, loss_fn), got "
-                                 f"{type(per_example).__name__}")
+                raise ValueError(
+                    f"per_example must be PerExample(model, inputs, targets, loss_fn), got {type(per_example).__name__}"
+                )
             per_example = PerExample(*per_example)
         group = self.param_groups[0]
         params = self._params
@@ -653,8 +766,7 @@ class HessianFree(Optimizer):
                 raise ValueError("the closure's loss does not require grad: compute it with autograd enabled")
             st["function_evals"] += 1
             reuse_hessian = curvature == "hessian" and curvature_closure is None
-            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True,
-                                        create_graph=reuse_hessian)
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True, create_graph=reuse_hessian)
         grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
         f0_loss = loss.detach()
         info["loss"] = float(f0_loss)
@@ -687,8 +799,12 @@ class HessianFree(Optimizer):
         if group["preconditioner"] == "martens":
             with torch.enable_grad():
                 diag, method = martens_preconditioner_diagonal(
-                    params, per_example=per_example, outputs=outputs, loss=loss,
-                    max_examples=group["preconditioner_examples"])
+                    params,
+                    per_example=per_example,
+                    outputs=outputs,
+                    loss=loss,
+                    max_examples=group["preconditioner_examples"],
+                )
             info["preconditioner"] = method
             precond_inv = (_flat(diag) + lam + wd).pow_(-group["preconditioner_exponent"])
         else:
@@ -698,8 +814,15 @@ class HessianFree(Optimizer):
         x0 = None
         if group["cg_init_decay"] > 0 and all("cg_solution" in self.state[p] for p in params):
             x0 = group["cg_init_decay"] * _flat([self.state[p]["cg_solution"] for p in params])
-        res = conjugate_gradient(apply_a, -g, x0, precond_inv=precond_inv, max_iter=group["cg_max_iter"],
-                                 min_iter=group["cg_min_iter"], tol=group["cg_tol"])
+        res = conjugate_gradient(
+            apply_a,
+            -g,
+            x0,
+            precond_inv=precond_inv,
+            max_iter=group["cg_max_iter"],
+            min_iter=group["cg_min_iter"],
+            tol=group["cg_tol"],
+        )
         products = op.num_products
         del op, first, outputs, loss, grads  # free the graphs: the parameters change from here on
         for p, v in zip(params, _split(res.x, params)):
@@ -757,8 +880,12 @@ class HessianFree(Optimizer):
         st["curvature_products"] += products
         st["rho"] = rho
         loss_after = f_new - (0.5 * wd * float(torch.dot(theta_new, theta_new)) if wd else 0.0)
-        info.update(alpha=alpha, loss_after=loss_after, curvature_products=products,
-                    function_evals=st["function_evals"] - evals0)
+        info.update(
+            alpha=alpha,
+            loss_after=loss_after,
+            curvature_products=products,
+            function_evals=st["function_evals"] - evals0,
+        )
         return f0_loss
 
     def _curvature_operator(self, curvature_closure: Callable, hidden_weight: float):
@@ -772,15 +899,20 @@ class HessianFree(Optimizer):
     def _operator_from(self, c: tuple, hidden_weight: float) -> GaussNewtonOperator:
         structural = self.param_groups[0]["structural_damping"] > 0
         if structural and len(c) < 3:
-            raise ValueError("structural_damping > 0 needs the hidden activities: let the curvature closure (or "
-                             "the closure) return (outputs, loss, hidden)")
-        return GaussNewtonOperator(c[0], c[1], self._params, hidden=c[2] if structural else None,
-                                   hidden_weight=hidden_weight)
+            raise ValueError(
+                "structural_damping > 0 needs the hidden activities: let the curvature closure (or "
+                "the closure) return (outputs, loss, hidden)"
+            )
+        return GaussNewtonOperator(
+            c[0], c[1], self._params, hidden=c[2] if structural else None, hidden_weight=hidden_weight
+        )
 
 
 def _unpack(out: Any, name: str) -> tuple:
     if not isinstance(out, (tuple, list)) or len(out) not in (2, 3):
-        raise ValueError(f"the {name} must return (outputs, loss) (or (outputs, loss, hidden) for structural "
-                         f"damping), got {type(out).__name__}"
-                         f"{' of length ' + str(len(out)) if isinstance(out, (tuple, list)) else ''}")
+        raise ValueError(
+            f"the {name} must return (outputs, loss) (or (outputs, loss, hidden) for structural "
+            f"damping), got {type(out).__name__}"
+            f"{' of length ' + str(len(out)) if isinstance(out, (tuple, list)) else ''}"
+        )
     return tuple(out)

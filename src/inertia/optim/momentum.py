@@ -83,8 +83,15 @@ class Momentum(Optimizer):
             evaluate(model)
     """
 
-    def __init__(self, params: Iterable, lr: Hyper, momentum: Hyper = 0.9, nesterov: bool = False,
-                 weight_decay: float = 0.0, foreach: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        params: Iterable,
+        lr: Hyper,
+        momentum: Hyper = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        foreach: Optional[bool] = None,
+    ) -> None:
         self._validate_hypers(lr, momentum, nesterov, weight_decay, " (constructor)")
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=foreach)
         super().__init__(params, defaults)
@@ -99,8 +106,12 @@ class Momentum(Optimizer):
             raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and not callable(momentum) and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0 (with momentum 0 it is plain SGD: use nesterov=False)")
-        if (not isinstance(weight_decay, (int, float)) or isinstance(weight_decay, bool)
-                or not math.isfinite(weight_decay) or weight_decay < 0):
+        if (
+            not isinstance(weight_decay, (int, float))
+            or isinstance(weight_decay, bool)
+            or not math.isfinite(weight_decay)
+            or weight_decay < 0
+        ):
             raise ValueError(f"weight_decay must be a non-negative finite number, got {weight_decay!r}")
 
     def add_param_group(self, param_group: dict) -> None:
@@ -116,8 +127,10 @@ class Momentum(Optimizer):
         if not callable(h):
             return float(h)
         value = h(step)
+
         def where():
             return f" (schedule {h!r} at step {step})"
+
         return _check_lr(value, where) if kind == "lr" else _check_momentum(value, where)
 
     # -- the update ------------------------------------------------------------------------
@@ -144,7 +157,8 @@ class Momentum(Optimizer):
                         f"param group {i}'s {key} was a schedule and is now the number {group[key]!r}: something "
                         f"replaced it (torch's OneCycleLR and CyclicLR do so with cycle_momentum=True, OneCycleLR "
                         f"also for lr). Pass cycle_momentum=False to the scheduler, give Momentum a number {key} "
-                        f"for a scheduler to drive, or assign a schedule (e.g. schedules.constant({group[key]!r}))")
+                        f"for a scheduler to drive, or assign a schedule (e.g. schedules.constant({group[key]!r}))"
+                    )
 
     def _update_group(self, group: dict) -> None:
         t = group["step"]
@@ -156,8 +170,10 @@ class Momentum(Optimizer):
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
-                raise ValueError("Momentum does not support sparse gradients (got one for a parameter of shape "
-                                 f"{tuple(p.shape)}); use dense gradients")
+                raise ValueError(
+                    "Momentum does not support sparse gradients (got one for a parameter of shape "
+                    f"{tuple(p.shape)}); use dense gradients"
+                )
             state = self.state[p]
             if "velocity_direction" not in state:
                 state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -173,8 +189,18 @@ class Momentum(Optimizer):
             momenta.append(state.get("applied_momentum", mu) if nesterov else mu)
         mu_next = self._value(group["momentum"], t + 1, "momentum") if nesterov else None
         if params:
-            new_scales = F.momentum(params, grads, dirs, scales, lr=lr, momentum=momenta, next_momentum=mu_next,
-                                    nesterov=nesterov, weight_decay=group["weight_decay"], foreach=group["foreach"])
+            new_scales = F.momentum(
+                params,
+                grads,
+                dirs,
+                scales,
+                lr=lr,
+                momentum=momenta,
+                next_momentum=mu_next,
+                nesterov=nesterov,
+                weight_decay=group["weight_decay"],
+                foreach=group["foreach"],
+            )
             for state, k in zip(states, new_scales):
                 state["velocity_scale"] = k
                 if nesterov:
@@ -266,7 +292,8 @@ def _check_saved_schedules(state_dict: dict, own: list) -> None:
             if _is_saved_schedule(g.get(key)) and key not in callables:
                 raise ValueError(
                     f"the saved state's param group {i} has a {key} schedule ({g[key][_SCHEDULE_PLACEHOLDER]}) "
-                    f"but this optimizer's {key} is a number; construct it with the same schedule")
+                    f"but this optimizer's {key} is a number; construct it with the same schedule"
+                )
 
 
 def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
@@ -276,8 +303,9 @@ def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
     saved = state_dict.get("param_groups", [])
     if len(saved) != len(groups):  # torch's load_state_dict says so
         return state_dict
-    filled = [{**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g}
-              for own, g in zip(groups, saved)]
+    filled = [
+        {**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g} for own, g in zip(groups, saved)
+    ]
     return {**state_dict, "param_groups": filled}
 
 
@@ -294,8 +322,9 @@ _TORCH_SGD_ONLY = ("dampening", "maximize", "differentiable", "fused")
 
 
 def _is_torch_sgd_state(state_dict: dict) -> bool:
-    return (any("dampening" in g for g in state_dict.get("param_groups", []))
-            or any(isinstance(s, dict) and "momentum_buffer" in s for s in state_dict.get("state", {}).values()))
+    return any("dampening" in g for g in state_dict.get("param_groups", [])) or any(
+        isinstance(s, dict) and "momentum_buffer" in s for s in state_dict.get("state", {}).values()
+    )
 
 
 def _from_torch_sgd(state_dict: dict, nesterov: list) -> dict:
@@ -305,19 +334,25 @@ def _from_torch_sgd(state_dict: dict, nesterov: list) -> dict:
     direction with scale lr (v = -k d), and NAG's applied momentum is the saved mu."""
     groups, state = [], {}
     if len(state_dict["param_groups"]) != len(nesterov):
-        raise ValueError(f"the saved torch.optim.SGD state has {len(state_dict['param_groups'])} param groups, "
-                         f"this optimizer {len(nesterov)}")
+        raise ValueError(
+            f"the saved torch.optim.SGD state has {len(state_dict['param_groups'])} param groups, "
+            f"this optimizer {len(nesterov)}"
+        )
     for i, (g, ours) in enumerate(zip(state_dict["param_groups"], nesterov)):
         where = f"the saved torch.optim.SGD param group {i}"
         if g.get("dampening", 0) != 0:
-            raise ValueError(f"{where} has dampening={g['dampening']!r}: only dampening=0 is inertia's rule, so "
-                             "its momentum buffer cannot be converted")
+            raise ValueError(
+                f"{where} has dampening={g['dampening']!r}: only dampening=0 is inertia's rule, so "
+                "its momentum buffer cannot be converted"
+            )
         if g.get("maximize", False):
             raise ValueError(f"{where} has maximize=True; inertia's Momentum minimizes (accepted: maximize=False)")
         if bool(g.get("nesterov", False)) != ours:
-            raise ValueError(f"{where} has nesterov={g.get('nesterov', False)!r} but this optimizer's group {i} has "
-                             f"nesterov={ours!r}: the parameters hold theta for CM and the look-ahead point for "
-                             "NAG, so construct Momentum with the same nesterov")
+            raise ValueError(
+                f"{where} has nesterov={g.get('nesterov', False)!r} but this optimizer's group {i} has "
+                f"nesterov={ours!r}: the parameters hold theta for CM and the look-ahead point for "
+                "NAG, so construct Momentum with the same nesterov"
+            )
         lr, mu = float(g["lr"]), float(g.get("momentum", 0.0))
         groups.append({**{k: v for k, v in g.items() if k not in _TORCH_SGD_ONLY}, "lr": lr, "momentum": mu})
         for pid in g["params"]:

@@ -24,8 +24,17 @@ from .._registry import Registry
 Schedule = Callable[[int], float]
 
 __all__ = [
-    "sutskever_momentum", "constant", "step_decay", "exponential_decay", "linear_warmup", "cosine",
-    "join", "plot", "get", "available", "from_config",
+    "sutskever_momentum",
+    "constant",
+    "step_decay",
+    "exponential_decay",
+    "linear_warmup",
+    "cosine",
+    "join",
+    "plot",
+    "get",
+    "available",
+    "from_config",
 ]
 
 
@@ -85,8 +94,14 @@ class sutskever_momentum(_Base):  # noqa: N801 - a schedule reads like a functio
 
     _fields = ("mu_max", "period", "total_steps", "final_steps", "final_momentum")
 
-    def __init__(self, mu_max: float, period: int = 250, total_steps: Optional[int] = None,
-                 final_steps: int = 1000, final_momentum: float = 0.9) -> None:
+    def __init__(
+        self,
+        mu_max: float,
+        period: int = 250,
+        total_steps: Optional[int] = None,
+        final_steps: int = 1000,
+        final_momentum: float = 0.9,
+    ) -> None:
         self.mu_max = _num("mu_max", mu_max, lo=0, hi=1, hi_open=True)
         self.period = _int("period", period, lo=1)
         self.total_steps = None if total_steps is None else _int("total_steps", total_steps)
@@ -188,7 +203,8 @@ class join(_Base):  # noqa: N801
         if len(boundaries) != len(schedules) - 1:
             raise ValueError(
                 f"join needs len(boundaries) == len(schedules) - 1, got {len(boundaries)} boundaries "
-                f"for {len(schedules)} schedules")
+                f"for {len(schedules)} schedules"
+            )
         for b in boundaries:
             _int("boundary", b)
         if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):

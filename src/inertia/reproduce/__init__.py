@@ -19,8 +19,14 @@ PAPERS = tuple(p for p in ALL_PAPERS if importlib.util.find_spec(f"{__name__}.{p
 PLANNED = tuple(p for p in ALL_PAPERS if p not in PAPERS)
 
 
-def run(papers, quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
-        device: str = "cpu") -> list:
+def run(
+    papers,
+    quick: bool = True,
+    out: Path = Path("runs/reproduce"),
+    seeds: int = 1,
+    smoke: bool = False,
+    device: str = "cpu",
+) -> list:
     """Run the named papers (or ``"all"``), write results.json, report.md and report.html in ``out``."""
     if papers == "all" or papers == ["all"]:
         papers = list(PAPERS)
@@ -31,9 +37,12 @@ def run(papers, quick: bool = True, out: Path = Path("runs/reproduce"), seeds: i
         planned = [p for p in unknown if p in PLANNED]
         extra = f" ({', '.join(planned)}: not implemented yet)" if planned else ""
         raise ValueError(f"unknown paper(s) {unknown}{extra}; available: all, {', '.join(PAPERS)}")
-    results = [importlib.import_module(f"{__name__}.{p}").run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke,
-                                                               device=device)
-               for p in papers]
+    results = [
+        importlib.import_module(f"{__name__}.{p}").run(
+            quick=quick, out=Path(out), seeds=seeds, smoke=smoke, device=device
+        )
+        for p in papers
+    ]
     write_report(results, Path(out))
     return results
 

@@ -58,15 +58,22 @@ INITS = {"standard": "standard_uniform", "normalized": "glorot_uniform"}
 HIDDEN = 5
 CHANCE = 8 / 9  # 9 balanced classes
 # Table 1, Shapeset-3x2 test error (%), 5 hidden layers, long online training ("N": normalized init)
-PAPER_TABLE1 = {("softsign", "standard"): 16.27, ("softsign", "normalized"): 16.06, ("tanh", "standard"): 27.15,
-                ("tanh", "normalized"): 15.60, ("sigmoid", "standard"): 82.61}
+PAPER_TABLE1 = {
+    ("softsign", "standard"): 16.27,
+    ("softsign", "normalized"): 16.06,
+    ("tanh", "standard"): 27.15,
+    ("tanh", "normalized"): 15.60,
+    ("sigmoid", "standard"): 82.61,
+}
 # sizes per mode: training width/updates/data, and the init-time measurement's width and examples
 SIZES = {
     "smoke": dict(width=32, steps=60, n=500, n_test=200, init_width=32, init_examples=60, jacobian_examples=2),
-    "quick": dict(width=200, steps=18_000, n=10_000, n_test=2000, init_width=500, init_examples=300,
-                  jacobian_examples=8),
-    "full": dict(width=1000, steps=1_000_000, n=100_000, n_test=10_000, init_width=1000, init_examples=300,
-                 jacobian_examples=16),
+    "quick": dict(
+        width=200, steps=18_000, n=10_000, n_test=2000, init_width=500, init_examples=300, jacobian_examples=8
+    ),
+    "full": dict(
+        width=1000, steps=1_000_000, n=100_000, n_test=10_000, init_width=1000, init_examples=300, jacobian_examples=16
+    ),
 }
 PROBE_IMAGES = 300  # the paper computes activation statistics on 300 fixed test images
 TANH_SATURATED_P98 = 0.97  # a tanh layer counts as saturated once its 98th percentile reaches this
@@ -88,17 +95,25 @@ def get_config(quick: bool = True, smoke: bool = False) -> Config:
     ``SIZES``. Command: ``inertia reproduce glorot2010 --quick|--full [--device cuda]``."""
     s = SIZES[_mode(quick, smoke)]
     every = max(s["steps"] // 40, 1)
-    return from_dict(dict(
-        experiment="glorot2010",
-        data={"name": "shapeset" if _mode(quick, smoke) == "full" else "shapeset_easy", "n": s["n"],
-              "n_test": s["n_test"]},
-        model={"name": "mlp", "sizes": [1024] + [s["width"]] * HIDDEN + [9], "activation": "tanh"},
-        init={"scheme": INITS["standard"]},
-        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.0},
-        loss="cross_entropy", steps=s["steps"], batch_size=10, eval_every=max(s["steps"] // 10, 1),
-        # layer statistics on 300 fixed test images, as the paper's Figures 2-4 (smoke: 50)
-        monitor={"quantities": ["layer_stats"], "every": every, "probe": 50 if smoke else PROBE_IMAGES},
-    ))
+    return from_dict(
+        dict(
+            experiment="glorot2010",
+            data={
+                "name": "shapeset" if _mode(quick, smoke) == "full" else "shapeset_easy",
+                "n": s["n"],
+                "n_test": s["n_test"],
+            },
+            model={"name": "mlp", "sizes": [1024] + [s["width"]] * HIDDEN + [9], "activation": "tanh"},
+            init={"scheme": INITS["standard"]},
+            optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.0},
+            loss="cross_entropy",
+            steps=s["steps"],
+            batch_size=10,
+            eval_every=max(s["steps"] // 10, 1),
+            # layer statistics on 300 fixed test images, as the paper's Figures 2-4 (smoke: 50)
+            monitor={"quantities": ["layer_stats"], "every": every, "probe": 50 if smoke else PROBE_IMAGES},
+        )
+    )
 
 
 def setting_config(base: Config, activation: str, init: str, seed: int = 0) -> Config:
@@ -138,8 +153,9 @@ def _by_layer(records: list, kind: str, names: list) -> list:
     return [last[n] for n in names]
 
 
-def init_measurements(width: int, examples: int, seed: int = 0, jacobian_examples: int = 8,
-                      activations=ACTIVATIONS, device: str = "cpu") -> dict:
+def init_measurements(
+    width: int, examples: int, seed: int = 0, jacobian_examples: int = 8, activations=ACTIVATIONS, device: str = "cpu"
+) -> dict:
     """Measurements at initialization on ``examples`` faithful Shapeset-3x2 images (data seed
     ``seed + 7``), per (activation, init):
 
@@ -166,10 +182,12 @@ def init_measurements(width: int, examples: int, seed: int = 0, jacobian_example
             with torch.no_grad():
                 h1 = blocks[0][1](x[:jacobian_examples])  # hidden layer 1's output [k, width]
             spectra = layer_jacobian_singular_values(net, h1, examples=jacobian_examples, blocks=blocks[1:HIDDEN])
-            out[(act, init)] = {"activation": _by_layer(recs, "activation", acts),
-                                "backprop_grad": _by_layer(recs, "backprop_grad", linear),
-                                "weight_grad": _by_layer(recs, "weight_grad", [f"{n}.weight" for n in linear]),
-                                "jacobian_mean_sv": [s.mean for s in spectra]}
+            out[(act, init)] = {
+                "activation": _by_layer(recs, "activation", acts),
+                "backprop_grad": _by_layer(recs, "backprop_grad", linear),
+                "weight_grad": _by_layer(recs, "weight_grad", [f"{n}.weight" for n in linear]),
+                "jacobian_mean_sv": [s.mean for s in spectra],
+            }
     return out
 
 
@@ -186,26 +204,38 @@ def init_claims(m: dict) -> list:
     w_s = ratio(std["weight_grad"])
     j_s, j_n = statistics.fmean(std["jacobian_mean_sv"]), statistics.fmean(nrm["jacobian_mean_sv"])
     return [
-        Claim("tanh at init: with the standard init the activations shrink toward 0 in higher layers; the "
-              "normalized init keeps their spread closer to level (Figure 6)",
-              f"layer-5 / layer-1 activation std: standard {a_s:.2f}, normalized {a_n:.2f}",
-              "standard < 0.5 and normalized > 2 x standard", a_s < 0.5 and a_n > 2 * a_s,
-              "Figure 6: the 0-peak grows with the layer under the standard init"),
-        Claim("tanh at init: back-propagated gradients shrink toward the input with the standard init and stay "
-              "about level with the normalized init (Figure 7)",
-              f"layer-1 / layer-5 back-propagated gradient std: standard {g_s:.2f}, normalized {g_n:.2f}",
-              "standard < 0.5 and normalized > 0.5", g_s < 0.5 and g_n > 0.5,
-              "Figure 7: variance shrinks toward the input under the standard init"),
-        Claim("tanh at init, standard init: the weight gradients do not shrink toward the input even though the "
-              "back-propagated gradients do (Figure 8)",
-              f"layer-1 / layer-5 weight-gradient std {w_s:.2f} (back-propagated: {g_s:.2f})",
-              "weight-gradient ratio in [0.5, 2] and back-propagated ratio < 0.5", 0.5 <= w_s <= 2 and g_s < 0.5,
-              "Figure 8: about the same in every layer"),
-        Claim("tanh at init: the mean singular value of the layer-to-layer Jacobians is about 0.8 with the "
-              "normalized init and 0.5 with the standard init (section 4.2.2)",
-              f"normalized {j_n:.2f}, standard {j_s:.2f} (hidden layers 2-5)",
-              "normalized in [0.6, 1.0], standard in [0.35, 0.6]", 0.6 <= j_n <= 1.0 and 0.35 <= j_s <= 0.6,
-              "0.8 vs 0.5"),
+        Claim(
+            "tanh at init: with the standard init the activations shrink toward 0 in higher layers; the "
+            "normalized init keeps their spread closer to level (Figure 6)",
+            f"layer-5 / layer-1 activation std: standard {a_s:.2f}, normalized {a_n:.2f}",
+            "standard < 0.5 and normalized > 2 x standard",
+            a_s < 0.5 and a_n > 2 * a_s,
+            "Figure 6: the 0-peak grows with the layer under the standard init",
+        ),
+        Claim(
+            "tanh at init: back-propagated gradients shrink toward the input with the standard init and stay "
+            "about level with the normalized init (Figure 7)",
+            f"layer-1 / layer-5 back-propagated gradient std: standard {g_s:.2f}, normalized {g_n:.2f}",
+            "standard < 0.5 and normalized > 0.5",
+            g_s < 0.5 and g_n > 0.5,
+            "Figure 7: variance shrinks toward the input under the standard init",
+        ),
+        Claim(
+            "tanh at init, standard init: the weight gradients do not shrink toward the input even though the "
+            "back-propagated gradients do (Figure 8)",
+            f"layer-1 / layer-5 weight-gradient std {w_s:.2f} (back-propagated: {g_s:.2f})",
+            "weight-gradient ratio in [0.5, 2] and back-propagated ratio < 0.5",
+            0.5 <= w_s <= 2 and g_s < 0.5,
+            "Figure 8: about the same in every layer",
+        ),
+        Claim(
+            "tanh at init: the mean singular value of the layer-to-layer Jacobians is about 0.8 with the "
+            "normalized init and 0.5 with the standard init (section 4.2.2)",
+            f"normalized {j_n:.2f}, standard {j_s:.2f} (hidden layers 2-5)",
+            "normalized in [0.6, 1.0], standard in [0.35, 0.6]",
+            0.6 <= j_n <= 1.0 and 0.35 <= j_s <= 0.6,
+            "0.8 vs 0.5",
+        ),
     ]
 
 
@@ -234,8 +264,10 @@ def sigmoid_saturation_claim(curve: dict, band: float = SIGMOID_LOWER_BAND) -> C
     """Figure 2: the sigmoid net's top hidden layer is driven toward 0 during training (in the paper
     into saturation at 0) while the lower layers stay near 0.5. Passes when layer 5's mean falls
     below half its initial value and layers 1-4 stay within 0.5 +- ``band`` at every record."""
-    statement = ("sigmoid: the top hidden layer's activations are driven toward 0 during training (the paper: "
-                 "into saturation) while the lower layers stay near 0.5 (Figure 2)")
+    statement = (
+        "sigmoid: the top hidden layer's activations are driven toward 0 during training (the paper: "
+        "into saturation) while the lower layers stay near 0.5 (Figure 2)"
+    )
     paper = "layer 5 falls to about 0 quickly; layers 1-4 stay near 0.5"
     test = f"layer-5 mean falls below 0.5 x its initial mean and layers 1-4 stay within 0.5 +- {band}"
     means = curve["mean"]
@@ -250,7 +282,10 @@ def sigmoid_saturation_claim(curve: dict, band: float = SIGMOID_LOWER_BAND) -> C
         f"layer-5 mean {top[0]:.3f} at update 0 -> {top[k]:.3f} at update {curve['step'][k]} (below half from "
         f"update {'never' if half is None else half}; saturated fraction, h < 0.01 or h > 0.99: "
         f"{curve['saturated'][k][-1]:.2f}); layers 1-4 at most {dev:.3f} from 0.5",
-        test, half is not None and dev <= band, paper)
+        test,
+        half is not None and dev <= band,
+        paper,
+    )
 
 
 def first_saturated_steps(curve: dict, threshold: float = TANH_SATURATED_P98) -> list:
@@ -267,22 +302,30 @@ def tanh_saturation_claim(curve: dict, threshold: float = TANH_SATURATED_P98) ->
     t = first_saturated_steps(curve, threshold)
     reached = [i for i, s in enumerate(t) if s is not None]
     k = len(reached)
-    ordered = (k >= 2 and reached == list(range(k)) and t[0] < t[1]
-               and all(t[i] <= t[i + 1] for i in range(k - 1)))
+    ordered = k >= 2 and reached == list(range(k)) and t[0] < t[1] and all(t[i] <= t[i + 1] for i in range(k - 1))
     last_p98 = curve["p98"][-1] if curve["p98"] else []
     return Claim(
         "tanh (standard init): the hidden layers saturate one after another, starting with layer 1 (Figure 3)",
         "first update with p98 >= {:g}: {}; final p98 {}".format(
-            threshold, ", ".join(f"layer {i + 1}: {'never' if s is None else s}" for i, s in enumerate(t)),
-            ", ".join(f"{v:.2f}" for v in last_p98)),
-        f"layers 1..k saturate (p98 >= {threshold:g}) in order with k >= 2", ordered,
-        "layer 1 saturates first, then layer 2, and so on")
+            threshold,
+            ", ".join(f"layer {i + 1}: {'never' if s is None else s}" for i, s in enumerate(t)),
+            ", ".join(f"{v:.2f}" for v in last_p98),
+        ),
+        f"layers 1..k saturate (p98 >= {threshold:g}) in order with k >= 2",
+        ordered,
+        "layer 1 saturates first, then layer 2, and so on",
+    )
 
 
 def smoothed_error(metrics: list, last: int = 3) -> Optional[float]:
     """Mean test error of the last ``last`` evaluations after update 0 (``None`` if none)."""
-    errs = [m["test_error"] for m in metrics if m.get("step", 0) > 0 and isinstance(m.get("test_error"), (int, float))
-            and not isinstance(m.get("test_error"), bool)]
+    errs = [
+        m["test_error"]
+        for m in metrics
+        if m.get("step", 0) > 0
+        and isinstance(m.get("test_error"), (int, float))
+        and not isinstance(m.get("test_error"), bool)
+    ]
     return statistics.fmean(errs[-last:]) if errs else None
 
 
@@ -290,6 +333,7 @@ def error_claims(err: dict, n: int) -> list:
     """Table 1's ordering from the test errors ``err[(activation, init)]`` (fractions), each a mean
     over ``n`` test predictions in all; a gap counts when it exceeds two binomial standard errors
     of the difference."""
+
     def gap_ok(lo: float, hi: float) -> tuple[bool, float]:
         se = math.sqrt(lo * (1 - lo) / n + hi * (1 - hi) / n)
         return hi - lo > 2 * se, 2 * se
@@ -300,25 +344,36 @@ def error_claims(err: dict, n: int) -> list:
     helps, m1 = gap_ok(tn, ts)
     soft, m2 = gap_ok(ss, ts)
     return [
-        Claim("sigmoid networks train worst (Table 1)",
-              f"best sigmoid {100 * sig:.1f}% vs worst tanh/softsign {100 * others:.1f}% (chance {100 * CHANCE:.1f}%)",
-              "best sigmoid error > worst tanh/softsign error", sig > others, "sigmoid 82.61% vs 15.60-27.15%"),
-        Claim("the normalized init lowers tanh's test error (Table 1)",
-              f"standard {100 * ts:.1f}% vs normalized {100 * tn:.1f}% (gap {100 * (ts - tn):.1f} points)",
-              f"standard - normalized > 2 standard errors ({100 * m1:.1f} points)", helps,
-              "27.15% vs 15.60% (gap 11.55 points)"),
-        Claim("with the standard init, softsign networks beat tanh networks (Table 1)",
-              f"softsign {100 * ss:.1f}% vs tanh {100 * ts:.1f}% (gap {100 * (ts - ss):.1f} points)",
-              f"tanh - softsign > 2 standard errors ({100 * m2:.1f} points)", soft,
-              "16.27% vs 27.15%"),
+        Claim(
+            "sigmoid networks train worst (Table 1)",
+            f"best sigmoid {100 * sig:.1f}% vs worst tanh/softsign {100 * others:.1f}% (chance {100 * CHANCE:.1f}%)",
+            "best sigmoid error > worst tanh/softsign error",
+            sig > others,
+            "sigmoid 82.61% vs 15.60-27.15%",
+        ),
+        Claim(
+            "the normalized init lowers tanh's test error (Table 1)",
+            f"standard {100 * ts:.1f}% vs normalized {100 * tn:.1f}% (gap {100 * (ts - tn):.1f} points)",
+            f"standard - normalized > 2 standard errors ({100 * m1:.1f} points)",
+            helps,
+            "27.15% vs 15.60% (gap 11.55 points)",
+        ),
+        Claim(
+            "with the standard init, softsign networks beat tanh networks (Table 1)",
+            f"softsign {100 * ss:.1f}% vs tanh {100 * ts:.1f}% (gap {100 * (ts - ss):.1f} points)",
+            f"tanh - softsign > 2 standard errors ({100 * m2:.1f} points)",
+            soft,
+            "16.27% vs 27.15%",
+        ),
     ]
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
-        device: str = "cpu") -> PaperResult:
+def run(
+    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+) -> PaperResult:
     t0 = time.perf_counter()
     mode = _mode(quick, smoke)
     s = SIZES[mode]
@@ -330,31 +385,43 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     res = PaperResult("glorot2010", TITLE, _setting(mode, base, seeds))
 
     # 1. at initialization (before the training pool, which takes every core)
-    m = init_measurements(s["init_width"], s["init_examples"], seed=base.seed,
-                          jacobian_examples=s["jacobian_examples"], device=device)
+    m = init_measurements(
+        s["init_width"], s["init_examples"], seed=base.seed, jacobian_examples=s["jacobian_examples"], device=device
+    )
     res.tables[f"at initialization (faithful Shapeset-3x2, width {s['init_width']}, {s['init_examples']} images)"] = [
-        {"activation": a, "init": i,
-         "activation std, layers 1-5": [round(r["std"], 3) for r in v["activation"]],
-         "back-prop. gradient std, layer 1 / layer 5": ratio(v["backprop_grad"]),
-         "weight-gradient std, layer 1 / layer 5": ratio(v["weight_grad"]),
-         "mean Jacobian singular value, layers 2-5": [round(j, 3) for j in v["jacobian_mean_sv"]]}
-        for (a, i), v in m.items()]
+        {
+            "activation": a,
+            "init": i,
+            "activation std, layers 1-5": [round(r["std"], 3) for r in v["activation"]],
+            "back-prop. gradient std, layer 1 / layer 5": ratio(v["backprop_grad"]),
+            "weight-gradient std, layer 1 / layer 5": ratio(v["weight_grad"]),
+            "mean Jacobian singular value, layers 2-5": [round(j, 3) for j in v["jacobian_mean_sv"]],
+        }
+        for (a, i), v in m.items()
+    ]
     res.claims.extend(init_claims(m))
-    res.figures.append(Figure(_plot_histograms(m, fig_dir / "histograms_at_init.png"),
-                              "Glorot & Bengio, Figures 6-8: normalized histograms of tanh activations, "
-                              "back-propagated gradients and weight gradients per layer at initialization, standard "
-                              "(left) vs normalized (right) init: with the standard init the activations' 0-peak "
-                              "grows with the layer and the back-propagated gradients shrink toward the input, "
-                              "while the weight gradients stay about the same; with the normalized init all are "
-                              "about level."))
-    res.figures.append(Figure(_plot_jacobians(m, fig_dir / "jacobian_singular_values.png"),
-                              "Glorot & Bengio, section 4.2.2: mean singular value of each hidden layer-to-layer "
-                              "Jacobian at initialization, about 0.8 with the normalized init and 0.5 with the "
-                              "standard init (tanh)."))
+    res.figures.append(
+        Figure(
+            _plot_histograms(m, fig_dir / "histograms_at_init.png"),
+            "Glorot & Bengio, Figures 6-8: normalized histograms of tanh activations, "
+            "back-propagated gradients and weight gradients per layer at initialization, standard "
+            "(left) vs normalized (right) init: with the standard init the activations' 0-peak "
+            "grows with the layer and the back-propagated gradients shrink toward the input, "
+            "while the weight gradients stay about the same; with the normalized init all are "
+            "about level.",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_jacobians(m, fig_dir / "jacobian_singular_values.png"),
+            "Glorot & Bengio, section 4.2.2: mean singular value of each hidden layer-to-layer "
+            "Jacobian at initialization, about 0.8 with the normalized init and 0.5 with the "
+            "standard init (tanh).",
+        )
+    )
 
     # 2. training: six settings x seeds in one resumable pool
-    configs = {f"{a}|{i}|{k}": setting_config(base, a, i, k) for a in ACTIVATIONS for i in INITS
-               for k in range(seeds)}
+    configs = {f"{a}|{i}|{k}": setting_config(base, a, i, k) for a in ACTIVATIONS for i in INITS for k in range(seeds)}
     sweep = run_configs(configs, out=fig_dir, name=f"train-{mode}", workers=1 if smoke else None, resume=True)
     _, act_names = hidden_layer_names(make_net(2, "tanh", "standard"))  # the same module names at any width
     err, status, history, curves = {}, {}, {}, {}
@@ -370,35 +437,55 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
             curves[(a, i)] = activation_curves(read_jsonl(d / "diagnostics.jsonl"), act_names)
     mean_err = {key: statistics.fmean(v) for key, v in err.items()}
     res.tables["test error after training (%)"] = [
-        {"activation": a, "init": i, "test error (%), mean of the last 3 evaluations": 100 * mean_err[(a, i)],
-         "final evaluation (%)": 100 * history[(a, i)][-1][1] if history.get((a, i)) else None,
-         "paper (faithful Shapeset, long training)": PAPER_TABLE1.get((a, i)),
-         "status": ", ".join(status[(a, i)])} for a in ACTIVATIONS for i in INITS]
+        {
+            "activation": a,
+            "init": i,
+            "test error (%), mean of the last 3 evaluations": 100 * mean_err[(a, i)],
+            "final evaluation (%)": 100 * history[(a, i)][-1][1] if history.get((a, i)) else None,
+            "paper (faithful Shapeset, long training)": PAPER_TABLE1.get((a, i)),
+            "status": ", ".join(status[(a, i)]),
+        }
+        for a in ACTIVATIONS
+        for i in INITS
+    ]
     res.claims.append(sigmoid_saturation_claim(curves[("sigmoid", "standard")]))
     res.claims.append(tanh_saturation_claim(curves[("tanh", "standard")]))
     res.claims.extend(error_claims(mean_err, base.data["n_test"] * seeds))
-    res.figures.append(Figure(_plot_activation_curves(curves, fig_dir / "activations_over_training.png"),
-                              "Glorot & Bengio, Figures 2-4 (standard init): top, mean and std (band) of each "
-                              "hidden layer's activations during training: sigmoid's top hidden layer is driven to "
-                              "0 while the lower layers stay near 0.5; bottom, the 98th percentiles: tanh's layers "
-                              "saturate one after another from layer 1 up, softsign's much less."))
-    res.figures.append(Figure(_plot_test_error(history, fig_dir / "test_error.png"),
-                              "Glorot & Bengio, Figure 11 and Table 1: test error during training for the six "
-                              "settings; sigmoid is worst, and the normalized init helps tanh most."))
+    res.figures.append(
+        Figure(
+            _plot_activation_curves(curves, fig_dir / "activations_over_training.png"),
+            "Glorot & Bengio, Figures 2-4 (standard init): top, mean and std (band) of each "
+            "hidden layer's activations during training: sigmoid's top hidden layer is driven to "
+            "0 while the lower layers stay near 0.5; bottom, the 98th percentiles: tanh's layers "
+            "saturate one after another from layer 1 up, softsign's much less.",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_test_error(history, fig_dir / "test_error.png"),
+            "Glorot & Bengio, Figure 11 and Table 1: test error during training for the six "
+            "settings; sigmoid is worst, and the normalized init helps tanh most.",
+        )
+    )
     res.wall_time_s = time.perf_counter() - t0
     return res
 
 
 def _setting(mode: str, base: Config, seeds: int) -> str:
     s = SIZES[mode]
-    data = ("the easy Shapeset variant (larger white shapes on black; NOT the paper's data)"
-            if base.data["name"] == "shapeset_easy" else "the faithful Shapeset-3x2")
-    return (f"{mode}: init-time measurements on the faithful Shapeset-3x2 ({s['init_examples']} images, width "
-            f"{s['init_width']}, Jacobians at {s['jacobian_examples']} images); training on {data}, width "
-            f"{s['width']}, {base.data['n']} training and {base.data['n_test']} test images, SGD lr "
-            f"{base.optimizer.lr} for every model, minibatch {base.batch_size}, {base.steps} updates, layer "
-            f"statistics on {base.monitor.probe} fixed test images every {base.monitor.every} updates, {seeds} "
-            f"seed(s) per setting (paper: width 1000, the faithful data online, lr tuned per model, long training)")
+    data = (
+        "the easy Shapeset variant (larger white shapes on black; NOT the paper's data)"
+        if base.data["name"] == "shapeset_easy"
+        else "the faithful Shapeset-3x2"
+    )
+    return (
+        f"{mode}: init-time measurements on the faithful Shapeset-3x2 ({s['init_examples']} images, width "
+        f"{s['init_width']}, Jacobians at {s['jacobian_examples']} images); training on {data}, width "
+        f"{s['width']}, {base.data['n']} training and {base.data['n_test']} test images, SGD lr "
+        f"{base.optimizer.lr} for every model, minibatch {base.batch_size}, {base.steps} updates, layer "
+        f"statistics on {base.monitor.probe} fixed test images every {base.monitor.every} updates, {seeds} "
+        f"seed(s) per setting (paper: width 1000, the faithful data online, lr tuned per model, long training)"
+    )
 
 
 def _density(rec: dict) -> tuple[list, list]:
@@ -413,8 +500,11 @@ def _density(rec: dict) -> tuple[list, list]:
 
 def _plot_histograms(m: dict, path: Path) -> Path:
     plt = pyplot()
-    kinds = (("activation", "activation value"), ("backprop_grad", "back-propagated gradient d loss / d a"),
-             ("weight_grad", "weight gradient d loss / d W"))
+    kinds = (
+        ("activation", "activation value"),
+        ("backprop_grad", "back-propagated gradient d loss / d a"),
+        ("weight_grad", "weight gradient d loss / d W"),
+    )
     fig, axes = plt.subplots(len(kinds), 2, figsize=(11, 9))
     for col, init in enumerate(INITS):
         v = m[("tanh", init)]
@@ -458,8 +548,9 @@ def _plot_activation_curves(curves: dict, path: Path) -> Path:
             mu = [row[li] for row in c["mean"]]
             sd = [row[li] for row in c["std"]]
             axes[0][col].plot(c["step"], mu, color=f"C{li}", label=f"layer {li + 1}")
-            axes[0][col].fill_between(c["step"], [a - b for a, b in zip(mu, sd)], [a + b for a, b in zip(mu, sd)],
-                                      color=f"C{li}", alpha=0.1)
+            axes[0][col].fill_between(
+                c["step"], [a - b for a, b in zip(mu, sd)], [a + b for a, b in zip(mu, sd)], color=f"C{li}", alpha=0.1
+            )
             axes[1][col].plot(c["step"], [row[li] for row in c["p98"]], ".-", color=f"C{li}", label=f"layer {li + 1}")
         axes[0][col].set_title(f"{act}, standard init: mean (std band)")
         axes[1][col].set_title(f"{act}, standard init: 98th percentile")
@@ -483,6 +574,19 @@ def _plot_test_error(history: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-__all__ = ["get_config", "run", "init_measurements", "init_claims", "activation_curves", "sigmoid_saturation_claim",
-           "tanh_saturation_claim", "first_saturated_steps", "error_claims", "smoothed_error", "make_net",
-           "setting_config", "TITLE", "SIZES"]
+__all__ = [
+    "get_config",
+    "run",
+    "init_measurements",
+    "init_claims",
+    "activation_curves",
+    "sigmoid_saturation_claim",
+    "tanh_saturation_claim",
+    "first_saturated_steps",
+    "error_claims",
+    "smoothed_error",
+    "make_net",
+    "setting_config",
+    "TITLE",
+    "SIZES",
+]

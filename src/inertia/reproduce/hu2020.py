@@ -84,14 +84,20 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
         widths, depths, steps = [32, 64, 128, 256], [2, 4, 8, 16, 32, 64, 128, 256], 100
     else:
         widths, depths, steps = [16, 32, 64, 128, 256, 512, 1024], [2, 4, 8, 16, 32, 64, 128, 256, 512, 700], 1000
-    base = from_dict(dict(
-        experiment="hu2020",
-        data={"name": "deep_linear_regression", "d_in": D_IN, "n": N, "d_out": D_OUT},
-        model={"name": "deep_linear", "d_in": D_IN, "width": widths[0], "depth": depths[0], "d_out": D_OUT},
-        init={"scheme": "normal", "std": 1.0},
-        optimizer={"name": "sgd", "lr": 1e-3, "momentum": 0.0},
-        loss="sum_squared", steps=steps, batch_size=N, eval_every=steps, dtype="float64",
-    ))
+    base = from_dict(
+        dict(
+            experiment="hu2020",
+            data={"name": "deep_linear_regression", "d_in": D_IN, "n": N, "d_out": D_OUT},
+            model={"name": "deep_linear", "d_in": D_IN, "width": widths[0], "depth": depths[0], "d_out": D_OUT},
+            init={"scheme": "normal", "std": 1.0},
+            optimizer={"name": "sgd", "lr": 1e-3, "momentum": 0.0},
+            loss="sum_squared",
+            steps=steps,
+            batch_size=N,
+            eval_every=steps,
+            dtype="float64",
+        )
+    )
     return {"base": base, "widths": widths, "depths": depths}
 
 
@@ -103,8 +109,9 @@ def cell_config(base: Config, width: int, depth: int, init: str, eta: float, see
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     d = base.to_dict()
     d["model"].update(width=width, depth=depth)
-    d["init"] = ({"scheme": "orthogonal", "gain": math.sqrt(width)} if init == "orthogonal"
-                 else {"scheme": "normal", "std": 1.0})
+    d["init"] = (
+        {"scheme": "orthogonal", "gain": math.sqrt(width)} if init == "orthogonal" else {"scheme": "normal", "std": 1.0}
+    )
     d["optimizer"]["lr"] = eta * N / 2  # sum_squared averages over the n examples: 2/n x the paper's loss
     d["seed"] = seed
     return from_dict(d)
@@ -153,8 +160,9 @@ def _ratio(sweep, trial) -> float:
     return last / first if math.isfinite(last) and math.isfinite(first) and first > 0 else math.inf
 
 
-def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
-        device: str = "cpu") -> PaperResult:
+def run(
+    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+) -> PaperResult:
     from ..data import deep_linear_regression
 
     t0 = time.perf_counter()
@@ -189,60 +197,96 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
 
     conv = {init: converged(init) for init in INITS}
     fits = {init: boundary_slope(conv[init], widths, depths) for init in INITS}
-    res = PaperResult("hu2020", TITLE, f"{mode}: d_x {D_IN}, n {N}, d_y {D_OUT}; widths {widths}, depths {depths}; "
-                      f"{base.steps} full-batch GD steps at eta = d_y / (2 L ||X||^2); float64; {seeds} seed(s) "
-                      f"(median ratio); converged = loss after / loss before < {CONVERGED:g}")
+    res = PaperResult(
+        "hu2020",
+        TITLE,
+        f"{mode}: d_x {D_IN}, n {N}, d_y {D_OUT}; widths {widths}, depths {depths}; "
+        f"{base.steps} full-batch GD steps at eta = d_y / (2 L ||X||^2); float64; {seeds} seed(s) "
+        f"(median ratio); converged = loss after / loss before < {CONVERGED:g}",
+    )
 
     def cell(r: float):
         return round(math.log10(r), 1) if 0 < r < math.inf else ("diverged" if r == math.inf else "0 loss")
 
     for init in INITS:
         res.tables[f"{init} init: log10(final loss / initial loss) (rows: width, columns: depth)"] = [
-            {"width": w, **{f"L={L}": cell(ratio[(init, w, L)]) for L in depths}} for w in widths]
+            {"width": w, **{f"L={L}": cell(ratio[(init, w, L)]) for L in depths}} for w in widths
+        ]
     res.tables[f"converged (loss ratio < {CONVERGED:g}): O orthogonal, G Gaussian, - neither"] = [
-        {"width": w, **{f"L={L}": ("O" if conv["orthogonal"][(w, L)] else "") + ("G" if conv["gaussian"][(w, L)] else "")
-                        or "-" for L in depths}} for w in widths]
+        {
+            "width": w,
+            **{
+                f"L={L}": ("O" if conv["orthogonal"][(w, L)] else "") + ("G" if conv["gaussian"][(w, L)] else "") or "-"
+                for L in depths
+            },
+        }
+        for w in widths
+    ]
     res.tables["the boundary: smallest converging width per depth (- : none in the grid)"] = [
-        {"depth": L, **{init: fits[init][2][L] for init in INITS}} for L in depths]
+        {"depth": L, **{init: fits[init][2][L] for init in INITS}} for L in depths
+    ]
     gd = max_converging_depth(conv["gaussian"], widths, depths)
     res.tables["largest converging depth per width"] = [
         {"width": w, "orthogonal": max_converging_depth(conv["orthogonal"], widths, depths)[w], "gaussian": gd[w]}
-        for w in widths]
+        for w in widths
+    ]
     sens = []
     for thr in SENSITIVITY:
         s = {init: boundary_slope(converged(init, thr), widths, depths) for init in INITS}
-        sens.append({"threshold": thr,
-                     "orthogonal: depths with no converging width": sum(v is None for v in s["orthogonal"][2].values()),
-                     "orthogonal slope": round(s["orthogonal"][0], 2), "gaussian slope": round(s["gaussian"][0], 2)})
+        sens.append(
+            {
+                "threshold": thr,
+                "orthogonal: depths with no converging width": sum(v is None for v in s["orthogonal"][2].values()),
+                "orthogonal slope": round(s["orthogonal"][0], 2),
+                "gaussian slope": round(s["gaussian"][0], 2),
+            }
+        )
     res.tables["boundary slopes at other convergence thresholds (not used for the verdicts)"] = sens
 
     o_slope, _, ob = fits["orthogonal"]
     missing = [L for L in depths if ob[L] is None]
-    res.claims.append(Claim(
-        "orthogonal init: the width needed to converge does not grow with depth",
-        f"smallest converging width {_widths(ob, depths)} at depths {depths}; log-log slope {o_slope:.2f}",
-        f"a converging width at every depth and log-log slope of width against depth < {FLAT_SLOPE}",
-        not missing and abs(o_slope) < FLAT_SLOPE, "width independent of depth (Theorem 4.1): slope 0"))
+    res.claims.append(
+        Claim(
+            "orthogonal init: the width needed to converge does not grow with depth",
+            f"smallest converging width {_widths(ob, depths)} at depths {depths}; log-log slope {o_slope:.2f}",
+            f"a converging width at every depth and log-log slope of width against depth < {FLAT_SLOPE}",
+            not missing and abs(o_slope) < FLAT_SLOPE,
+            "width independent of depth (Theorem 4.1): slope 0",
+        )
+    )
     g_slope, _, gb = fits["gaussian"]
     beyond = [L for L in depths if gb[L] is None]
-    res.claims.append(Claim(
-        "Gaussian init: the width needed to converge grows with depth",
-        f"smallest converging width {_widths(gb, depths)} at depths {depths}; log-log slope {g_slope:.2f} over "
-        f"the depths where a width converges" + (f" (none converges at depths {beyond})" if beyond else ""),
-        f"log-log slope of width against depth >= {GROWTH_SLOPE}", bool(g_slope >= GROWTH_SLOPE),
-        "width linear in depth: slope 1"))
+    res.claims.append(
+        Claim(
+            "Gaussian init: the width needed to converge grows with depth",
+            f"smallest converging width {_widths(gb, depths)} at depths {depths}; log-log slope {g_slope:.2f} over "
+            f"the depths where a width converges" + (f" (none converges at depths {beyond})" if beyond else ""),
+            f"log-log slope of width against depth >= {GROWTH_SLOPE}",
+            bool(g_slope >= GROWTH_SLOPE),
+            "width linear in depth: slope 1",
+        )
+    )
     deep = depths[-1]
     o_ok = [w for w in widths if conv["orthogonal"][(w, deep)]]
     g_ok = [w for w in widths if conv["gaussian"][(w, deep)]]
-    res.claims.append(Claim(
-        f"at depth {deep}, orthogonal converges at a width where Gaussian does not",
-        f"orthogonal converges at widths {o_ok}, Gaussian at {g_ok}", "some width converges only with orthogonal",
-        bool(set(o_ok) - set(g_ok)), "orthogonal trains every depth at modest width; Gaussian fails beyond a line"))
-    res.figures.append(Figure(_heatmaps(ratio, widths, depths, fits, fig_dir / "heatmaps.png"),
-                              "Hu et al., the width x depth grid: log10 of the loss ratio after the budget; orthogonal "
-                              "init converges at every depth once the width suffices (a flat boundary), Gaussian init "
-                              "needs a width growing with depth (circles: smallest converging width; dashed: the "
-                              "log-log fit)."))
+    res.claims.append(
+        Claim(
+            f"at depth {deep}, orthogonal converges at a width where Gaussian does not",
+            f"orthogonal converges at widths {o_ok}, Gaussian at {g_ok}",
+            "some width converges only with orthogonal",
+            bool(set(o_ok) - set(g_ok)),
+            "orthogonal trains every depth at modest width; Gaussian fails beyond a line",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _heatmaps(ratio, widths, depths, fits, fig_dir / "heatmaps.png"),
+            "Hu et al., the width x depth grid: log10 of the loss ratio after the budget; orthogonal "
+            "init converges at every depth once the width suffices (a flat boundary), Gaussian init "
+            "needs a width growing with depth (circles: smallest converging width; dashed: the "
+            "log-log fit).",
+        )
+    )
     res.wall_time_s = time.perf_counter() - t0
     return res
 
@@ -265,8 +309,12 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     xe, ye = _edges(depths), _edges(widths)
     for ax, init in zip(axes, INITS):
-        z = np.array([[math.log10(ratio[(init, w, L)]) if 0 < ratio[(init, w, L)] < math.inf else 2.0
-                       for L in depths] for w in widths])
+        z = np.array(
+            [
+                [math.log10(ratio[(init, w, L)]) if 0 < ratio[(init, w, L)] < math.inf else 2.0 for L in depths]
+                for w in widths
+            ]
+        )
         mesh = ax.pcolormesh(xe, ye, np.clip(z, -16, 2), cmap="viridis_r", vmin=-16, vmax=2, shading="flat")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
@@ -279,7 +327,7 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
             ax.plot(*zip(*pts), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width")
         if math.isfinite(slope):
             ls = np.geomspace(xe[0], xe[-1], 50)
-            ax.plot(ls, np.exp(intercept) * ls ** slope, "--", color="red", lw=2, label=f"fit: width ~ depth^{slope:.2f}")
+            ax.plot(ls, np.exp(intercept) * ls**slope, "--", color="red", lw=2, label=f"fit: width ~ depth^{slope:.2f}")
         ax.set_xlim(xe[0], xe[-1])
         ax.set_ylim(ye[0], ye[-1])
         ax.set_xlabel("depth L")

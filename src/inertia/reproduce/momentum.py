@@ -36,9 +36,18 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
     Figure 1's analysis of CM vs NAG). Command: ``inertia reproduce momentum --quick|--full``.
     ``smoke`` shrinks every grid for the test suite (claims are still decided, on less)."""
     if smoke:
-        return {"curvatures": [1.0, 100.0], "start": [1.0, 1.0], "target": 1e-4, "max_steps": 400,
-                "lrs": [0.02, 0.01], "mus": [0.8], "rosenbrock_steps": 100, "rosenbrock_lrs": [1e-3],
-                "rosenbrock_mus": [0.9], "rate_mus": [0.0, 0.9]}
+        return {
+            "curvatures": [1.0, 100.0],
+            "start": [1.0, 1.0],
+            "target": 1e-4,
+            "max_steps": 400,
+            "lrs": [0.02, 0.01],
+            "mus": [0.8],
+            "rosenbrock_steps": 100,
+            "rosenbrock_lrs": [1e-3],
+            "rosenbrock_mus": [0.9],
+            "rate_mus": [0.0, 0.9],
+        }
     return {
         "curvatures": [1.0, 100.0],  # condition number 100
         "start": [1.0, 1.0],
@@ -154,14 +163,19 @@ def _plot_trajectories(fname, f_np, paths, xlim, ylim, title, out: Path, log_lev
     return out / fname
 
 
-def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
-        device: str = "cpu") -> PaperResult:  # noqa: ARG001 (analytic problems: CPU float64 always)
+def run(
+    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+) -> PaperResult:  # noqa: ARG001 (analytic problems: CPU float64 always)
     t0 = time.perf_counter()
     cfg = get_config(quick, smoke)
     out = Path(out) / "momentum"
     out.mkdir(parents=True, exist_ok=True)
-    res = PaperResult("momentum", TITLE, ("smoke" if smoke else "quick" if quick else "full") + f": lr grid of {len(cfg['lrs'])}, "
-                      f"mu grid of {len(cfg['mus'])}, Rosenbrock {cfg['rosenbrock_steps']} steps")
+    res = PaperResult(
+        "momentum",
+        TITLE,
+        ("smoke" if smoke else "quick" if quick else "full") + f": lr grid of {len(cfg['lrs'])}, "
+        f"mu grid of {len(cfg['mus'])}, Rosenbrock {cfg['rosenbrock_steps']} steps",
+    )
 
     # 1. ill-conditioned quadratic: steps to reduce the loss by `target`
     f = _quadratic(cfg["curvatures"])
@@ -171,36 +185,70 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     steps = {k: v[0] for k, v in runs.items()}
     res.tables["steps to reduce the quadratic's loss by 1e8 (condition number 100)"] = [
         {"method": k, "steps": v[0] if v[0] is not None else f"> {cfg['max_steps']}", "lr": v[2], "mu": v[3]}
-        for k, v in runs.items()]
+        for k, v in runs.items()
+    ]
     gd = steps["GD"] or cfg["max_steps"] + 1
     for m in ("CM", "NAG"):
         ok = steps[m] is not None and steps[m] * 3 <= gd
-        res.claims.append(Claim(f"with a well-chosen mu, {m} reaches the loss in far fewer steps than GD",
-                                f"{m} {steps[m]} steps vs GD {steps['GD']}", "at most 1/3 of GD's steps", ok,
-                                "O(sqrt(kappa)) vs O(kappa) iterations"))
+        res.claims.append(
+            Claim(
+                f"with a well-chosen mu, {m} reaches the loss in far fewer steps than GD",
+                f"{m} {steps[m]} steps vs GD {steps['GD']}",
+                "at most 1/3 of GD's steps",
+                ok,
+                "O(sqrt(kappa)) vs O(kappa) iterations",
+            )
+        )
     lam = np.array(cfg["curvatures"])
-    res.figures.append(Figure(_plot_trajectories(
-        "quadratic.png", lambda x, y: 0.5 * (lam[0] * x ** 2 + lam[1] * y ** 2),
-        {k: v[4][:200] for k, v in runs.items()}, (-1.2, 1.2), (-1.2, 1.2),
-        "ill-conditioned quadratic (curvatures 1 and 100): first 200 iterates", out),
-        "GD zig-zags across the narrow valley; CM and NAG build velocity along it (the note on momentum)."))
+    res.figures.append(
+        Figure(
+            _plot_trajectories(
+                "quadratic.png",
+                lambda x, y: 0.5 * (lam[0] * x**2 + lam[1] * y**2),
+                {k: v[4][:200] for k, v in runs.items()},
+                (-1.2, 1.2),
+                (-1.2, 1.2),
+                "ill-conditioned quadratic (curvatures 1 and 100): first 200 iterates",
+                out,
+            ),
+            "GD zig-zags across the narrow valley; CM and NAG build velocity along it (the note on momentum).",
+        )
+    )
 
     # 2. Rosenbrock
     rb = {}
-    for label, mus, nes in (("GD", [0.0], False), ("CM", cfg["rosenbrock_mus"], False),
-                            ("NAG", cfg["rosenbrock_mus"], True)):
+    for label, mus, nes in (
+        ("GD", [0.0], False),
+        ("CM", cfg["rosenbrock_mus"], False),
+        ("NAG", cfg["rosenbrock_mus"], True),
+    ):
         rb[label] = _best(_rosenbrock, [-1.2, 1.0], cfg["rosenbrock_lrs"], mus, nes, cfg["rosenbrock_steps"])
     res.tables[f"Rosenbrock after {cfg['rosenbrock_steps']} steps from (-1.2, 1)"] = [
-        {"method": k, "final f": v[1], "lr": v[2], "mu": v[3]} for k, v in rb.items()]
+        {"method": k, "final f": v[1], "lr": v[2], "mu": v[3]} for k, v in rb.items()
+    ]
     best_mom = min(rb["CM"][1], rb["NAG"][1])
-    res.claims.append(Claim("on Rosenbrock's function, momentum ends far lower than GD in the same steps",
-                            f"momentum {best_mom:.3g} vs GD {rb['GD'][1]:.3g}", "momentum < GD / 10",
-                            best_mom < rb["GD"][1] / 10))
-    res.figures.append(Figure(_plot_trajectories(
-        "rosenbrock.png", lambda x, y: (1 - x) ** 2 + 100 * (y - x ** 2) ** 2,
-        {k: v[4][:: max(1, len(v[4]) // 400)] for k, v in rb.items()}, (-1.5, 1.5), (-0.5, 1.6),
-        "Rosenbrock's function: iterates of the best GD, CM and NAG runs", out),
-        "Momentum follows the curved valley to the minimum at (1, 1); GD crawls along it."))
+    res.claims.append(
+        Claim(
+            "on Rosenbrock's function, momentum ends far lower than GD in the same steps",
+            f"momentum {best_mom:.3g} vs GD {rb['GD'][1]:.3g}",
+            "momentum < GD / 10",
+            best_mom < rb["GD"][1] / 10,
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_trajectories(
+                "rosenbrock.png",
+                lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2,
+                {k: v[4][:: max(1, len(v[4]) // 400)] for k, v in rb.items()},
+                (-1.5, 1.5),
+                (-0.5, 1.6),
+                "Rosenbrock's function: iterates of the best GD, CM and NAG runs",
+                out,
+            ),
+            "Momentum follows the curved valley to the minimum at (1, 1); GD crawls along it.",
+        )
+    )
 
     # 3-4. convergence factor per eigendirection
     grid = np.linspace(0.01, 4.5, 300)
@@ -211,8 +259,13 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
         for nes, ls in ((False, "-"), (True, "--")):
             if mu == 0 and nes:
                 continue
-            ax.plot(grid, [min(convergence_factor(g, mu, nes), 1.5) for g in grid], ls, color=f"C{i}",
-                    label=f"{'NAG' if nes else ('CM' if mu else 'GD')} mu={mu}")
+            ax.plot(
+                grid,
+                [min(convergence_factor(g, mu, nes), 1.5) for g in grid],
+                ls,
+                color=f"C{i}",
+                label=f"{'NAG' if nes else ('CM' if mu else 'GD')} mu={mu}",
+            )
     ax.axhline(1.0, color="k", lw=0.5)
     ax.set_xlabel("curvature x learning rate (lam * lr)")
     ax.set_ylabel("convergence factor per step")
@@ -220,20 +273,37 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     fig.tight_layout()
     fig.savefig(out / "convergence_factor.png")
     plt.close(fig)
-    res.figures.append(Figure(out / "convergence_factor.png",
-                              "Sutskever et al. 2013, sec. 2.1: NAG is CM with momentum mu(1 - lam lr) per "
-                              "eigendirection, so it damps high-curvature directions; factor > 1 diverges."))
+    res.figures.append(
+        Figure(
+            out / "convergence_factor.png",
+            "Sutskever et al. 2013, sec. 2.1: NAG is CM with momentum mu(1 - lam lr) per "
+            "eigendirection, so it damps high-curvature directions; factor > 1 diverges.",
+        )
+    )
     points = [(0.05, 0.9), (0.5, 0.9), (1.0, 0.5), (0.3, 0.99), (2.5, 0.9)]
-    errs = [abs(_measured_rate(g, mu, nes) - convergence_factor(g, mu, nes))
-            for g, mu in points for nes in (False, True)]
-    res.claims.append(Claim("the measured per-step rate of our CM and NAG equals the spectral radius of the "
-                            "2x2 iteration matrix", f"max abs difference {max(errs):.2g} over {len(errs)} cases",
-                            "below 2e-2", max(errs) < 2e-2))
+    errs = [
+        abs(_measured_rate(g, mu, nes) - convergence_factor(g, mu, nes)) for g, mu in points for nes in (False, True)
+    ]
+    res.claims.append(
+        Claim(
+            "the measured per-step rate of our CM and NAG equals the spectral radius of the 2x2 iteration matrix",
+            f"max abs difference {max(errs):.2g} over {len(errs)} cases",
+            "below 2e-2",
+            max(errs) < 2e-2,
+        )
+    )
     hi = np.linspace(0.5, 1.0, 11)
-    worse = [(g, mu) for mu in (0.9, 0.99) for g in hi
-             if convergence_factor(g, mu, True) >= convergence_factor(g, mu, False)]
-    res.claims.append(Claim("NAG converges faster than CM in high-curvature directions (lam lr in [0.5, 1]) at "
-                            "mu 0.9 and 0.99", f"NAG faster at {22 - len(worse)} of 22 points",
-                            "all 22", not worse, "NAG tolerates larger mu"))
+    worse = [
+        (g, mu) for mu in (0.9, 0.99) for g in hi if convergence_factor(g, mu, True) >= convergence_factor(g, mu, False)
+    ]
+    res.claims.append(
+        Claim(
+            "NAG converges faster than CM in high-curvature directions (lam lr in [0.5, 1]) at mu 0.9 and 0.99",
+            f"NAG faster at {22 - len(worse)} of 22 points",
+            "all 22",
+            not worse,
+            "NAG tolerates larger mu",
+        )
+    )
     res.wall_time_s = time.perf_counter() - t0
     return res

@@ -77,8 +77,11 @@ def _sparse_init(sizes: list, scale: float) -> dict:
     mirrored = list(sizes) + list(reversed(sizes))[1:]
     for i, n_in in enumerate(mirrored[:-1]):
         if n_in < 15:
-            rules[f"{2 * i if i < len(sizes) - 1 else 2 * i - 1}.weight"] = {"scheme": "sparse", "std": scale,
-                                                                             "fan_in": n_in}
+            rules[f"{2 * i if i < len(sizes) - 1 else 2 * i - 1}.weight"] = {
+                "scheme": "sparse",
+                "std": scale,
+                "fan_in": n_in,
+            }
     return {"scheme": "sparse", "std": scale, "fan_in": 15, "rules": rules}
 
 
@@ -95,63 +98,125 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
     steps = 40 if smoke else (1000 if quick else 750_000)
     final = 10 if smoke else (100 if quick else 1000)
     period = 5 if (quick or smoke) else 250
-    ae = from_dict(dict(
-        experiment="sutskever2013",
-        data={"name": "curves", "n": 400 if smoke else (10_000 if quick else 20_000), "n_test": 200 if smoke else 2000},
-        model={"name": "deep_autoencoder", "sizes": sizes},
-        init=_sparse_init(sizes, 1.0),
-        optimizer={"name": "momentum", "lr": 0.05, "momentum": 0.0, "nesterov": True},
-        schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": period, "total_steps": steps,
-                  "final_steps": final, "final_momentum": 0.9},
-        loss="sum_squared", steps=steps, batch_size=200, eval_every=max(steps // 20, 1),
-    ))
+    ae = from_dict(
+        dict(
+            experiment="sutskever2013",
+            data={
+                "name": "curves",
+                "n": 400 if smoke else (10_000 if quick else 20_000),
+                "n_test": 200 if smoke else 2000,
+            },
+            model={"name": "deep_autoencoder", "sizes": sizes},
+            init=_sparse_init(sizes, 1.0),
+            optimizer={"name": "momentum", "lr": 0.05, "momentum": 0.0, "nesterov": True},
+            schedule={
+                "name": "sutskever_momentum",
+                "mu_max": 0.99,
+                "period": period,
+                "total_steps": steps,
+                "final_steps": final,
+                "final_momentum": 0.9,
+            },
+            loss="sum_squared",
+            steps=steps,
+            batch_size=200,
+            eval_every=max(steps // 20, 1),
+        )
+    )
     t_add = 10 if smoke else (40 if quick else 80)
     rnn_steps = 30 if smoke else (3000 if quick else 50_000)
-    addition = from_dict(dict(
-        experiment="sutskever2013",
-        data={"name": "addition", "n": 500 if smoke else 20_000, "seq_len": t_add, "n_test": 200 if smoke else 1000},
-        model={"name": "tanh_rnn", "input_size": 2, "hidden_size": 50 if quick or smoke else 100, "output_size": 1,
-               "output": "last"},
-        init=_rnn_init(input_std=0.001),
-        optimizer={"name": "momentum", "lr": 0.003, "momentum": 0.0, "nesterov": True},
-        schedule={"name": "sutskever_momentum", "mu_max": 0.995, "period": 50 if quick or smoke else 250},
-        loss="auto", steps=rnn_steps, batch_size=100, eval_every=max(rnn_steps // 60, 1), stop_when="test_solved",
-    ))
+    addition = from_dict(
+        dict(
+            experiment="sutskever2013",
+            data={
+                "name": "addition",
+                "n": 500 if smoke else 20_000,
+                "seq_len": t_add,
+                "n_test": 200 if smoke else 1000,
+            },
+            model={
+                "name": "tanh_rnn",
+                "input_size": 2,
+                "hidden_size": 50 if quick or smoke else 100,
+                "output_size": 1,
+                "output": "last",
+            },
+            init=_rnn_init(input_std=0.001),
+            optimizer={"name": "momentum", "lr": 0.003, "momentum": 0.0, "nesterov": True},
+            schedule={"name": "sutskever_momentum", "mu_max": 0.995, "period": 50 if quick or smoke else 250},
+            loss="auto",
+            steps=rnn_steps,
+            batch_size=100,
+            eval_every=max(rnn_steps // 60, 1),
+            stop_when="test_solved",
+        )
+    )
     t_mem = 5 if smoke else (MEMORIZATION_T_QUICK if quick else 200)
     mem_steps = 30 if smoke else (2000 if quick else 50_000)
-    memorization = from_dict(dict(
-        experiment="sutskever2013",
-        data={"name": "memorization5", "n": 500 if smoke else 2000, "seq_len": t_mem, "n_test": 200 if smoke else 500},
-        model={"name": "tanh_rnn", "input_size": 4, "hidden_size": 20 if smoke else 100, "output_size": 3,
-               "output": "all"},
-        init=_rnn_init(input_std=0.1),
-        optimizer={"name": "momentum", "lr": 0.01, "momentum": 0.0, "nesterov": True},
-        schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 50 if quick or smoke else 250},
-        loss="auto", steps=mem_steps, batch_size=100, eval_every=10 if smoke else 50 if quick else 500,
-        stop_when="test_solved",
-    ))
+    memorization = from_dict(
+        dict(
+            experiment="sutskever2013",
+            data={
+                "name": "memorization5",
+                "n": 500 if smoke else 2000,
+                "seq_len": t_mem,
+                "n_test": 200 if smoke else 500,
+            },
+            model={
+                "name": "tanh_rnn",
+                "input_size": 4,
+                "hidden_size": 20 if smoke else 100,
+                "output_size": 3,
+                "output": "all",
+            },
+            init=_rnn_init(input_std=0.1),
+            optimizer={"name": "momentum", "lr": 0.01, "momentum": 0.0, "nesterov": True},
+            schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 50 if quick or smoke else 250},
+            loss="auto",
+            steps=mem_steps,
+            batch_size=100,
+            eval_every=10 if smoke else 50 if quick else 500,
+            stop_when="test_solved",
+        )
+    )
     # Hessian-Free (Martens 2010) on the same autoencoder and addition problem: large gradient
     # batches, curvature on a quarter of each, Martens' initial damping 45 for the autoencoder
     hf = {"name": "hessian_free", "lr": 1.0, "momentum": 0.0, "options": {"damping": 45.0, "curvature_fraction": 0.25}}
-    ae_hf = ae.replace(optimizer=hf, schedule=None, batch_size=400 if smoke else (2000 if quick else 5000),
-                       steps=3 if smoke else (HF_AE_ITERS_QUICK if quick else 2000), eval_every=1 if smoke else 2)
-    add_hf = addition.replace(optimizer=dict(hf, options={"damping": 1.0, "curvature_fraction": 0.25}), schedule=None,
-                              batch_size=250 if smoke else (1000 if quick else 2000),
-                              steps=3 if smoke else (HF_RNN_ITERS_QUICK if quick else 5000),
-                              eval_every=1 if smoke else 2, stop_when="test_solved")
+    ae_hf = ae.replace(
+        optimizer=hf,
+        schedule=None,
+        batch_size=400 if smoke else (2000 if quick else 5000),
+        steps=3 if smoke else (HF_AE_ITERS_QUICK if quick else 2000),
+        eval_every=1 if smoke else 2,
+    )
+    add_hf = addition.replace(
+        optimizer=dict(hf, options={"damping": 1.0, "curvature_fraction": 0.25}),
+        schedule=None,
+        batch_size=250 if smoke else (1000 if quick else 2000),
+        steps=3 if smoke else (HF_RNN_ITERS_QUICK if quick else 5000),
+        eval_every=1 if smoke else 2,
+        stop_when="test_solved",
+    )
     grid = {
         # (label, mu_max, nesterov); mu_max 0 is SGD
         # (label, mu_max, nesterov, learning rates tried); mu_max 0 is SGD. Quick tries the paper's two
         # largest rates at mu_max 0.999 (where 0.05 can be unstable), else only 0.05 (at quick size
         # NAG 0.99 and CM 0.99 reached 10.3 and 14.4 with 0.05 against 16.8 and 16.7 with 0.01).
-        "ae_settings": ([("SGD", 0.0, False, [0.05]), ("NAG 0.99", 0.99, True, [0.05]),
-                         ("CM 0.99", 0.99, False, [0.05])] if smoke else
-                        [("SGD", 0.0, False, [0.05]), ("NAG 0.9", 0.9, True, [0.05]),
-                         ("NAG 0.99", 0.99, True, [0.05]), ("NAG 0.999", 0.999, True, [0.05, 0.01]),
-                         ("CM 0.99", 0.99, False, [0.05]), ("CM 0.999", 0.999, False, [0.05, 0.01])]
-                        if quick else
-                        [("SGD", 0.0, False, PAPER_LRS)] + [(f"{m} {mu}", mu, m == "NAG", PAPER_LRS)
-                                                            for m in ("NAG", "CM") for mu in (0.9, 0.99, 0.995, 0.999)]),
+        "ae_settings": (
+            [("SGD", 0.0, False, [0.05]), ("NAG 0.99", 0.99, True, [0.05]), ("CM 0.99", 0.99, False, [0.05])]
+            if smoke
+            else [
+                ("SGD", 0.0, False, [0.05]),
+                ("NAG 0.9", 0.9, True, [0.05]),
+                ("NAG 0.99", 0.99, True, [0.05]),
+                ("NAG 0.999", 0.999, True, [0.05, 0.01]),
+                ("CM 0.99", 0.99, False, [0.05]),
+                ("CM 0.999", 0.999, False, [0.05, 0.01]),
+            ]
+            if quick
+            else [("SGD", 0.0, False, PAPER_LRS)]
+            + [(f"{m} {mu}", mu, m == "NAG", PAPER_LRS) for m in ("NAG", "CM") for mu in (0.9, 0.99, 0.995, 0.999)]
+        ),
         "sparse_scales": [0.25, 1.0] if smoke else ([0.25, 0.5, 1.0, 2.0] if quick else [0.25, 0.5, 1.0, 2.0, 4.0]),
         # (label, mu_max, lr): SGD at its best usable lr (the issue's prototype: 0.02, near divergence)
         "rnn_settings": [("NAG 0.995", 0.995, 0.003), ("SGD", 0.0, 0.02)],
@@ -159,24 +224,39 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
         # 5-bit memorization: NAG against SGD at its best rate in a small grid
         # (label, mu_max, lrs, gradient-norm clip): the claims use the first two (the paper's protocol);
         # the third, NAG with the gradient clipped, is reported beside them (not a claim of the paper)
-        "mem_settings": [("NAG 0.99", 0.99, [0.01], None), ("SGD", 0.0, [0.1] if smoke else MEMORIZATION_SGD_LRS, None),
-                         ("NAG 0.99, gradient clipped at 1", 0.99, [0.01], 1.0)],
+        "mem_settings": [
+            ("NAG 0.99", 0.99, [0.01], None),
+            ("SGD", 0.0, [0.1] if smoke else MEMORIZATION_SGD_LRS, None),
+            ("NAG 0.99, gradient clipped at 1", 0.99, [0.01], 1.0),
+        ],
     }
-    return {"autoencoder": ae, "addition": addition, "memorization": memorization,
-            "hf_autoencoder": ae_hf, "hf_addition": add_hf, "grid": grid}
+    return {
+        "autoencoder": ae,
+        "addition": addition,
+        "memorization": memorization,
+        "hf_autoencoder": ae_hf,
+        "hf_addition": add_hf,
+        "grid": grid,
+    }
 
 
 def _rnn_init(input_std: float) -> dict:
     """Sutskever et al.'s RNN init: echo-state recurrent weights (15 incoming per unit, spectral
     radius 1.1), input weights N(0, input_std^2) (0.001 for addition, 0.1 for memorization), the
     rest (output weights) N(0, 0.1^2)."""
-    return {"scheme": "normal", "std": 0.1,
-            "rules": {"weight_hh": {"scheme": "echo_state", "spectral_radius": 1.1, "fan_in": 15},
-                      "weight_ih": {"scheme": "normal", "std": input_std}}}
+    return {
+        "scheme": "normal",
+        "std": 0.1,
+        "rules": {
+            "weight_hh": {"scheme": "echo_state", "spectral_radius": 1.1, "fan_in": 15},
+            "weight_ih": {"scheme": "normal", "std": input_std},
+        },
+    }
 
 
-def _ae_config(base: Config, mu_max: float, nesterov: bool, lr: float, scale: float = 1.0,
-               final_phase: bool = True) -> Config:
+def _ae_config(
+    base: Config, mu_max: float, nesterov: bool, lr: float, scale: float = 1.0, final_phase: bool = True
+) -> Config:
     d = base.to_dict()
     d["optimizer"].update(lr=lr, nesterov=nesterov, momentum=0.0)
     if mu_max == 0:
@@ -218,8 +298,9 @@ def mean_image_error(cfg: Config) -> float:
     return float(((x - x.mean(0)) ** 2).sum(1).mean())
 
 
-def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False,
-        device: str = "cpu") -> PaperResult:
+def run(
+    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+) -> PaperResult:
     t0 = time.perf_counter()
     cfg = get_config(quick, smoke)
     mode = "smoke" if smoke else "quick" if quick else "full"
@@ -243,8 +324,9 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
 
     def ref_runs(lr: float) -> dict:
         runs = {f"nofinal|{ref_label}|{lr}": _ae_config(ae, 0.99, True, lr, final_phase=False)}
-        runs.update({f"scale|{sc}": _ae_config(ae, 0.99, True, lr, scale=sc) for sc in grid["sparse_scales"]
-                     if sc != 1.0})
+        runs.update(
+            {f"scale|{sc}": _ae_config(ae, 0.99, True, lr, scale=sc) for sc in grid["sparse_scales"] if sc != 1.0}
+        )
         return runs
 
     # stage 1: everything else, one pool, the longest runs first
@@ -273,8 +355,9 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     ref_lr = ae_err[ref_label][0]
     by2 = by1
     if len(ref_lrs) > 1:  # stage 2
-        s2 = run_configs(ref_runs(ref_lr), out=out / "sutskever2013", name=f"stage2-{mode}", workers=workers,
-                         resume=True)
+        s2 = run_configs(
+            ref_runs(ref_lr), out=out / "sutskever2013", name=f"stage2-{mode}", workers=workers, resume=True
+        )
         by2 = {t["overrides"]["label"]: t for t in s2.trials}
 
     baseline = mean_image_error(ae)
@@ -282,64 +365,116 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
 
     # Table 1
     res.tables["deep autoencoder, final training error (summed squared error per case; best lr per setting)"] = [
-        {"setting": label, "best lr": ae_err[label][0], "train error": ae_err[label][1],
-         "paper (CURVES, full size)": PAPER_TABLE1.get(label)} for label, _, _, _ in grid["ae_settings"]]
+        {
+            "setting": label,
+            "best lr": ae_err[label][0],
+            "train error": ae_err[label][1],
+            "paper (CURVES, full size)": PAPER_TABLE1.get(label),
+        }
+        for label, _, _, _ in grid["ae_settings"]
+    ]
     sgd = ae_err["SGD"][1]
     best_mom_label = min((lb for lb in ae_err if lb != "SGD"), key=lambda lb: ae_err[lb][1])
     best_mom = ae_err[best_mom_label][1]
-    res.claims.append(Claim(
-        "momentum with the schedule beats SGD by a large factor on the deep autoencoder",
-        f"SGD {sgd:.3g} vs {best_mom_label} {best_mom:.3g} ({sgd / best_mom:.2g}x; mean-image error {baseline:.3g})",
-        "SGD error >= 2 x best momentum error", sgd >= 2 * best_mom, "SGD 0.48 vs 0.999N 0.074 (6.5x)"))
+    res.claims.append(
+        Claim(
+            "momentum with the schedule beats SGD by a large factor on the deep autoencoder",
+            f"SGD {sgd:.3g} vs {best_mom_label} {best_mom:.3g} ({sgd / best_mom:.2g}x; mean-image error {baseline:.3g})",
+            "SGD error >= 2 x best momentum error",
+            sgd >= 2 * best_mom,
+            "SGD 0.48 vs 0.999N 0.074 (6.5x)",
+        )
+    )
     pairs = [mu for label, mu, nes, _ in grid["ae_settings"] if nes and mu >= 0.99 and f"CM {mu}" in ae_err]
     nag_vs_cm = {mu: (ae_err[f"NAG {mu}"][1], ae_err[f"CM {mu}"][1]) for mu in pairs}
-    res.claims.append(Claim(
-        "NAG matches or beats CM at high mu_max",
-        "; ".join(f"mu_max {mu}: NAG {n:.3g} vs CM {c:.3g}" for mu, (n, c) in nag_vs_cm.items()),
-        "NAG <= 1.05 x CM at every mu_max >= 0.99", all(n <= 1.05 * c for n, c in nag_vs_cm.values()),
-        "0.99N 0.096 vs 0.99M 0.10"))
+    res.claims.append(
+        Claim(
+            "NAG matches or beats CM at high mu_max",
+            "; ".join(f"mu_max {mu}: NAG {n:.3g} vs CM {c:.3g}" for mu, (n, c) in nag_vs_cm.items()),
+            "NAG <= 1.05 x CM at every mu_max >= 0.99",
+            all(n <= 1.05 * c for n, c in nag_vs_cm.values()),
+            "0.99N 0.096 vs 0.99M 0.10",
+        )
+    )
     if "NAG 0.9" in ae_err:
         n9, n99 = ae_err["NAG 0.9"][1], ae_err["NAG 0.99"][1]
-        res.claims.append(Claim("raising mu_max from 0.9 to 0.99 lowers NAG's error", f"{n9:.3g} -> {n99:.3g}",
-                                "NAG 0.99 < NAG 0.9", n99 < n9, "0.16 -> 0.096"))
+        res.claims.append(
+            Claim(
+                "raising mu_max from 0.9 to 0.99 lowers NAG's error",
+                f"{n9:.3g} -> {n99:.3g}",
+                "NAG 0.99 < NAG 0.9",
+                n99 < n9,
+                "0.16 -> 0.096",
+            )
+        )
 
     # Table 2
     nofinal = _final(by2[f"nofinal|{ref_label}|{ref_lr}"])
     with_final = ae_err[ref_label][1]
     res.tables["the final low-momentum phase"] = [
-        {"setting": ref_label, "lr": ref_lr, "without final phase": nofinal, "with final phase (mu 0.9)": with_final}]
-    res.claims.append(Claim(
-        "the final low-momentum phase lowers the training error",
-        f"{ref_label}: {nofinal:.3g} without -> {with_final:.3g} with", "with < without", with_final < nofinal,
-        "lower in every setting (Table 2)"))
+        {"setting": ref_label, "lr": ref_lr, "without final phase": nofinal, "with final phase (mu 0.9)": with_final}
+    ]
+    res.claims.append(
+        Claim(
+            "the final low-momentum phase lowers the training error",
+            f"{ref_label}: {nofinal:.3g} without -> {with_final:.3g} with",
+            "with < without",
+            with_final < nofinal,
+            "lower in every setting (Table 2)",
+        )
+    )
 
     # Table 3
     scale_err = {1.0: ae_err[ref_label][1]}
     scale_err.update({sc: _final(by2[f"scale|{sc}"]) for sc in grid["sparse_scales"] if sc != 1.0})
     res.tables[f"scale of the sparse init (NAG mu_max 0.99, lr {ref_lr})"] = [
-        {"scale": sc, "train error": scale_err[sc], "fraction of the mean-image error": scale_err[sc] / baseline,
-         "paper (CURVES)": PAPER_TABLE3.get(sc)} for sc in sorted(scale_err)]
+        {
+            "scale": sc,
+            "train error": scale_err[sc],
+            "fraction of the mean-image error": scale_err[sc] / baseline,
+            "paper (CURVES)": PAPER_TABLE3.get(sc),
+        }
+        for sc in sorted(scale_err)
+    ]
     small = [sc for sc in scale_err if sc < 1]
     large = [sc for sc in scale_err if sc >= 1 and sc <= 2]
-    res.claims.append(Claim(
-        f"a sparse-init scale below 1 ({', '.join(map(str, small))}) does not train",
-        ", ".join(f"scale {sc}: {scale_err[sc] / baseline:.2f} of the mean-image error" for sc in small),
-        "error >= 0.8 x the mean-image error", all(scale_err[sc] >= 0.8 * baseline for sc in small),
-        "0.25 and 0.5 -> 16 (no training)"))
-    res.claims.append(Claim(
-        f"scales {', '.join(map(str, large))} train",
-        ", ".join(f"scale {sc}: {scale_err[sc] / baseline:.2f} of the mean-image error" for sc in large),
-        "error < 0.5 x the mean-image error", all(scale_err[sc] < 0.5 * baseline for sc in large),
-        "1 -> 0.074, 2 -> 0.083"))
+    res.claims.append(
+        Claim(
+            f"a sparse-init scale below 1 ({', '.join(map(str, small))}) does not train",
+            ", ".join(f"scale {sc}: {scale_err[sc] / baseline:.2f} of the mean-image error" for sc in small),
+            "error >= 0.8 x the mean-image error",
+            all(scale_err[sc] >= 0.8 * baseline for sc in small),
+            "0.25 and 0.5 -> 16 (no training)",
+        )
+    )
+    res.claims.append(
+        Claim(
+            f"scales {', '.join(map(str, large))} train",
+            ", ".join(f"scale {sc}: {scale_err[sc] / baseline:.2f} of the mean-image error" for sc in large),
+            "error < 0.5 x the mean-image error",
+            all(scale_err[sc] < 0.5 * baseline for sc in large),
+            "1 -> 0.074, 2 -> 0.083",
+        )
+    )
 
     # Table 5: the addition problem and 5-bit memorization
-    add_runs = {label: [by1[f"addition|{label}|{s}"] for s in range(n_rnn_seeds)] for label, _, _ in grid["rnn_settings"]}
+    add_runs = {
+        label: [by1[f"addition|{label}|{s}"] for s in range(n_rnn_seeds)] for label, _, _ in grid["rnn_settings"]
+    }
     add_rows, add_solve = _rnn_table(s1, add_runs, {label: lr for label, _, lr in grid["rnn_settings"]}, "test MSE")
-    res.tables[f"tanh RNN, addition problem (T = {add.data['seq_len']}; solved: test MSE < 0.04; solved runs stop)"] = \
+    res.tables[f"tanh RNN, addition problem (T = {add.data['seq_len']}; solved: test MSE < 0.04; solved runs stop)"] = (
         add_rows
+    )
     nag_label, sgd_label = grid["rnn_settings"][0][0], grid["rnn_settings"][1][0]
-    _rnn_claims(res, "the addition problem", add_solve, nag_label, sgd_label,
-                "0.995 NAG: test error 0.00025 (T = 80)", "mu = 0 stays at 0.39 (T = 80)")
+    _rnn_claims(
+        res,
+        "the addition problem",
+        add_solve,
+        nag_label,
+        sgd_label,
+        "0.995 NAG: test error 0.00025 (T = 80)",
+        "mu = 0 stays at 0.39 (T = 80)",
+    )
 
     mem_best, mem_runs = {}, {}
     for label, _, lrs, _ in grid["mem_settings"]:  # the lr that solves most seeds (then fewest median updates)
@@ -347,11 +482,20 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
         mem_best[label] = min(lrs, key=lambda lr: _rank(s1, cands[lr]))
         mem_runs[label] = cands[mem_best[label]]
     mem_rows, mem_solve = _rnn_table(s1, mem_runs, mem_best, "fraction of recalled symbols wrong")
-    res.tables[f"tanh RNN, 5-bit memorization (T = {mem.data['seq_len']}; solved: every recalled symbol right; "
-               f"best lr of {grid['mem_settings'][1][2]} for SGD)"] = mem_rows
+    res.tables[
+        f"tanh RNN, 5-bit memorization (T = {mem.data['seq_len']}; solved: every recalled symbol right; "
+        f"best lr of {grid['mem_settings'][1][2]} for SGD)"
+    ] = mem_rows
     m_nag, m_sgd = grid["mem_settings"][0][0], grid["mem_settings"][1][0]
-    _rnn_claims(res, "5-bit memorization", mem_solve, m_nag, m_sgd,
-                "solved with high-momentum NAG (T = 200)", "not solved with mu = 0")
+    _rnn_claims(
+        res,
+        "5-bit memorization",
+        mem_solve,
+        m_nag,
+        m_sgd,
+        "solved with high-momentum NAG (T = 200)",
+        "not solved with mu = 0",
+    )
 
     # Hessian-Free against NAG, by training error and wall-clock on this machine
     hf_ae, hf_add = by1["hf|ae"], by1["hf|addition"]
@@ -369,61 +513,114 @@ def run(quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, 
     hf_add_wall = hf_add_hist[-1].get("wall_s", 0.0) if hf_add_hist else 0.0
     hf_opts = ae_hf.optimizer.options
     res.tables["Hessian-Free vs NAG on the autoencoder (this machine, one thread per run)"] = [
-        {"method": f"{best_mom_label} (lr {ae_err[best_mom_label][0]}, batch {ae.batch_size})",
-         "updates": nag_ae["metrics"].get("step"), "wall s": t_nag, "final train error": best_mom,
-         f"train error at {t_cmp:.3g} s": nag_at_t, "curvature products": None},
-        {"method": f"HF (batch {ae_hf.batch_size}, curvature on {hf_opts['curvature_fraction']:.0%}, "
-                   f"initial damping {hf_opts['damping']})",
-         "updates": hf_ae["metrics"].get("step"), "wall s": hf_wall, "final train error": hf_final,
-         f"train error at {t_cmp:.3g} s": hf_at_t,
-         "curvature products": hf_ae["metrics"].get("hf_curvature_products")}]
+        {
+            "method": f"{best_mom_label} (lr {ae_err[best_mom_label][0]}, batch {ae.batch_size})",
+            "updates": nag_ae["metrics"].get("step"),
+            "wall s": t_nag,
+            "final train error": best_mom,
+            f"train error at {t_cmp:.3g} s": nag_at_t,
+            "curvature products": None,
+        },
+        {
+            "method": f"HF (batch {ae_hf.batch_size}, curvature on {hf_opts['curvature_fraction']:.0%}, "
+            f"initial damping {hf_opts['damping']})",
+            "updates": hf_ae["metrics"].get("step"),
+            "wall s": hf_wall,
+            "final train error": hf_final,
+            f"train error at {t_cmp:.3g} s": hf_at_t,
+            "curvature products": hf_ae["metrics"].get("hf_curvature_products"),
+        },
+    ]
     res.tables[f"Hessian-Free vs NAG on the addition problem (T = {add.data['seq_len']})"] = [
-        {"method": f"{nag_label} (median of {n_rnn_seeds} seeds, batch {add.batch_size})",
-         "solved": f"{sum(math.isfinite(x) for x in add_nag_times)}/{n_rnn_seeds}",
-         "updates": statistics.median(t["metrics"].get("step", 0) for t in add_runs[nag_label]),
-         "wall s to solve": nag_solve_t, "final test MSE": statistics.median(_final(t, "test_error")
-                                                                              for t in add_runs[nag_label]),
-         "curvature products": None},
-        {"method": f"HF (batch {add_hf.batch_size}, curvature on "
-                   f"{add_hf.optimizer.options['curvature_fraction']:.0%})",
-         "solved": f"{int(math.isfinite(add_hf_time))}/1", "updates": hf_add["metrics"].get("step"),
-         "wall s to solve": add_hf_time, "final test MSE": _final(hf_add, "test_error"),
-         "curvature products": hf_add["metrics"].get("hf_curvature_products")}]
-    res.claims.append(Claim(
-        "momentum (NAG with the schedule) matches or beats Hessian-Free on the deep autoencoder",
-        f"at {t_cmp:.0f} s (the shorter run's end): {best_mom_label} {nag_at_t:.3g} vs HF {hf_at_t:.3g} (HF after "
-        f"{hf_wall:.0f} s: {hf_final:.3g})", "NAG <= 1.05 x HF's error at the same wall-clock",
-        nag_at_t <= 1.05 * hf_at_t,
-        f"0.999N 0.074 vs HF {PAPER_HF_CURVES} (0.058 tuned differently)"))
-    res.claims.append(Claim(
-        "NAG solves the addition problem in no more wall-clock than Hessian-Free",
-        f"{nag_label} median {nag_solve_t:.1f} s vs HF {add_hf_time:.1f} s "
-        f"({'solved' if math.isfinite(add_hf_time) else 'not solved'} in {hf_add['metrics'].get('step')} HF iterations, "
-        f"{hf_add_wall:.0f} s)", "NAG's median time to solve <= HF's (an unsolved HF run counts only if it ran longer)",
-        solve_time_claim(nag_solve_t, add_hf_time, hf_add_wall),
-        "both solve T = 80 (Table 5: HF's figures from Martens & Sutskever 2011)"))
+        {
+            "method": f"{nag_label} (median of {n_rnn_seeds} seeds, batch {add.batch_size})",
+            "solved": f"{sum(math.isfinite(x) for x in add_nag_times)}/{n_rnn_seeds}",
+            "updates": statistics.median(t["metrics"].get("step", 0) for t in add_runs[nag_label]),
+            "wall s to solve": nag_solve_t,
+            "final test MSE": statistics.median(_final(t, "test_error") for t in add_runs[nag_label]),
+            "curvature products": None,
+        },
+        {
+            "method": f"HF (batch {add_hf.batch_size}, curvature on "
+            f"{add_hf.optimizer.options['curvature_fraction']:.0%})",
+            "solved": f"{int(math.isfinite(add_hf_time))}/1",
+            "updates": hf_add["metrics"].get("step"),
+            "wall s to solve": add_hf_time,
+            "final test MSE": _final(hf_add, "test_error"),
+            "curvature products": hf_add["metrics"].get("hf_curvature_products"),
+        },
+    ]
+    res.claims.append(
+        Claim(
+            "momentum (NAG with the schedule) matches or beats Hessian-Free on the deep autoencoder",
+            f"at {t_cmp:.0f} s (the shorter run's end): {best_mom_label} {nag_at_t:.3g} vs HF {hf_at_t:.3g} (HF after "
+            f"{hf_wall:.0f} s: {hf_final:.3g})",
+            "NAG <= 1.05 x HF's error at the same wall-clock",
+            nag_at_t <= 1.05 * hf_at_t,
+            f"0.999N 0.074 vs HF {PAPER_HF_CURVES} (0.058 tuned differently)",
+        )
+    )
+    res.claims.append(
+        Claim(
+            "NAG solves the addition problem in no more wall-clock than Hessian-Free",
+            f"{nag_label} median {nag_solve_t:.1f} s vs HF {add_hf_time:.1f} s "
+            f"({'solved' if math.isfinite(add_hf_time) else 'not solved'} in {hf_add['metrics'].get('step')} HF iterations, "
+            f"{hf_add_wall:.0f} s)",
+            "NAG's median time to solve <= HF's (an unsolved HF run counts only if it ran longer)",
+            solve_time_claim(nag_solve_t, add_hf_time, hf_add_wall),
+            "both solve T = 80 (Table 5: HF's figures from Martens & Sutskever 2011)",
+        )
+    )
 
-    res.figures.append(Figure(_plot_autoencoder(s1, by1, grid, ae_err, baseline, fig_dir / "autoencoder.png"),
-                              "Sutskever et al., Table 1: with the momentum schedule and sparse init the deep "
-                              "autoencoder's training error falls far below SGD's; NAG handles high mu_max better "
-                              "than CM (best lr per setting; the final-phase start is marked)."))
-    res.figures.append(Figure(_plot_scales(scale_err, baseline, fig_dir / "sparse_scale.png"),
-                              "Sutskever et al., Table 3: too small a scale of the sparse init (0.25, 0.5) does "
-                              "not train at all; 1 and 2 train."))
-    res.figures.append(Figure(_plot_rnn(s1, add_runs, {lb: lr for lb, _, lr in grid["rnn_settings"]}, 0.04,
-                                        "test MSE", fig_dir / "addition.png"),
-                              "Sutskever et al., Table 5: the echo-state-initialized tanh RNN solves the addition "
-                              "problem with high momentum (NAG); with mu = 0 it stays on the plateau of the mean "
-                              "predictor (MSE 0.167). Solved runs stop."))
-    res.figures.append(Figure(_plot_rnn(s1, mem_runs, mem_best, None, "fraction of recalled symbols wrong",
-                                        fig_dir / "memorization.png"),
-                              "Sutskever et al., Table 5: 5-bit memorization (the 5 symbols must be recalled after "
-                              "T blank steps); solved when every recalled symbol is right (runs stop there)."))
-    res.figures.append(Figure(_plot_hf(s1, nag_ae, f"NAG {best_mom_label}", hf_ae, by1[f"ae|SGD|{ae_err['SGD'][0]}"],
-                                       add_runs[nag_label], hf_add, fig_dir / "hessian_free.png"),
-                              "Sutskever et al., Table 1's Hessian-Free column, measured side by side: training "
-                              "error against wall-clock seconds on this machine for NAG with the schedule, SGD and "
-                              "HF on the autoencoder (left), and test MSE on the addition problem (right)."))
+    res.figures.append(
+        Figure(
+            _plot_autoencoder(s1, by1, grid, ae_err, baseline, fig_dir / "autoencoder.png"),
+            "Sutskever et al., Table 1: with the momentum schedule and sparse init the deep "
+            "autoencoder's training error falls far below SGD's; NAG handles high mu_max better "
+            "than CM (best lr per setting; the final-phase start is marked).",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_scales(scale_err, baseline, fig_dir / "sparse_scale.png"),
+            "Sutskever et al., Table 3: too small a scale of the sparse init (0.25, 0.5) does "
+            "not train at all; 1 and 2 train.",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_rnn(
+                s1, add_runs, {lb: lr for lb, _, lr in grid["rnn_settings"]}, 0.04, "test MSE", fig_dir / "addition.png"
+            ),
+            "Sutskever et al., Table 5: the echo-state-initialized tanh RNN solves the addition "
+            "problem with high momentum (NAG); with mu = 0 it stays on the plateau of the mean "
+            "predictor (MSE 0.167). Solved runs stop.",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_rnn(s1, mem_runs, mem_best, None, "fraction of recalled symbols wrong", fig_dir / "memorization.png"),
+            "Sutskever et al., Table 5: 5-bit memorization (the 5 symbols must be recalled after "
+            "T blank steps); solved when every recalled symbol is right (runs stop there).",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_hf(
+                s1,
+                nag_ae,
+                f"NAG {best_mom_label}",
+                hf_ae,
+                by1[f"ae|SGD|{ae_err['SGD'][0]}"],
+                add_runs[nag_label],
+                hf_add,
+                fig_dir / "hessian_free.png",
+            ),
+            "Sutskever et al., Table 1's Hessian-Free column, measured side by side: training "
+            "error against wall-clock seconds on this machine for NAG with the schedule, SGD and "
+            "HF on the autoencoder (left), and test MSE on the addition problem (right).",
+        )
+    )
     res.wall_time_s = time.perf_counter() - t0
     return res
 
@@ -476,37 +673,57 @@ def _rnn_table(sweep, runs: dict, lrs: dict, error_name: str) -> tuple:
         solve[label] = sum(solved) / len(group)
         steps = [f["step"] for f in firsts if f is not None]
         norms = [m["max_grad_norm"] for h in hists for m in h if "max_grad_norm" in m]
-        rows.append({"setting": label, "lr": lrs[label], "solved": f"{sum(solved)}/{len(group)}",
-                     "median updates to solve": statistics.median(steps) if steps else None,
-                     f"median final {error_name}": statistics.median(_final(t, "test_error") for t in group),
-                     "largest gradient norm (clipped runs)": max(norms) if norms else None,
-                     "status": ",".join(sorted({t["status"] for t in group}))})
+        rows.append(
+            {
+                "setting": label,
+                "lr": lrs[label],
+                "solved": f"{sum(solved)}/{len(group)}",
+                "median updates to solve": statistics.median(steps) if steps else None,
+                f"median final {error_name}": statistics.median(_final(t, "test_error") for t in group),
+                "largest gradient norm (clipped runs)": max(norms) if norms else None,
+                "status": ",".join(sorted({t["status"] for t in group})),
+            }
+        )
     return rows, solve
 
 
 def _rnn_claims(res: PaperResult, task: str, solve: dict, nag: str, sgd: str, paper_nag: str, paper_sgd: str) -> None:
-    res.claims.append(Claim(
-        f"the RNN with echo-state init solves {task} with {nag}", f"{solve[nag]:.0%} of seeds",
-        "at least 2/3 of seeds", solve[nag] >= 2 / 3 - 1e-9, paper_nag))
-    res.claims.append(Claim(
-        f"momentum solves more seeds of {task} than mu = 0 ({sgd}) in the same budget",
-        f"{nag} {solve[nag]:.0%} vs {sgd} {solve[sgd]:.0%}", "NAG solve rate > SGD solve rate",
-        solve[nag] > solve[sgd], paper_sgd))
+    res.claims.append(
+        Claim(
+            f"the RNN with echo-state init solves {task} with {nag}",
+            f"{solve[nag]:.0%} of seeds",
+            "at least 2/3 of seeds",
+            solve[nag] >= 2 / 3 - 1e-9,
+            paper_nag,
+        )
+    )
+    res.claims.append(
+        Claim(
+            f"momentum solves more seeds of {task} than mu = 0 ({sgd}) in the same budget",
+            f"{nag} {solve[nag]:.0%} vs {sgd} {solve[sgd]:.0%}",
+            "NAG solve rate > SGD solve rate",
+            solve[nag] > solve[sgd],
+            paper_sgd,
+        )
+    )
 
 
 def _setting(mode: str, cfg: dict, n_seeds: int) -> str:
-    ae, add, mem, ae_hf, add_hf = (cfg[k] for k in ("autoencoder", "addition", "memorization", "hf_autoencoder",
-                                                     "hf_addition"))
+    ae, add, mem, ae_hf, add_hf = (
+        cfg[k] for k in ("autoencoder", "addition", "memorization", "hf_autoencoder", "hf_addition")
+    )
     sched = ae.schedule
-    return (f"{mode}: autoencoder {'-'.join(map(str, ae.model['sizes']))} (mirrored) on {ae.data['n']} CURVES-like "
-            f"images, batch {ae.batch_size}, {ae.steps} updates, schedule period {sched['period']} (paper: 250), "
-            f"final phase {sched['final_steps']} updates (paper: 1000), lrs per setting in the table; addition "
-            f"T = {add.data['seq_len']} (paper: 80), {add.model['hidden_size']} hidden units (paper: 100), "
-            f"{add.steps} updates (paper: 50,000), {n_seeds} seeds; 5-bit memorization T = {mem.data['seq_len']} "
-            f"(paper: 200), {mem.model['hidden_size']} hidden units, {mem.steps} updates, {n_seeds} seeds; "
-            f"Hessian-Free {ae_hf.steps} iterations on the autoencoder (batch {ae_hf.batch_size}) and "
-            f"{add_hf.steps} on addition (batch {add_hf.batch_size}). Every run uses one CPU thread; wall-clock "
-            f"seconds are comparable within this run only")
+    return (
+        f"{mode}: autoencoder {'-'.join(map(str, ae.model['sizes']))} (mirrored) on {ae.data['n']} CURVES-like "
+        f"images, batch {ae.batch_size}, {ae.steps} updates, schedule period {sched['period']} (paper: 250), "
+        f"final phase {sched['final_steps']} updates (paper: 1000), lrs per setting in the table; addition "
+        f"T = {add.data['seq_len']} (paper: 80), {add.model['hidden_size']} hidden units (paper: 100), "
+        f"{add.steps} updates (paper: 50,000), {n_seeds} seeds; 5-bit memorization T = {mem.data['seq_len']} "
+        f"(paper: 200), {mem.model['hidden_size']} hidden units, {mem.steps} updates, {n_seeds} seeds; "
+        f"Hessian-Free {ae_hf.steps} iterations on the autoencoder (batch {ae_hf.batch_size}) and "
+        f"{add_hf.steps} on addition (batch {add_hf.batch_size}). Every run uses one CPU thread; wall-clock "
+        f"seconds are comparable within this run only"
+    )
 
 
 def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
@@ -514,9 +731,16 @@ def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (label, _, _, _) in enumerate(grid["ae_settings"]):
         t = by[f"ae|{label}|{ae_err[label][0]}"]
-        ms = [m for m in _curves(sweep, t) if isinstance(m.get("train_error"), float) and math.isfinite(m["train_error"])]
-        ax.plot([m["step"] for m in ms], [m["train_error"] for m in ms], color=f"C{i}",
-                label=f"{label} (lr {ae_err[label][0]})", ls="--" if label.startswith("CM") else "-")
+        ms = [
+            m for m in _curves(sweep, t) if isinstance(m.get("train_error"), float) and math.isfinite(m["train_error"])
+        ]
+        ax.plot(
+            [m["step"] for m in ms],
+            [m["train_error"] for m in ms],
+            color=f"C{i}",
+            label=f"{label} (lr {ae_err[label][0]})",
+            ls="--" if label.startswith("CM") else "-",
+        )
     ax.axhline(baseline, color="gray", lw=0.8, ls=":", label="mean image")
     ax.set_yscale("log")
     ax.set_xlabel("update")
@@ -542,9 +766,18 @@ def _plot_rnn(sweep, runs: dict, lrs: dict, threshold: float | None, ylabel: str
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (label, group) in enumerate(runs.items()):
         for s, t in enumerate(group):
-            ms = [m for m in _curves(sweep, t) if isinstance(m.get("test_error"), float) and math.isfinite(m["test_error"])]
-            ax.plot([m["step"] for m in ms], [max(m["test_error"], 1e-4) for m in ms], color=f"C{i}", lw=1,
-                    label=f"{label} (lr {lrs[label]})" if s == 0 else None)
+            ms = [
+                m
+                for m in _curves(sweep, t)
+                if isinstance(m.get("test_error"), float) and math.isfinite(m["test_error"])
+            ]
+            ax.plot(
+                [m["step"] for m in ms],
+                [max(m["test_error"], 1e-4) for m in ms],
+                color=f"C{i}",
+                lw=1,
+                label=f"{label} (lr {lrs[label]})" if s == 0 else None,
+            )
     if threshold is not None:
         ax.axhline(threshold, color="gray", ls=":", label=f"solved ({threshold})")
     ax.set_yscale("log")
@@ -559,8 +792,11 @@ def _plot_hf(sweep, nag_ae, nag_label: str, hf_ae, sgd_ae, nag_add: list, hf_add
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
 
     def curve(ax, t, metric, **kw):
-        ms = [m for m in _curves(sweep, t) if isinstance(m.get(metric), float) and math.isfinite(m[metric])
-              and "wall_s" in m]
+        ms = [
+            m
+            for m in _curves(sweep, t)
+            if isinstance(m.get(metric), float) and math.isfinite(m[metric]) and "wall_s" in m
+        ]
         ax.plot([m["wall_s"] for m in ms], [max(m[metric], 1e-4) for m in ms], **kw)
 
     curve(a1, nag_ae, "train_error", color="C0", label=nag_label)
