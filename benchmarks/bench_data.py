@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 import torch
-from _common import median_time, parse_args
 
+from _common import median_time, parse_args
 from inertia import data as D
 from inertia import models as M
 

@@ -17,9 +17,9 @@ the ratio (kept / flushed), at init and after 200 updates.
 from __future__ import annotations
 
 import torch
+
 from _common import median_time, parse_args
 from bench_hf import make_model  # the sparse-initialized CURVES autoencoder
-
 from inertia.data import curves
 from inertia.experiments.train import flush_denormals
 from inertia.optim import Momentum

@@ -17,9 +17,9 @@ import statistics
 import time
 
 import torch
-from _common import parse_args
 from torch import nn
 
+from _common import parse_args
 from inertia import diagnostics as D
 from inertia.optim import Momentum
 
@@ -27,7 +27,7 @@ from inertia.optim import Momentum
 def build(sizes, batch, seed=0):
     torch.manual_seed(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.Tanh())

@@ -11,10 +11,10 @@ import statistics
 import time
 
 import torch
-from _common import parse_args
 from torch import nn
 
 import inertia.init as I
+from _common import parse_args
 from inertia import models as M
 from inertia.doctor import doctor
 

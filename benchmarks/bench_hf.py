@@ -22,8 +22,8 @@ import statistics
 import time
 
 import torch
-from _common import median_time
 
+from _common import median_time
 from inertia import init as I
 from inertia.data import curves
 from inertia.models import deep_autoencoder

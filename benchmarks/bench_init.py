@@ -10,9 +10,9 @@ Goal (issue 3): orthogonal_ on 4096x4096 float32 and float16 at most 1.0x torch'
 from __future__ import annotations
 
 import torch
-from _common import median_time, parse_args
 
 import inertia.init as I
+from _common import median_time, parse_args
 
 
 def timeit(fn, repeats: int) -> float:

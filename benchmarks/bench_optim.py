@@ -12,14 +12,14 @@ Ratios are ours / torch (below 1.0: inertia is faster).
 from __future__ import annotations
 
 import torch
-from _common import median_time, parse_args
 
+from _common import median_time, parse_args
 from inertia.optim import Momentum, schedules
 
 
 def autoencoder_shapes():
     sizes = [784, 1000, 500, 250, 30]
-    enc = list(zip(sizes[:-1], sizes[1:]))
+    enc = list(zip(sizes[:-1], sizes[1:], strict=False))
     dec = [(b, a) for a, b in reversed(enc)]
     shapes = []
     for a, b in enc + dec:

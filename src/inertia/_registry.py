@@ -6,7 +6,8 @@ listing the known ones (DESIGN.md, "Registries").
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

@@ -14,7 +14,6 @@ import json
 import pickle
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -37,7 +36,7 @@ USER_ERRORS = (UsageError, ValueError, OSError, OverflowError, MemoryError, EOFE
 MAX_MESSAGE = 2000  # characters of one error line
 
 
-def _fail(message: str) -> "typer.Exit":
+def _fail(message: str) -> typer.Exit:
     text = " ".join(str(message).split())  # one line, whatever the message held
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE] + " ..."
@@ -104,7 +103,7 @@ def _main_options(
     """Initialization, momentum and diagnostics for deep and recurrent networks."""
 
 
-def _parse_overrides(items: List[str]) -> dict:
+def _parse_overrides(items: list[str]) -> dict:
     from .experiments.config import ConfigError, parse_value
 
     out = {}
@@ -165,7 +164,7 @@ def build_model_spec(spec: str, activation: str = "tanh"):
 
         activation_fn(activation)  # validates the name
         layers = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             try:
                 layers.append(torch.nn.Linear(a, b))
             except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
@@ -187,7 +186,7 @@ def build_model_spec(spec: str, activation: str = "tanh"):
         ) from None
 
 
-def _check_parent(path: Optional[Path], flag: str) -> None:
+def _check_parent(path: Path | None, flag: str) -> None:
     """The folder ``path`` will be written into exists (checked before the work that fills it)."""
     if path is not None and not path.parent.is_dir():
         raise UsageError(f"{flag} {str(path)!r}: folder {str(path.parent)!r} does not exist")
@@ -196,11 +195,11 @@ def _check_parent(path: Optional[Path], flag: str) -> None:
 @app.command("init-report")
 def init_report(
     model: str = typer.Argument(..., help="784-1000-500-30 (an MLP), a registered model name, or module.path:factory"),
-    scheme: List[str] = typer.Option(["glorot_uniform"], "--scheme", "-s", help="init scheme name; repeat to compare"),
+    scheme: list[str] = typer.Option(["glorot_uniform"], "--scheme", "-s", help="init scheme name; repeat to compare"),
     activation: str = typer.Option("tanh", help="activation for an MLP given by sizes"),
     seed: int = typer.Option(0, help="generator seed"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
-    out: Optional[Path] = typer.Option(None, "--out", help="also write the rows as JSON to this file"),
+    out: Path | None = typer.Option(None, "--out", help="also write the rows as JSON to this file"),
 ):
     """Initialize MODEL with each --scheme and print the per-layer fan-in, fan-out and std table.
 
@@ -236,7 +235,7 @@ def init_report(
         console.print(f"wrote {out}")
 
 
-def _doctor_inputs(data: Optional[str], input_shape: Optional[str], batch: int, seed: int):
+def _doctor_inputs(data: str | None, input_shape: str | None, batch: int, seed: int):
     """(inputs, targets) from a registered data set name or an input shape like 784 or 80,2."""
     import torch
 
@@ -281,17 +280,15 @@ def doctor_cmd(
     target: str = typer.Argument(
         ..., help="module.path:factory (a callable returning the model), or MLP sizes 784-256-10"
     ),
-    data: Optional[str] = typer.Option(None, "--data", help="a registered data set (inertia.data.available())"),
-    input_shape: Optional[str] = typer.Option(
-        None, "--input-shape", help="random inputs of this shape, e.g. 784 or 80,2"
-    ),
+    data: str | None = typer.Option(None, "--data", help="a registered data set (inertia.data.available())"),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="random inputs of this shape, e.g. 784 or 80,2"),
     batch: int = typer.Option(256, help="examples in the batch"),
-    lr: Optional[float] = typer.Option(None, help="learning rate to check against the stability bound"),
+    lr: float | None = typer.Option(None, help="learning rate to check against the stability bound"),
     momentum: float = typer.Option(0.0, help="momentum for the stability check"),
     nesterov: bool = typer.Option(False, help="Nesterov momentum for the stability check"),
     seed: int = typer.Option(0, help="seed for data and probes"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
-    html_path: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report"),
+    html_path: Path | None = typer.Option(None, "--html", help="also write a self-contained HTML report"),
 ):
     """Tell why a model will not train, and what to change.
 
@@ -382,9 +379,9 @@ def _check_resumable(run_dir: Path, cfg) -> None:
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="config file: .yaml, .json or .py (get_config())"),
-    set_: List[str] = typer.Option([], "--set", help="override a field: --set optimizer.lr=0.01 (repeatable)"),
+    set_: list[str] = typer.Option([], "--set", help="override a field: --set optimizer.lr=0.01 (repeatable)"),
     out: Path = typer.Option(Path("runs"), "--out", help="runs are written to OUT/<experiment>/<run-id>/"),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="folder name (default: seed<seed>-<config hash>)"),
+    run_id: str | None = typer.Option(None, "--run-id", help="folder name (default: seed<seed>-<config hash>)"),
     resume: bool = typer.Option(False, "--resume", help="continue from the run folder's last checkpoint"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
 ):
@@ -428,15 +425,15 @@ def run_cmd(
 @app.command("sweep")
 def sweep_cmd(
     config: Path = typer.Argument(..., help="base config file (.yaml, .json, .py)"),
-    grid: List[str] = typer.Option([], "--grid", "-g", help="key=v1,v2,...; repeat for a product grid"),
+    grid: list[str] = typer.Option([], "--grid", "-g", help="key=v1,v2,...; repeat for a product grid"),
     seeds: int = typer.Option(1, "--seeds", help="seeds per grid point"),
     backend: str = typer.Option("local", "--backend", help="local (process pool) or ray"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="parallel trials (default: one per core)"),
-    name: Optional[str] = typer.Option(None, "--name", help="sweep folder name (default: from the grid)"),
+    workers: int | None = typer.Option(None, "--workers", help="parallel trials (default: one per core)"),
+    name: str | None = typer.Option(None, "--name", help="sweep folder name (default: from the grid)"),
     out: Path = typer.Option(Path("runs"), "--out"),
     resume: bool = typer.Option(False, "--resume", help="keep finished trials, re-run unfinished ones"),
     metric: str = typer.Option("train_error", "--metric", help="metric the table ranks learning rates by"),
-    set_: List[str] = typer.Option([], "--set", help="override a base-config field (repeatable)"),
+    set_: list[str] = typer.Option([], "--set", help="override a base-config field (repeatable)"),
     quiet: bool = typer.Option(False, "--quiet"),
 ):
     """Run every combination of --grid values times --seeds, then print the best-lr table.
@@ -549,7 +546,7 @@ MAX_PLOT_STEPS = 10_000_000  # a plot of more updates than this would take minut
 @schedules_app.command("plot")
 def schedules_plot(
     name: str = typer.Argument(..., help="schedule name, e.g. sutskever_momentum"),
-    param: List[str] = typer.Option([], "--param", "-p", help="schedule argument: -p mu_max=0.99 (repeatable)"),
+    param: list[str] = typer.Option([], "--param", "-p", help="schedule argument: -p mu_max=0.99 (repeatable)"),
     steps: int = typer.Option(3000, help="updates to plot"),
     out: Path = typer.Option(Path("schedule.png"), "--out", help="PNG or SVG file"),
 ):
@@ -564,7 +561,7 @@ def schedules_plot(
     console.print(f"wrote {out}: {sched!r}")
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """The console-script entry point (``inertia``, ``python -m inertia``); ``argv`` defaults to
     ``sys.argv[1:]``."""
     app(args=argv)

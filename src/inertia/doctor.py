@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -51,7 +50,7 @@ class Finding:
     message: str
     fix: str
     reason: str
-    layer: Optional[str] = None
+    layer: str | None = None
     score: float = 0.0
 
 
@@ -59,42 +58,42 @@ class Finding:
 class LayerDiagnosis:
     name: str
     shape: tuple
-    fan_in: Optional[float] = None
-    fan_out: Optional[float] = None
-    std: Optional[float] = None
-    scheme: Optional[str] = None
-    activation: Optional[str] = None
-    act_mean: Optional[float] = None
-    act_std: Optional[float] = None
-    saturated: Optional[float] = None
-    dead: Optional[float] = None
-    backprop_std: Optional[float] = None
-    jacobian_mean: Optional[float] = None
-    jacobian_std: Optional[float] = None
-    hessian_norm: Optional[float] = None
-    spectral_radius: Optional[float] = None
+    fan_in: float | None = None
+    fan_out: float | None = None
+    std: float | None = None
+    scheme: str | None = None
+    activation: str | None = None
+    act_mean: float | None = None
+    act_std: float | None = None
+    saturated: float | None = None
+    dead: float | None = None
+    backprop_std: float | None = None
+    jacobian_mean: float | None = None
+    jacobian_std: float | None = None
+    hessian_norm: float | None = None
+    spectral_radius: float | None = None
 
 
 @dataclass
 class DoctorReport:
     layers: list = field(default_factory=list)
     findings: list = field(default_factory=list)
-    loss: Optional[float] = None
-    lam_max: Optional[float] = None
-    stability: Optional[dict] = None
-    input_output_condition: Optional[float] = None
+    loss: float | None = None
+    lam_max: float | None = None
+    stability: dict | None = None
+    input_output_condition: float | None = None
     # share of denormal floats among the nonzero entries (0 < |x| < finfo.tiny), where it is largest:
     # "input", a module's output, or "gradients" (of the parameters)
-    denormal_share: Optional[float] = None
-    denormal_where: Optional[str] = None
-    device: Optional[str] = None
+    denormal_share: float | None = None
+    denormal_where: str | None = None
+    device: str | None = None
 
     @property
     def healthy(self) -> bool:
         return not any(f.severity in ("error", "warning") for f in self.findings)
 
     @property
-    def top(self) -> Optional[Finding]:
+    def top(self) -> Finding | None:
         return self.findings[0] if self.findings else None
 
     def to_dict(self) -> dict:
@@ -295,7 +294,7 @@ def recognize_scheme(weight: torch.Tensor, fan_in: float, fan_out: float) -> tup
 
 
 # -- the examination ------------------------------------------------------------------------------
-def _default_loss(out: torch.Tensor, targets: Optional[torch.Tensor]) -> torch.Tensor:
+def _default_loss(out: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
     if targets is None:
         return 0.5 * (out**2).mean()
     if not targets.is_floating_point() and out.dim() >= 2:
@@ -303,7 +302,7 @@ def _default_loss(out: torch.Tensor, targets: Optional[torch.Tensor]) -> torch.T
     return nn.functional.mse_loss(out, targets.to(out.dtype).reshape(out.shape))
 
 
-def _optimizer_hypers(optimizer, lr, momentum, nesterov) -> Optional[tuple]:
+def _optimizer_hypers(optimizer, lr, momentum, nesterov) -> tuple | None:
     if optimizer is not None:
         g = optimizer.param_groups[0]
         step = g.get("step", 0)
@@ -340,12 +339,12 @@ def _blocks(model: nn.Module):
 def doctor(
     model: nn.Module,
     inputs: torch.Tensor,
-    targets: Optional[torch.Tensor] = None,
-    loss_fn: Optional[Callable] = None,
+    targets: torch.Tensor | None = None,
+    loss_fn: Callable | None = None,
     optimizer=None,
     *,
-    lr: Optional[float] = None,
-    momentum: Optional[float] = None,
+    lr: float | None = None,
+    momentum: float | None = None,
     nesterov: bool = False,
     curvature_checks: bool = True,
     seed: int = 0,
@@ -424,7 +423,7 @@ def doctor(
     finally:
         for h in handles:
             h.remove()
-        for p, g in zip(params, saved_grads):
+        for p, g in zip(params, saved_grads, strict=False):
             p.grad = g
     report.loss = float(loss.detach())
     counted = {k: v for k, v in denormals.items() if v is not None}
@@ -555,7 +554,7 @@ def doctor(
     return report
 
 
-def denormal_share(tensors) -> Optional[float]:
+def denormal_share(tensors) -> float | None:
     """The share of the nonzero entries of the floating-point ``tensors`` that are denormal
     (0 < |x| < ``torch.finfo(dtype).tiny``); ``None`` when there are none to count."""
     nonzero = denormal = 0
@@ -708,8 +707,8 @@ def _diagnose(report: DoctorReport, modules: dict) -> list:
                     "exploding_recurrence",
                     f"spectral radius of {r.name} is {r.spectral_radius:.3g}: the hidden state and its "
                     "gradients grow with every step",
-                    f"inertia.init.apply(model, 'normal', rules={{'*weight_hh*': ('echo_state', "
-                    f"{{'spectral_radius': 1.1}})}})  # echo_state_ with 1.1",
+                    "inertia.init.apply(model, 'normal', rules={'*weight_hh*': ('echo_state', "
+                    "{'spectral_radius': 1.1})})  # echo_state_ with 1.1",
                     "Sutskever et al. 2013, sec. 4 (echo-state init, radius 1.1)",
                     r.name,
                     r.spectral_radius,

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from inertia import data as D
 from inertia.data.rnn_tasks import RNNTask
 
-
 # ---- addition and multiplication ----
 
 

@@ -70,7 +70,7 @@ def test_one_shape_classes_have_one_mask_and_pair_classes_two():
 
 def test_image_is_the_background_with_the_shapes_painted_in_order():
     x, _, m1, m2 = D.shapeset(90, seed=5, flatten=False, return_masks=True)
-    for img, a, b in zip(x[:, 0], m1, m2):
+    for img, a, b in zip(x[:, 0], m1, m2, strict=False):
         background = img[~(a | b)].unique()
         assert background.numel() == 1
         assert img[b].unique().numel() <= 1 and img[a & ~b].unique().numel() <= 1
@@ -78,7 +78,7 @@ def test_image_is_the_background_with_the_shapes_painted_in_order():
 
 def test_shapes_contrast_with_the_background_by_at_least_0_2():
     x, _, m1, m2 = D.shapeset(180, seed=6, flatten=False, return_masks=True)
-    for img, a, b in zip(x[:, 0], m1, m2):
+    for img, a, b in zip(x[:, 0], m1, m2, strict=False):
         bg = img[~(a | b)][0]
         assert torch.all((img[a | b] - bg).abs() >= 0.2 - 1e-6)
 

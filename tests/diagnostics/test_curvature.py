@@ -47,7 +47,7 @@ def dense_hessian(model, loss_fn_of_model):
 
     def f(flat):
         chunks = flat.split([math.prod(s) for s in shapes])
-        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes)}
+        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes, strict=False)}
         return loss_fn_of_model(lambda inp: functional_call(model, params, (inp,)))
 
     return torch.autograd.functional.hessian(f, flat0)
@@ -129,7 +129,7 @@ def test_eigenvectors_satisfy_hv_equals_lambda_v():
         return_vectors=True,
         generator=torch.Generator().manual_seed(3),
     )
-    for lam, v in zip(res.values, res.vectors):
+    for lam, v in zip(res.values, res.vectors, strict=False):
         torch.testing.assert_close(h @ v, lam * v, rtol=0, atol=1e-6)
 
 
@@ -142,7 +142,7 @@ def test_trace_estimate_within_four_standard_errors(case):
     assert abs(res.value - exact) < 4 * res.stderr + 1e-12
     # per-block traces: the diagonal blocks of the dense Hessian
     offs = 0
-    for (name, est), p in zip(res.per_param.items(), model.parameters()):
+    for (name, est), p in zip(res.per_param.items(), model.parameters(), strict=False):
         n = p.numel()
         block = float(torch.trace(h[offs : offs + n, offs : offs + n]))
         assert abs(est - block) < 4 * res.per_param_stderr[name] + 1e-12
@@ -157,7 +157,7 @@ def test_frobenius_estimate_within_four_standard_errors(case):
     exact = float(torch.linalg.matrix_norm(h))
     assert abs(res.value - exact) < 4 * res.stderr
     offs = 0
-    for (name, est), p in zip(res.per_param.items(), model.parameters()):
+    for (name, est), p in zip(res.per_param.items(), model.parameters(), strict=False):
         n = p.numel()
         row_block = float(torch.linalg.matrix_norm(h[offs : offs + n, :]))
         assert abs(est - row_block) < 4 * res.per_param_stderr[name] + 1e-12
@@ -188,7 +188,7 @@ def test_ggn_product_equals_explicit_jt_hl_j():
 
     def out_of(flat):
         chunks = flat.split([math.prod(s) for s in shapes])
-        return functional_call(model, {n: c.view(s) for n, c, s in zip(names, chunks, shapes)}, (x,)).reshape(-1)
+        return functional_call(model, {n: c.view(s) for n, c, s in zip(names, chunks, shapes, strict=False)}, (x,)).reshape(-1)
 
     jac = torch.autograd.functional.jacobian(out_of, flat0)  # [n*3, P]
     out0 = out_of(flat0).detach()

@@ -118,7 +118,7 @@ def test_ray_tune_backend_gives_the_local_pools_results(tmp_path):
     local = run_sweep(base(), grid, out=tmp_path / "local", name="s", workers=2)
     ray_res = run_sweep(base(), grid, out=tmp_path / "ray", name="s", backend="ray", workers=2)
     assert [t["status"] for t in ray_res.trials] == ["completed", "completed"]
-    for a, b in zip(local.trials, ray_res.trials):
+    for a, b in zip(local.trials, ray_res.trials, strict=False):
         assert a["id"] == b["id"]
         assert a["metrics"]["train_loss"] == b["metrics"]["train_loss"]
 

@@ -22,7 +22,7 @@ def kinds(model):
 
 def test_mlp_parameter_count_is_the_sum_of_weights_and_biases():
     sizes = [784, 1000, 500, 10]
-    assert count(M.mlp(sizes, "tanh")) == sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert count(M.mlp(sizes, "tanh")) == sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
 
 
 def test_mlp_is_a_flat_sequence_of_linear_and_activation_modules():
@@ -73,7 +73,7 @@ def test_mlp_bad_arguments_are_named(args, message):
     ],
 )
 def test_paper_autoencoder_parameter_count_matches_the_formula(factory, sizes):
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=False))
     weights = 2 * sum(a * b for a, b in pairs)
     biases = sum(b for _, b in pairs) + sum(a for a, _ in pairs)  # encoder outputs + decoder outputs
     assert count(factory()) == weights + biases

@@ -214,7 +214,7 @@ def test_state_dict_round_trip_resumes_exactly():
     for m, o in ((model, opt), (twin, twin_opt)):
         for _ in range(2):
             o.step(closure_for(m), per_example=PerExample(m, x, x, sum_squared))
-    for p, q in zip(model.parameters(), twin.parameters()):
+    for p, q in zip(model.parameters(), twin.parameters(), strict=False):
         assert torch.equal(p, q)
     assert opt.last_info == twin_opt.last_info
 
@@ -289,7 +289,7 @@ def dense_ggn(model, x, loss_of_outputs):
     sizes = [p.numel() for p in params]
 
     def outputs_of(flat):
-        ps = {n: c.view_as(p) for n, c, p in zip(names, flat.split(sizes), params)}
+        ps = {n: c.view_as(p) for n, c, p in zip(names, flat.split(sizes), params, strict=False)}
         return functional_call(model, ps, (x,)).reshape(-1)
 
     flat = torch.cat([p.reshape(-1) for p in params])
@@ -346,7 +346,7 @@ def brute_force_fisher_diagonal(model, x, y, loss_fn):
     acc = [torch.zeros_like(p) for p in model.parameters()]
     for i in range(len(x)):
         grads = torch.autograd.grad(loss_fn(model(x[i : i + 1]), y[i : i + 1]), list(model.parameters()))
-        for a, gi in zip(acc, grads):
+        for a, gi in zip(acc, grads, strict=False):
             a += gi**2
     return torch.cat([a.reshape(-1) for a in acc]) / len(x)
 

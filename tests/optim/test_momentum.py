@@ -143,7 +143,7 @@ def test_foreach_and_per_tensor_paths_are_bitwise_identical():
                 p.grad = torch.randn(p.shape, generator=gg)
             opt.step()
         results.append([p.detach().clone() for p in ps])
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=False):
         assert torch.equal(a, b)  # the same float operations in the same order
 
 

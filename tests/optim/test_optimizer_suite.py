@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 import torch
@@ -94,7 +94,7 @@ def ids(cases):
 
 
 def assert_same(params_a, params_b):
-    for a, b in zip(params_a, params_b):
+    for a, b in zip(params_a, params_b, strict=False):
         assert torch.equal(a, b)
 
 
@@ -270,12 +270,12 @@ def paper_rule(case, steps):
     vs = [torch.zeros_like(p) for p in thetas]
     for t in range(steps):
         mu, lr = _value(case.momentum, t), _value(case.lr, t)
-        point = [(th + mu * v if case.nesterov else th).requires_grad_() for th, v in zip(thetas, vs)]
+        point = [(th + mu * v if case.nesterov else th).requires_grad_() for th, v in zip(thetas, vs, strict=False)]
         grads = torch.autograd.grad(outputs_and_loss(point, *batch(t))[1], point)
-        vs = [mu * v - lr * g for v, g in zip(vs, grads)]
-        thetas = [th + v for th, v in zip(thetas, vs)]
+        vs = [mu * v - lr * g for v, g in zip(vs, grads, strict=False)]
+        thetas = [th + v for th, v in zip(thetas, vs, strict=False)]
     mu = _value(case.momentum, steps)
-    return [th + mu * v if case.nesterov else th for th, v in zip(thetas, vs)]
+    return [th + mu * v if case.nesterov else th for th, v in zip(thetas, vs, strict=False)]
 
 
 DTYPES = {torch.float64: 1e-12, torch.float32: None, torch.bfloat16: None}
@@ -295,7 +295,7 @@ def test_runs_in_the_parameters_dtype_and_follows_the_paper_rule_to_its_precisio
     u = torch.finfo(dtype).eps / 2
     scale = max(r.abs().max().item() for r in reference)
     atol = DTYPES[dtype] or 10 * steps * u * scale
-    for p, r in zip(params, reference):
+    for p, r in zip(params, reference, strict=False):
         torch.testing.assert_close(p.detach().double(), r, rtol=0, atol=atol)
 
 
@@ -399,14 +399,14 @@ def test_zero_grad_keeping_tensors_steps_on_momentum_alone(case):
     twin, twin_opt = copy.deepcopy((params, opt))
     grads = [p.grad for p in params]
     opt.zero_grad(set_to_none=False)
-    assert all(p.grad is g and not g.any() for p, g in zip(params, grads))
+    assert all(p.grad is g and not g.any() for p, g in zip(params, grads, strict=False))
     for p in twin:
         p.grad = torch.zeros_like(p)
     before = [p.detach().clone() for p in params]
     opt.step()
     twin_opt.step()
     assert_same(params, twin)
-    assert not any(torch.equal(p, b) for p, b in zip(params, before))  # the velocity still moves them
+    assert not any(torch.equal(p, b) for p, b in zip(params, before, strict=False))  # the velocity still moves them
 
 
 def test_hessian_free_ignores_the_gradients_left_by_zero_grad():

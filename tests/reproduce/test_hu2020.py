@@ -56,12 +56,12 @@ def test_one_rescaled_config_step_equals_the_papers_gd_step_on_w():
     alpha = 1 / math.sqrt(16**2 * 10)
     paper_loss = 0.5 * ((alpha * ws[2] @ ws[1] @ ws[0] @ data.X - data.Y) ** 2).sum()
     grads = torch.autograd.grad(paper_loss, ws)
-    expected = [w - eta * g for w, g in zip(ws, grads)]
+    expected = [w - eta * g for w, g in zip(ws, grads, strict=False)]
     loss_fn = components.build_loss(cfg.loss, d)
     opt = components.build_optimizer(cfg, model)
     loss_fn(model(d.x_train), d.y_train).backward()
     opt.step()
-    for layer, w, e in zip(model.layers, ws, expected):
+    for layer, w, e in zip(model.layers, ws, expected, strict=False):
         assert (e - w).abs().max() > 1e-6  # a step far larger than the tolerance below
         torch.testing.assert_close(layer.weight.detach(), e.detach(), rtol=1e-10, atol=1e-12)
 

@@ -454,7 +454,7 @@ def _push_arg(m, arg):
 def _set_items(target, items):
     if not isinstance(target, dict):
         raise ValueError(f"SETITEM on a {type(target).__name__}")
-    for key, value in zip(items[::2], items[1::2]):
+    for key, value in zip(items[::2], items[1::2], strict=False):
         if not isinstance(key, (str, bytes)):
             raise ValueError(f"a dict key of type {type(key).__name__} (a CIFAR batch's keys are strings)")
         target[key] = value

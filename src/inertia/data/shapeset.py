@@ -19,8 +19,8 @@ inside the image. A pixel belongs to a shape when its centre does (no anti-alias
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -215,10 +215,10 @@ def as_images(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
 
 def render_grid(
     images: torch.Tensor,
-    labels: Optional[Sequence] = None,
-    path: Union[str, Path, None] = None,
+    labels: Sequence | None = None,
+    path: str | Path | None = None,
     ncols: int = 8,
-    class_names: Optional[Sequence[str]] = None,
+    class_names: Sequence[str] | None = None,
 ):
     """Draw images in a grid, each titled with its label, and save a PNG if ``path`` is given.
 

@@ -20,8 +20,9 @@ stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017; Ghorbani, Krishnan & Xia
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Union
 
 import torch
 from torch import Tensor
@@ -50,7 +51,7 @@ def _names_and_tensors(params: Params) -> tuple[list[str], list[Tensor]]:
         names = [f"param{i}" for i in range(len(tensors))]
     if not tensors:
         raise ValueError("params is empty: pass the tensors to differentiate with respect to")
-    for n, t in zip(names, tensors):
+    for n, t in zip(names, tensors, strict=False):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise ValueError(f"parameter {n!r} must be a tensor with requires_grad=True")
     return names, tensors
@@ -75,11 +76,11 @@ class HessianOperator:
             )
         self.loss = loss.detach()
         self.grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
-        self.grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(self.grads, self.params)]
+        self.grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(self.grads, self.params, strict=False)]
         self.num_hvps = 0
 
     def split(self, flat: Tensor) -> list[Tensor]:
-        return [c.view_as(p).to(p.dtype) for c, p in zip(flat.split(self.sizes), self.params)]
+        return [c.view_as(p).to(p.dtype) for c, p in zip(flat.split(self.sizes), self.params, strict=False)]
 
     def apply_blocks(self, vectors: Sequence[Tensor]) -> list[Tensor]:
         """H v for v given per parameter tensor (a list shaped like params)."""
@@ -89,7 +90,7 @@ class HessianOperator:
             self.grads, self.params, grad_outputs=list(vectors), retain_graph=True, allow_unused=True
         )
         self.num_hvps += 1
-        return [h.detach() if h is not None else torch.zeros_like(p) for h, p in zip(hv, self.params)]
+        return [h.detach() if h is not None else torch.zeros_like(p) for h, p in zip(hv, self.params, strict=False)]
 
     def __call__(self, flat: Tensor) -> Tensor:
         hv = self.apply_blocks(self.split(flat))
@@ -100,7 +101,7 @@ def hvp(loss_fn: Callable[[], Tensor], params: Params, vectors: Sequence[Tensor]
     """Hessian-vector product H v (double backward). ``vectors`` are shaped like ``params``."""
     op = HessianOperator(loss_fn, params)
     vectors = list(vectors.values()) if isinstance(vectors, Mapping) else list(vectors)
-    if len(vectors) != len(op.params) or any(v.shape != p.shape for v, p in zip(vectors, op.params)):
+    if len(vectors) != len(op.params) or any(v.shape != p.shape for v, p in zip(vectors, op.params, strict=False)):
         raise ValueError(
             "vectors must match params in number and shapes, got "
             f"{[tuple(v.shape) for v in vectors]} for {[tuple(p.shape) for p in op.params]}"
@@ -125,14 +126,14 @@ def ggn_vp(
     out = outputs_fn()
     u = torch.zeros_like(out, requires_grad=True)
     vjp = torch.autograd.grad(out, ps, grad_outputs=u, create_graph=True, allow_unused=True)
-    pairs = [(g, v) for g, v in zip(vjp, vectors) if g is not None]
+    pairs = [(g, v) for g, v in zip(vjp, vectors, strict=False) if g is not None]
     jv = torch.autograd.grad([g for g, _ in pairs], u, grad_outputs=[v for _, v in pairs], retain_graph=True)[0]
     o = out.detach().requires_grad_(True)
     loss = loss_on_outputs(o)
     (dl,) = torch.autograd.grad(loss, o, create_graph=True)
     (hjv,) = torch.autograd.grad(dl, o, grad_outputs=jv)
     jt = torch.autograd.grad(out, ps, grad_outputs=hjv, allow_unused=True)
-    return [g.detach() if g is not None else torch.zeros_like(p) for g, p in zip(jt, ps)]
+    return [g.detach() if g is not None else torch.zeros_like(p) for g, p in zip(jt, ps, strict=False)]
 
 
 @dataclass
@@ -140,7 +141,7 @@ class EigenResult:
     """``values`` (sorted as requested), ``vectors`` (flat, float64, one per row), ``num_hvps``."""
 
     values: Tensor
-    vectors: Optional[Tensor]
+    vectors: Tensor | None
     num_hvps: int
     converged: bool
 
@@ -149,7 +150,7 @@ _WHICH = ("largest", "smallest", "largest_magnitude")
 _METHODS = ("lanczos", "power")
 
 
-def _rand_unit(dim: int, device, generator: Optional[torch.Generator]) -> Tensor:
+def _rand_unit(dim: int, device, generator: torch.Generator | None) -> Tensor:
     v = torch.randn(dim, dtype=torch.float64, generator=generator).to(device)
     return v / v.norm()
 
@@ -230,7 +231,7 @@ def _power(
                 v = v - torch.dot(u, v) * u
             v = v / v.norm()
             w = op(v)
-            for u, mu in zip(vectors, values):
+            for u, mu in zip(vectors, values, strict=False):
                 w = w - mu * torch.dot(u, v) * u
             new = float(torch.dot(w, v))
             if lam is not None and abs(new - lam) <= tol * max(abs(lam), 1e-300):
@@ -258,7 +259,7 @@ def hessian_eigenvalues(
     method: str = "lanczos",
     tol: float = 1e-3,
     max_iter: int = 100,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     return_vectors: bool = False,
 ) -> EigenResult:
     """The k extreme eigenvalues of the loss Hessian.
@@ -303,8 +304,8 @@ class EstimateResult:
     value: float
     stderr: float
     num_hvps: int
-    per_param: Optional[dict] = None
-    per_param_stderr: Optional[dict] = None
+    per_param: dict | None = None
+    per_param_stderr: dict | None = None
 
     def __float__(self) -> float:
         return float(self.value)
@@ -330,7 +331,7 @@ def hessian_trace(
     params: Params,
     probes: int = 100,
     per_param: bool = False,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> EstimateResult:
     """Hutchinson's estimate tr(H) = E[z^T H z], z Rademacher, with its standard error.
 
@@ -343,16 +344,16 @@ def hessian_trace(
     for _ in range(probes):
         z = [_rademacher(p, generator) for p in op.params]
         hz = op.apply_blocks(z)
-        parts = [float((zi.double() * hi.double()).sum()) for zi, hi in zip(z, hz)]
+        parts = [float((zi.double() * hi.double()).sum()) for zi, hi in zip(z, hz, strict=False)]
         totals.append(sum(parts))
-        for b, v in zip(blocks, parts):
+        for b, v in zip(blocks, parts, strict=False):
             b.append(v)
     value, se = _mean_stderr(torch.tensor(totals, dtype=torch.float64))
     res = EstimateResult(value, se, op.num_hvps)
     if per_param:
         stats = [_mean_stderr(torch.tensor(b, dtype=torch.float64)) for b in blocks]
-        res.per_param = {n: s[0] for n, s in zip(op.names, stats)}
-        res.per_param_stderr = {n: s[1] for n, s in zip(op.names, stats)}
+        res.per_param = {n: s[0] for n, s in zip(op.names, stats, strict=False)}
+        res.per_param_stderr = {n: s[1] for n, s in zip(op.names, stats, strict=False)}
     return res
 
 
@@ -365,7 +366,7 @@ def hessian_frobenius_norm(
     probes: int = 100,
     exact: bool = False,
     per_param: bool = False,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> EstimateResult:
     """||H||_F, from ||H||_F^2 = E||Hz||^2 (z Rademacher), with a delta-method standard error.
 
@@ -393,7 +394,7 @@ def hessian_frobenius_norm(
                 sq_blocks[i] += v
         res = EstimateResult(math.sqrt(sq_total), 0.0, op.num_hvps)
         if per_param:
-            res.per_param = {n: math.sqrt(v) for n, v in zip(op.names, sq_blocks)}
+            res.per_param = {n: math.sqrt(v) for n, v in zip(op.names, sq_blocks, strict=False)}
             res.per_param_stderr = {n: 0.0 for n in op.names}
         return res
     probes = _check_probes(probes)
@@ -403,7 +404,7 @@ def hessian_frobenius_norm(
         hz = op.apply_blocks(z)
         parts = [float((h.double() ** 2).sum()) for h in hz]
         totals.append(sum(parts))
-        for b, v in zip(blocks, parts):
+        for b, v in zip(blocks, parts, strict=False):
             b.append(v)
 
     def norm_and_se(samples):
@@ -415,8 +416,8 @@ def hessian_frobenius_norm(
     res = EstimateResult(value, se, op.num_hvps)
     if per_param:
         stats = [norm_and_se(b) for b in blocks]
-        res.per_param = {n: s[0] for n, s in zip(op.names, stats)}
-        res.per_param_stderr = {n: s[1] for n, s in zip(op.names, stats)}
+        res.per_param = {n: s[0] for n, s in zip(op.names, stats, strict=False)}
+        res.per_param_stderr = {n: s[1] for n, s in zip(op.names, stats, strict=False)}
     return res
 
 
@@ -438,8 +439,8 @@ def hessian_spectral_density(
     iterations: int = 80,
     runs: int = 1,
     grid_points: int = 1000,
-    sigma: Optional[float] = None,
-    generator: Optional[torch.Generator] = None,
+    sigma: float | None = None,
+    generator: torch.Generator | None = None,
 ) -> SpectralDensity:
     """Stochastic Lanczos quadrature (Ghorbani et al. 2019): for each run, Lanczos from a random
     unit vector gives a tridiagonal T = U diag(theta) U^T; the density is approximated by
@@ -482,7 +483,7 @@ def hessian_spectral_density(
     s = sigma if sigma is not None else 0.01 * span
     grid = torch.linspace(lo - 0.1 * span, hi + 0.1 * span, grid_points, dtype=torch.float64)
     density = torch.zeros_like(grid)
-    for th, w in zip(nodes, weights):
+    for th, w in zip(nodes, weights, strict=False):
         density += (w[None, :] * torch.exp(-0.5 * ((grid[:, None] - th[None, :]) / s) ** 2)).sum(1)
     density /= runs * s * math.sqrt(2 * math.pi)
     return SpectralDensity(grid, density, nodes, weights, op.num_hvps)

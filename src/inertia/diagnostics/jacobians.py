@@ -11,8 +11,8 @@ layers of 1000 units).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -81,7 +81,7 @@ def _spectrum(fn, x: torch.Tensor, gram: bool = False) -> torch.Tensor:
 
 
 def layer_jacobian_singular_values(
-    model: nn.Module, inputs: torch.Tensor, examples: int = 8, blocks: Optional[Sequence[tuple[str, nn.Module]]] = None
+    model: nn.Module, inputs: torch.Tensor, examples: int = 8, blocks: Sequence[tuple[str, nn.Module]] | None = None
 ) -> list[JacobianSpectrum]:
     """Singular values of each block Jacobian dh_i/dh_{i-1} at ``examples`` inputs.
 

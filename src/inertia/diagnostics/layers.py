@@ -25,7 +25,7 @@ immediately, so no graph is retained. NaN and inf (a diverging run) are counted 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ ACTIVATION_TYPES = (
 )
 
 
-def _saturation(module: Optional[nn.Module], h: np.ndarray) -> Optional[float]:
+def _saturation(module: nn.Module | None, h: np.ndarray) -> float | None:
     if isinstance(module, nn.Sigmoid):
         return float(((h < 0.01) | (h > 0.99)).mean())
     if isinstance(module, nn.Tanh):
@@ -81,7 +81,7 @@ def _histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> list[int]
 
 
 def tensor_stats(
-    x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module: Optional[nn.Module] = None, histogram: bool = True
+    x: torch.Tensor, bins: int = 50, max_sample: int = 2048, module: nn.Module | None = None, histogram: bool = True
 ) -> dict:
     """Statistics of ``x``: mean and std over all finite elements (a stable reduction); 2nd/98th
     percentiles, fraction saturated (known activations) or dead (ReLU), and a histogram over at
@@ -151,11 +151,11 @@ class LayerStats:
     def __init__(
         self,
         model: nn.Module,
-        modules: Optional[Iterable[str]] = None,
+        modules: Iterable[str] | None = None,
         bins: int = 50,
         histograms: bool = True,
         max_sample: int = 2048,
-        kinds: Optional[Iterable[str]] = None,
+        kinds: Iterable[str] | None = None,
     ) -> None:
         self.model = model
         if kinds is None:

@@ -29,8 +29,8 @@ training is identical with and without it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -44,17 +44,17 @@ from .layers import LayerStats
 QUANTITIES: Registry[Callable] = Registry("monitor quantity")
 
 
-def _curv_params(mon: "Monitor"):
+def _curv_params(mon: Monitor):
     return mon.curvature_params
 
 
-def _need_loss(mon: "Monitor", name: str):
+def _need_loss(mon: Monitor, name: str):
     if mon.loss_fn is None:
         raise ValueError(f"quantity {name!r} needs loss_fn (a zero-argument callable returning the loss)")
 
 
 @QUANTITIES.register("hessian_top_eigenvalue")
-def _top_eig(mon: "Monitor", step: int) -> dict:
+def _top_eig(mon: Monitor, step: int) -> dict:
     _need_loss(mon, "hessian_top_eigenvalue")
     res = curvature.hessian_eigenvalues(
         mon.loss_fn, _curv_params(mon), k=1, tol=1e-3, max_iter=50, generator=mon.generator
@@ -63,21 +63,21 @@ def _top_eig(mon: "Monitor", step: int) -> dict:
 
 
 @QUANTITIES.register("hessian_frobenius_norm")
-def _frob(mon: "Monitor", step: int) -> dict:
+def _frob(mon: Monitor, step: int) -> dict:
     _need_loss(mon, "hessian_frobenius_norm")
     res = curvature.hessian_frobenius_norm(mon.loss_fn, _curv_params(mon), probes=mon.probes, generator=mon.generator)
     return {"hessian_frobenius_norm": res.value, "hessian_frobenius_norm_stderr": res.stderr}
 
 
 @QUANTITIES.register("hessian_trace")
-def _trace(mon: "Monitor", step: int) -> dict:
+def _trace(mon: Monitor, step: int) -> dict:
     _need_loss(mon, "hessian_trace")
     res = curvature.hessian_trace(mon.loss_fn, _curv_params(mon), probes=mon.probes, generator=mon.generator)
     return {"hessian_trace": res.value, "hessian_trace_stderr": res.stderr}
 
 
 @QUANTITIES.register("jacobian_singular_values")
-def _jac(mon: "Monitor", step: int) -> dict:
+def _jac(mon: Monitor, step: int) -> dict:
     if mon.inputs is None:
         raise ValueError("quantity 'jacobian_singular_values' needs inputs (a batch)")
     spectra = layer_jacobian_singular_values(mon.model, mon.inputs)
@@ -85,7 +85,7 @@ def _jac(mon: "Monitor", step: int) -> dict:
 
 
 @QUANTITIES.register("weight_norms")
-def _norms(mon: "Monitor", step: int) -> dict:
+def _norms(mon: Monitor, step: int) -> dict:
     return {"weight_norms": {n: float(p.detach().norm()) for n, p in mon.model.named_parameters()}}
 
 
@@ -123,17 +123,17 @@ class Monitor:
     def __init__(
         self,
         model: nn.Module,
-        quantities: Sequence[Union[str, Callable]] = ("layer_stats",),
+        quantities: Sequence[str | Callable] = ("layer_stats",),
         every: int = 10,
-        path: Optional[Union[str, Path]] = None,
-        loss_fn: Optional[Callable] = None,
-        inputs: Optional[torch.Tensor] = None,
+        path: str | Path | None = None,
+        loss_fn: Callable | None = None,
+        inputs: torch.Tensor | None = None,
         curvature_params=None,
         probes: int = 20,
         histograms: bool = True,
         seed: int = 0,
-        probe: Optional[tuple] = None,
-        keep: Optional[int] = None,
+        probe: tuple | None = None,
+        keep: int | None = None,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
@@ -152,7 +152,7 @@ class Monitor:
         )
         self.generator = torch.Generator().manual_seed(seed)
         self.quantities: list = []
-        self.layer_stats: Optional[LayerStats] = None
+        self.layer_stats: LayerStats | None = None
         for q in quantities:
             if callable(q):
                 self.quantities.append(q)
@@ -194,7 +194,7 @@ class Monitor:
         finally:
             self.layer_stats.active = False
             self.model.train(was_training)
-            for p, g in zip(params, saved):
+            for p, g in zip(params, saved, strict=False):
                 p.grad = g
 
     @contextlib.contextmanager
@@ -214,7 +214,7 @@ class Monitor:
     def should_record(self, step: int) -> bool:
         return step % self.every == 0
 
-    def step(self, step: int, **extra) -> Optional[dict]:
+    def step(self, step: int, **extra) -> dict | None:
         """Finish step ``step``: record it if due, then arm the hooks for ``step + 1``."""
         record = None
         if self.should_record(step):
@@ -271,7 +271,7 @@ class Monitor:
         self.close()
 
 
-def records_to_jsonl(records: Iterable[dict], path: Union[str, Path]) -> None:
+def records_to_jsonl(records: Iterable[dict], path: str | Path) -> None:
     """Write monitor records as JSON lines."""
     with open(path, "w", encoding="utf-8") as f:
         for r in records:

@@ -11,8 +11,9 @@ renderer from the file's suffix; to show one in a notebook, display ``fig``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Union
 
 from matplotlib.figure import Figure
 
@@ -28,7 +29,7 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _save(fig, path: Optional[PathLike]):
+def _save(fig, path: PathLike | None):
     if path is not None:
         path = Path(path)
         if path.suffix.lower() not in _SUFFIXES:
@@ -51,7 +52,7 @@ def _layer_records(records: Sequence[dict]) -> list[dict]:
 
 
 def plot_layer_stats(
-    records: Sequence[dict], kind: str = "activation", path: Optional[PathLike] = None, title: Optional[str] = None
+    records: Sequence[dict], kind: str = "activation", path: PathLike | None = None, title: str | None = None
 ):
     """Mean (line), std (band) and 98th percentile (dashed) of each layer's ``kind`` over steps
     (Glorot & Bengio 2010, Figures 2-4)."""
@@ -68,7 +69,7 @@ def plot_layer_stats(
         color = f"C{i % 10}"
         ax.plot(steps, mean, color=color, label=f"{layer}")
         ax.fill_between(
-            steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=color, alpha=0.15
+            steps, [m - s for m, s in zip(mean, std, strict=False)], [m + s for m, s in zip(mean, std, strict=False)], color=color, alpha=0.15
         )
         ax.plot(steps, [float(r["p98"]) for r in rs], color=color, ls="--", lw=0.8)
     ax.set_xlabel("update")
@@ -81,9 +82,9 @@ def plot_layer_stats(
 def plot_histograms(
     records: Sequence[dict],
     kind: str = "activation",
-    step: Optional[int] = None,
-    path: Optional[PathLike] = None,
-    title: Optional[str] = None,
+    step: int | None = None,
+    path: PathLike | None = None,
+    title: str | None = None,
 ):
     """Normalized histogram of ``kind`` for each layer at ``step`` (default: the first recorded)
     (Glorot & Bengio 2010, Figures 6-7)."""
@@ -110,7 +111,7 @@ def plot_histograms(
     return _save(fig, path)
 
 
-def plot_jacobian_singular_values(spectra: Sequence, path: Optional[PathLike] = None, title: Optional[str] = None):
+def plot_jacobian_singular_values(spectra: Sequence, path: PathLike | None = None, title: str | None = None):
     """Distribution of each layer Jacobian's singular values (from
     :func:`~inertia.diagnostics.layer_jacobian_singular_values`)."""
     if not spectra:
@@ -130,9 +131,9 @@ def plot_jacobian_singular_values(spectra: Sequence, path: Optional[PathLike] = 
 def plot_curvature(
     records: Sequence[dict],
     keys: Sequence[str] = ("hessian_frobenius_norm", "hessian_top_eigenvalue"),
-    path: Optional[PathLike] = None,
-    title: Optional[str] = None,
-    loss_key: Optional[str] = None,
+    path: PathLike | None = None,
+    title: str | None = None,
+    loss_key: str | None = None,
 ):
     """Curvature quantities over training (log scale), with the loss on a second axis if
     ``loss_key`` names a field of the records."""
@@ -156,7 +157,7 @@ def plot_curvature(
     return _save(fig, path)
 
 
-def plot_spectral_density(density, path: Optional[PathLike] = None, title: Optional[str] = None):
+def plot_spectral_density(density, path: PathLike | None = None, title: str | None = None):
     """A :class:`~inertia.diagnostics.curvature.SpectralDensity` (log-scale density)."""
     if density is None or len(density.grid) == 0:
         raise ValueError("no spectral density to plot")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,7 @@ def build_data(cfg: Config, device=None, dtype=torch.float32) -> TrainData:
     return d
 
 
-def _data_calls(cfg: Config) -> tuple[Callable, dict, Optional[dict], str]:
+def _data_calls(cfg: Config) -> tuple[Callable, dict, dict | None, str]:
     """How ``cfg.data`` is generated: (factory, keyword arguments for the training set, those for
     the test set or ``None`` when one call gives both, the kind of result). The test set of a
     generated set is drawn with ``seed + 1_000_003``; ``n_test`` defaults to n // 5 (1000 for RNN
@@ -157,8 +158,8 @@ def apply_init(
     model: nn.Module,
     cfg: Config,
     generator: torch.Generator,
-    data: Optional[TrainData] = None,
-    loss_fn: Optional[Callable] = None,
+    data: TrainData | None = None,
+    loss_fn: Callable | None = None,
 ):
     from .. import init as I
 
@@ -194,7 +195,7 @@ def build_optimizer(cfg: Config, model: nn.Module):
     return Momentum(model.parameters(), lr=lr, momentum=mu, nesterov=nesterov, weight_decay=o.weight_decay)
 
 
-def build_loss(name: str, data: Optional[TrainData] = None) -> Callable:
+def build_loss(name: str, data: TrainData | None = None) -> Callable:
     if name == "auto":
         if data is not None and data.kind == "sequence":
             return data.task.loss_fn
@@ -427,8 +428,8 @@ def check_outputs(
     y: torch.Tensor,
     model_name: str,
     data_name: str,
-    kind: Optional[str] = None,
-    classes: Optional[int] = None,
+    kind: str | None = None,
+    classes: int | None = None,
 ) -> torch.Tensor:
     """``model(x)`` runs and its outputs fit the targets ``y``: class labels (integer targets of
     shape [n]) need outputs [n, C] with C at least the number of classes (``classes``, default

@@ -89,7 +89,7 @@ class Config:
                 del d[key]
         return d
 
-    def replace(self, **overrides: Any) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         """A validated copy with dotted-key overrides applied (``{"optimizer.lr": 0.01}``)."""
         d = self.to_dict()
         for key, value in overrides.items():

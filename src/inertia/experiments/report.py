@@ -12,14 +12,13 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import Optional
 
 from .._atomic import atomic_write_bytes
 from .config import ConfigError
 from .store import UnreadableFileError, read_json, read_jsonl
 
 
-def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Optional[Path]:
+def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Path | None:
     """series: label -> (steps, values)."""
     series = {k: v for k, v in series.items() if v[0]}
     if not series:

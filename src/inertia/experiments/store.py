@@ -28,13 +28,39 @@ import fcntl
 import json
 import os
 import pickle
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 
 from .._atomic import atomic_torch_save, atomic_write_bytes
 from .._json import to_json
+
+__all__ = [
+    "CHECKPOINT_KEYS",
+    "LOCK_FILE",
+    "STATUSES",
+    "FolderInUseError",
+    "JsonlWriter",
+    "RunDir",
+    "UnreadableFileError",
+    "atomic_torch_save",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_name",
+    "check_resume_config",
+    "config_differences",
+    "load_checkpoint",
+    "lock_folder",
+    "read_json",
+    "read_jsonl",
+    "remove_temporaries",
+    "rewrite_jsonl",
+    "run_path",
+    "to_json",
+    "write_jsonl",
+]
 
 STATUSES = ("running", "completed", "diverged", "failed")
 LOCK_FILE = ".lock"
@@ -74,7 +100,7 @@ def run_path(out: str | os.PathLike, *names: str, what: Iterable[str] = ()) -> P
     what = tuple(what)
     labels = what + tuple(f"folder name {i + 1}" for i in range(len(what), len(names)))
     path = Path(out)
-    for name, label in zip(names, labels):
+    for name, label in zip(names, labels, strict=False):
         path = path / check_name(name, label)
     return path
 

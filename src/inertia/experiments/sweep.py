@@ -30,21 +30,21 @@ import shutil
 import statistics
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from .config import Config, ConfigError, from_dict, parse_value, set_dotted
 from .store import (
     FolderInUseError,
     RunDir,
-    run_path,
     atomic_write_json,
     check_resume_config,
     lock_folder,
     read_json,
     read_jsonl,
     remove_temporaries,
+    run_path,
 )
 
 
@@ -117,7 +117,7 @@ def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Co
     trials, ids = [], {}
     for combo in itertools.product(*(grid[k] for k in keys)):
         for seed in seed_values:
-            over = {**dict(zip(keys, combo)), "seed": seed}
+            over = {**dict(zip(keys, combo, strict=False)), "seed": seed}
             d = base.to_dict()
             for k, v in over.items():
                 set_dotted(d, k, v)
@@ -241,11 +241,11 @@ def run_sweep(
     grid: dict,
     seeds: int = 1,
     out: str | Path = "runs",
-    name: Optional[str] = None,
+    name: str | None = None,
     backend: str = "local",
-    workers: Optional[int] = None,
+    workers: int | None = None,
     resume: bool = False,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Run every trial of the grid (see the module docstring); return the collected results.
 
@@ -265,9 +265,9 @@ def run_configs(
     out: str | Path = "runs",
     name: str = "configs",
     backend: str = "local",
-    workers: Optional[int] = None,
+    workers: int | None = None,
     resume: bool = False,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Run explicitly listed configs (``{label: Config or dict}``) as one pool of trials.
 
@@ -317,7 +317,7 @@ def _move_aside(root: Path, path: Path, why: str) -> Path:
     return dest
 
 
-def _read_trial(rd: RunDir) -> tuple[Optional[dict], Optional[dict], Optional[str]]:
+def _read_trial(rd: RunDir) -> tuple[dict | None, dict | None, str | None]:
     """(summary, stored config, why the folder is damaged or None) of a trial folder."""
     read = {}
     for path, reader in ((rd.summary, read_json), (rd.config, read_json), (rd.metrics, read_jsonl)):
@@ -390,9 +390,9 @@ def _execute(
     meta: dict,
     trials: list,
     backend: str,
-    workers: Optional[int],
+    workers: int | None,
     resume: bool,
-    progress: Optional[Callable[[int, int], None]],
+    progress: Callable[[int, int], None] | None,
     same_meta: bool,
 ) -> SweepResult:
     if (root / "sweep.json").exists() and not resume:
@@ -413,8 +413,8 @@ def _run_todo(
     done: dict,
     total: int,
     backend: str,
-    workers: Optional[int],
-    progress: Optional[Callable[[int, int], None]],
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     """Run the unfinished trials on the backend, filling ``done`` (trial id -> result)."""
     if progress:

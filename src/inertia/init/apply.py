@@ -39,8 +39,9 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Union
 
 import torch
 from torch import nn
@@ -54,9 +55,9 @@ SchemeSpec = Union[str, Callable, tuple, dict]
 @dataclass
 class _Resolved:
     label: str
-    fn: Optional[Callable]
+    fn: Callable | None
     kwargs: dict = field(default_factory=dict)
-    bias: Optional[float] = None
+    bias: float | None = None
 
 
 def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
@@ -151,7 +152,7 @@ class InitReport:
     def __str__(self) -> str:
         cells = [list(self._COLUMNS)] + [[self._cell(k, r[k]) for k in self._COLUMNS] for r in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self._COLUMNS))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
@@ -165,7 +166,7 @@ class InitReport:
         return t
 
 
-def _match(rules: list, module: nn.Module, full_name: str) -> Optional[tuple]:
+def _match(rules: list, module: nn.Module, full_name: str) -> tuple | None:
     for key, spec, by_name in rules:
         if by_name:
             if fnmatch.fnmatchcase(full_name, key):
@@ -197,7 +198,7 @@ def _normalize_rules(rules: Any) -> list:
 
 
 def _init_weight(
-    module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved, generator: Optional[torch.Generator]
+    module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved, generator: torch.Generator | None
 ) -> tuple:
     fn = r.fn
     takes_fans = _accepts(fn, "fans")
@@ -221,7 +222,7 @@ def apply(
     *,
     bias: float = 0.0,
     rules: Any = None,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> InitReport:
     """Initialize every parameter of ``model`` in place; return an :class:`InitReport`.
 

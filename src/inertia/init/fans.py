@@ -23,7 +23,6 @@ kernel size is a multiple of the stride), so fans can be non-integer.
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 from torch import nn
@@ -33,7 +32,7 @@ Fans = tuple  # (fan_in, fan_out)
 _RNN_GATES = {nn.RNN: 1, nn.LSTM: 4, nn.GRU: 3, nn.RNNCell: 1, nn.LSTMCell: 4, nn.GRUCell: 3}
 
 
-def _num(x: float) -> Union[int, float]:
+def _num(x: float) -> int | float:
     return int(x) if float(x).is_integer() else float(x)
 
 
@@ -83,7 +82,7 @@ def param_fans(module: nn.Module, name: str) -> Fans:
     return tensor_fans(p)
 
 
-def fans(tensor_or_module: Union[torch.Tensor, nn.Module], name: str | None = None) -> Fans:
+def fans(tensor_or_module: torch.Tensor | nn.Module, name: str | None = None) -> Fans:
     """``(fan_in, fan_out)`` of a tensor (torch's convention) or of a module's weight (exact).
 
     Args:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +113,7 @@ def _named_gain(name: str, params: tuple) -> float:
 
 
 def gain(
-    activation: Union[str, Callable[[torch.Tensor], torch.Tensor]] = "linear",
+    activation: str | Callable[[torch.Tensor], torch.Tensor] = "linear",
     convention: str = "second_moment",
     **params: float,
 ) -> float:

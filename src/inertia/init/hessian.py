@@ -24,7 +24,7 @@ False in the report.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -51,15 +51,15 @@ def _layer_norm(loss_fn, weight: torch.Tensor, probes: int, exact_limit: int, ge
 
 def hessian_calibrated_(
     model: nn.Module,
-    loss_fn: Union[Callable[[], torch.Tensor], tuple],
+    loss_fn: Callable[[], torch.Tensor] | tuple,
     target: float = 1.0,
-    layers: Optional[Sequence[str]] = None,
-    base: Optional[str] = "glorot_normal",
+    layers: Sequence[str] | None = None,
+    base: str | None = "glorot_normal",
     rtol: float = 0.02,
     max_iter: int = 8,
     probes: int = 30,
     exact_limit: int = 2000,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> list[dict]:
     """Scale each layer's weights so that ||d^2 L / dW_l^2||_F = ``target``; returns a report.
 
@@ -104,13 +104,13 @@ def hessian_calibrated_(
 
     def log_norms(log_s: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            for w, w0, ls in zip(weights, base_w, log_s.tolist()):
+            for w, w0, ls in zip(weights, base_w, log_s.tolist(), strict=False):
                 w.copy_(w0 * math.exp(ls))
         vals = [
             _layer_norm(loss_fn, w, probes, exact_limit, torch.Generator().manual_seed(sd))
-            for w, sd in zip(weights, seeds)
+            for w, sd in zip(weights, seeds, strict=False)
         ]
-        bad = [n for n, v in zip(layers, vals) if not (v > 0 and math.isfinite(v))]
+        bad = [n for n, v in zip(layers, vals, strict=False) if not (v > 0 and math.isfinite(v))]
         if bad:
             raise ValueError(f"the Hessian w.r.t. {bad} has norm 0 or non-finite; cannot calibrate it")
         return torch.tensor([math.log(v) for v in vals], dtype=torch.float64)
@@ -141,7 +141,7 @@ def hessian_calibrated_(
             "iterations": it,
             "reached": reached,
         }
-        for name, ls, fv in zip(layers, log_s, f)
+        for name, ls, fv in zip(layers, log_s, f, strict=False)
     ]
 
 

@@ -12,7 +12,6 @@ it, each layer ends within ``tol`` of the target (up to nonlinearity-induced dri
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
@@ -27,7 +26,7 @@ def lsuv_(
     target_std: float = 1.0,
     tol: float = 0.05,
     max_iter: int = 10,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> dict:
     """LSUV-initialize ``model`` in place using the batch ``inputs``.
 

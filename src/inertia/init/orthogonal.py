@@ -15,15 +15,13 @@ there is no half-precision QR).
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from ._checks import check_number, nothing_to_fill, work_dtype
 
 
 def haar_orthogonal(
-    rows: int, cols: int, dtype: torch.dtype = torch.float32, generator: Optional[torch.Generator] = None
+    rows: int, cols: int, dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """A ``[rows, cols]`` Haar (semi-)orthogonal matrix on the CPU.
 
@@ -41,7 +39,7 @@ def haar_orthogonal(
     return q if rows >= cols else q.mT
 
 
-def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Fill ``tensor`` (``[out, in, *k]``, at least 2-D) with a Haar (semi-)orthogonal matrix
     times ``gain``, flattening trailing dimensions; return it.
 
@@ -64,7 +62,7 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: Optional[tor
 
 
 def delta_orthogonal_(
-    tensor: torch.Tensor, gain: float = 1.0, generator: Optional[torch.Generator] = None
+    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Delta-orthogonal init for a convolution weight ``[out, in, *k]`` (Xiao et al. 2018, Alg. 1):
     zero everywhere except the kernel centre, which holds a Haar (semi-)orthogonal ``[out, in]``

@@ -5,7 +5,7 @@ Configs and ``inertia.init.apply`` name schemes by these strings, so a sweep can
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .._registry import Registry
 

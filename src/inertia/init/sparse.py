@@ -16,7 +16,6 @@ equals ``spectral_radius`` (1.1 in the paper).
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -30,7 +29,7 @@ def _check_fan_in(fan_in: int) -> int:
 
 
 def _sparse_matrix(
-    rows: int, cols: int, fan_in: int, std: float, dtype: torch.dtype, generator: Optional[torch.Generator]
+    rows: int, cols: int, fan_in: int, std: float, dtype: torch.dtype, generator: torch.Generator | None
 ) -> torch.Tensor:
     if fan_in > cols:
         raise ValueError(f"fan_in={fan_in} is larger than the number of inputs {cols}; accepted: 1..{cols}")
@@ -44,7 +43,7 @@ def _sparse_matrix(
 
 
 def sparse_(
-    tensor: torch.Tensor, fan_in: int = 15, std: float = 1.0, generator: Optional[torch.Generator] = None
+    tensor: torch.Tensor, fan_in: int = 15, std: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Martens' sparse init: exactly ``fan_in`` nonzeros N(0, std^2) per row, at distinct inputs.
 
@@ -78,7 +77,7 @@ def spectral_radius(matrix: torch.Tensor) -> float:
 
 
 def echo_state_(
-    tensor: torch.Tensor, spectral_radius: float = 1.1, fan_in: int = 15, generator: Optional[torch.Generator] = None
+    tensor: torch.Tensor, spectral_radius: float = 1.1, fan_in: int = 15, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Sparse square recurrent matrix rescaled to the given spectral radius (Sutskever et al. 2013).
 

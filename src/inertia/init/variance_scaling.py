@@ -32,7 +32,6 @@ tensors are rejected (``TypeError``); a tensor with no elements is returned unch
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -51,8 +50,8 @@ def _sample(
     tensor: torch.Tensor,
     distribution: str,
     std: float,
-    generator: Optional[torch.Generator],
-    out: Optional[torch.Tensor] = None,
+    generator: torch.Generator | None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draws with mean 0 and standard deviation ``std``, into ``out`` or a new CPU buffer shaped
     like ``tensor``."""
@@ -76,9 +75,9 @@ def variance_scaling_(
     scale: float = 1.0,
     mode: str = "fan_in",
     distribution: str = "truncated_normal",
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     *,
-    fans: Optional[tuple] = None,
+    fans: tuple | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` in place with Var(W) = scale / fan; return it.
 
@@ -110,7 +109,7 @@ def variance_scaling_(
     return tensor
 
 
-def _fill(tensor: torch.Tensor, distribution: str, std: float, generator: Optional[torch.Generator]) -> None:
+def _fill(tensor: torch.Tensor, distribution: str, std: float, generator: torch.Generator | None) -> None:
     # float32/float64 CPU tensors are drawn into directly; others via a float buffer (same numbers).
     if tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64) and tensor.is_contiguous():
         _sample(tensor, distribution, std, generator, out=tensor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,7 @@ ACTIVATIONS = {
 LINEAR_NAMES = ("linear", "identity", "none")
 
 
-def activation_module(name: Optional[str]) -> Optional[nn.Module]:
+def activation_module(name: str | None) -> nn.Module | None:
     """A new activation module by name (``ACTIVATIONS``); ``"linear"``, ``"identity"``,
     ``"none"`` or None give no module."""
     if name is None or name in LINEAR_NAMES:
@@ -47,7 +47,7 @@ def _check_sizes(sizes: Sequence[int]) -> list[int]:
     return sizes
 
 
-def mlp(sizes: Sequence[int], activation: str = "tanh", out_activation: Optional[str] = None) -> nn.Sequential:
+def mlp(sizes: Sequence[int], activation: str = "tanh", out_activation: str | None = None) -> nn.Sequential:
     """A multilayer perceptron (as in Glorot & Bengio 2010): ``nn.Sequential`` of
     ``Linear(sizes[i], sizes[i+1])``, each hidden one followed by an ``activation`` module and the
     last by ``out_activation`` (default: none, i.e. logits or a linear output).
@@ -61,7 +61,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", out_activation: Optional
     activation_module(activation)  # validate both names before building anything
     activation_module(out_activation)
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         act = activation_module(activation if i < len(sizes) - 2 else out_activation)
         if act is not None:
@@ -90,7 +90,7 @@ def deep_autoencoder(
     activation_module(activation)
     activation_module(out_activation)
     layers: list[nn.Module] = []
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=False))
     for i, (a, b) in enumerate(pairs):
         layers.append(nn.Linear(a, b))
         act = activation_module(activation) if i < len(pairs) - 1 else None  # the code layer is linear
@@ -173,7 +173,7 @@ class DeepLinear(nn.Module):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         dims = [d_in] + [width] * (depth - 1) + [d_out]
-        self.layers = nn.ModuleList(ScaledLinear(a, b, 1.0 / math.sqrt(b)) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(ScaledLinear(a, b, 1.0 / math.sqrt(b)) for a, b in zip(dims[:-1], dims[1:], strict=False))
         self.d_in, self.width, self.depth, self.d_out = d_in, width, depth, d_out
         # log first: width ** (depth - 1) overflows a float beyond about 2^1024
         self.log_alpha = -0.5 * ((depth - 1) * math.log(width) + math.log(d_out))

@@ -42,7 +42,7 @@ bitwise identical; the ``foreach`` path batches each operation over all tensors 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -57,11 +57,11 @@ def momentum(
     scales: list[float],
     *,
     lr: float,
-    momentum: Union[float, Sequence[float]],
-    next_momentum: Optional[float] = None,
+    momentum: float | Sequence[float],
+    next_momentum: float | None = None,
     nesterov: bool = False,
     weight_decay: float = 0.0,
-    foreach: Optional[bool] = None,
+    foreach: bool | None = None,
 ) -> list[float]:
     """One CM or NAG update, in place on ``params`` and ``directions``; returns the new scales.
 
@@ -104,7 +104,7 @@ def momentum(
     )
 
 
-def _per_tensor(value: Union[float, Sequence[float]], n: int, name: str) -> list[float]:
+def _per_tensor(value: float | Sequence[float], n: int, name: str) -> list[float]:
     if not isinstance(value, (list, tuple)):
         return [value] * n
     if len(value) != n:
@@ -114,7 +114,7 @@ def _per_tensor(value: Union[float, Sequence[float]], n: int, name: str) -> list
 
 def _single_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov, weight_decay):
     new_scales = []
-    for p, g, d, k, mu in zip(params, grads, directions, scales, momenta):
+    for p, g, d, k, mu in zip(params, grads, directions, scales, momenta, strict=False):
         if weight_decay != 0:
             g = g.add(p, alpha=weight_decay)
         k_new = mu * k + lr
@@ -139,7 +139,7 @@ def _group(keys: list, *lists):
     value (a new graph whenever it changes, i.e. at every step, since the velocity scale does),
     while a comparison between two floats is a guard that keeps holding from step to step."""
     buckets: dict = defaultdict(list)  # (device, dtype) -> [(key, bucket)]
-    for i, items in enumerate(zip(*lists)):
+    for i, items in enumerate(zip(*lists, strict=False)):
         same_kind = buckets[(items[0].device, items[0].dtype)]
         for key, bucket in same_kind:
             if key == keys[i]:
@@ -147,7 +147,7 @@ def _group(keys: list, *lists):
         else:
             bucket = tuple([] for _ in range(len(lists) + 1))
             same_kind.append((keys[i], bucket))
-        for lst, item in zip(bucket, items):
+        for lst, item in zip(bucket, items, strict=False):
             lst.append(item)
         bucket[-1].append(i)
     return [kb for same_kind in buckets.values() for kb in same_kind]
@@ -155,7 +155,7 @@ def _group(keys: list, *lists):
 
 def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov, weight_decay):
     new_scales = [0.0] * len(params)
-    for (k, mu), (ps, gs, ds, idx) in _group(list(zip(scales, momenta)), params, grads, directions):
+    for (k, mu), (ps, gs, ds, idx) in _group(list(zip(scales, momenta, strict=False)), params, grads, directions):
         if weight_decay != 0:
             gs = torch._foreach_add(gs, ps, alpha=weight_decay)
         k_new = mu * k + lr
@@ -180,12 +180,12 @@ def velocity(direction: Tensor, scale: float) -> Tensor:
 
 
 def shift_by_velocity(
-    params: list[Tensor], directions: list[Tensor], scales: list[float], factor: Union[float, Sequence[float]]
+    params: list[Tensor], directions: list[Tensor], scales: list[float], factor: float | Sequence[float]
 ) -> None:
     """In place: p <- p + factor * v for each parameter (v = -k d), ``factor`` one number or one
     per tensor. ``Momentum.at_theta`` uses factor -mu to move from the look-ahead point phi_t to
     theta_t, and +mu to move back."""
     factors = _per_tensor(factor, len(params), "factor")
-    for (k, c), (ps, ds, _) in _group(list(zip(scales, factors)), params, directions):
+    for (k, c), (ps, ds, _) in _group(list(zip(scales, factors, strict=False)), params, directions):
         if k != 0 and c != 0:
             torch._foreach_add_(ps, ds, alpha=-c * k)

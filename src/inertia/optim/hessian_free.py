@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -100,10 +101,10 @@ def _flat(tensors: Sequence[Tensor]) -> Tensor:
 
 
 def _split(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
-    return [c.view_as(p) for c, p in zip(flat.split([p.numel() for p in like]), like)]
+    return [c.view_as(p) for c, p in zip(flat.split([p.numel() for p in like]), like, strict=False)]
 
 
-def _as_list(x: Union[Tensor, Sequence[Tensor]], what: str) -> list[Tensor]:
+def _as_list(x: Tensor | Sequence[Tensor], what: str) -> list[Tensor]:
     if isinstance(x, Tensor):
         return [x]
     if isinstance(x, (list, tuple)) and x and all(isinstance(t, Tensor) for t in x):
@@ -164,7 +165,7 @@ class GaussNewtonOperator:
             retain_graph=True,
             allow_unused=True,
         )
-        jv = [torch.zeros_like(z) if j is None else j for j, z in zip(jv, ends)]
+        jv = [torch.zeros_like(z) if j is None else j for j, z in zip(jv, ends, strict=False)]
         n_out = len(self.outputs)
         cot = [torch.zeros_like(z) for z in self.outputs]
         if self._dl:
@@ -175,10 +176,10 @@ class GaussNewtonOperator:
                 retain_graph=True,
                 allow_unused=True,
             )
-            cot = [c if h is None else h for c, h in zip(cot, hjv)]
+            cot = [c if h is None else h for c, h in zip(cot, hjv, strict=False)]
         cot += [self.hidden_weight * j for j in jv[n_out:]]
         gv = torch.autograd.grad(ends, self.params, grad_outputs=cot, retain_graph=True, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g.detach() for g, p in zip(gv, self.params)]
+        return [torch.zeros_like(p) if g is None else g.detach() for g, p in zip(gv, self.params, strict=False)]
 
 
 class HessianOperator:
@@ -186,7 +187,7 @@ class HessianOperator:
 
     ``grads`` may be given when already computed with ``create_graph=True``."""
 
-    def __init__(self, loss: Tensor, params: Sequence[Tensor], grads: Optional[Sequence[Tensor]] = None) -> None:
+    def __init__(self, loss: Tensor, params: Sequence[Tensor], grads: Sequence[Tensor] | None = None) -> None:
         self.params = list(params)
         if grads is None:
             grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
@@ -204,18 +205,18 @@ class HessianOperator:
             retain_graph=True,
             allow_unused=True,
         )
-        return [torch.zeros_like(p) if h is None else h.detach() for h, p in zip(hv, self.params)]
+        return [torch.zeros_like(p) if h is None else h.detach() for h, p in zip(hv, self.params, strict=False)]
 
 
 # -- the preconditioner --------------------------------------------------------------------------
 def martens_preconditioner_diagonal(
     params: Sequence[Tensor],
     *,
-    per_example: Optional[PerExample] = None,
+    per_example: PerExample | None = None,
     outputs=None,
-    loss: Optional[Tensor] = None,
+    loss: Tensor | None = None,
     max_examples: int = 32,
-    chunk_size: Optional[int] = None,
+    chunk_size: int | None = None,
 ) -> tuple[list[Tensor], str]:
     """diag(F) = (1/n) sum_i grad l_i (.) grad l_i, the diagonal of the empirical Fisher of a loss
     that averages per-case losses l_i (Martens 2010 section 4.7 sums the per-case squares; the
@@ -275,7 +276,7 @@ class _NotApplicable(Exception):
     pass
 
 
-def _per_example_linear(params: list[Tensor], pe: PerExample) -> Optional[list[Tensor]]:
+def _per_example_linear(params: list[Tensor], pe: PerExample) -> list[Tensor] | None:
     """The Linear-layer shortcut, or None when the model is not made of such layers."""
     model, x, y, loss_fn = pe
     owner = {}
@@ -307,7 +308,7 @@ def _per_example_linear(params: list[Tensor], pe: PerExample) -> Optional[list[T
             h.remove()
     n = x.shape[0]
     squares = {}
-    for mod, d in zip(used, deltas):
+    for mod, d in zip(used, deltas, strict=False):
         if d is None:
             continue
         d2 = d.detach().pow(2)  # [n, out]
@@ -317,7 +318,7 @@ def _per_example_linear(params: list[Tensor], pe: PerExample) -> Optional[list[T
     return [squares[owner[id(p)]].mul_(n) if owner[id(p)] in squares else torch.zeros_like(p) for p in params]
 
 
-def _per_example_vmap(params: list[Tensor], pe: PerExample, chunk_size: Optional[int]) -> list[Tensor]:
+def _per_example_vmap(params: list[Tensor], pe: PerExample, chunk_size: int | None) -> list[Tensor]:
     from torch.func import functional_call, grad, vmap
 
     model, x, y, loss_fn = pe
@@ -341,7 +342,7 @@ def _per_example_vmap(params: list[Tensor], pe: PerExample, chunk_size: Optional
     sums = [torch.zeros_like(p) for p in params]
     for s in range(0, n, chunk):
         g = per_case(detached, x[s : s + chunk], y[s : s + chunk])
-        for acc, name in zip(sums, wanted):
+        for acc, name in zip(sums, wanted, strict=False):
             acc.add_(g[name].pow(2).sum(0))
     return [acc.div_(n) for acc in sums]
 
@@ -355,7 +356,7 @@ def _per_example_graph(
             f"every output must have the case as its first dimension, got shapes {[tuple(z.shape) for z in outs]}"
         )
     dl = torch.autograd.grad(loss, outs, retain_graph=True, allow_unused=True)
-    dl = [torch.zeros_like(z) if d is None else d.detach() for d, z in zip(dl, outs)]
+    dl = [torch.zeros_like(z) if d is None else d.detach() for d, z in zip(dl, outs, strict=False)]
     m = min(n, max_examples)
     idx = torch.linspace(0, n - 1, m).round().long().unique()
     m = idx.numel()
@@ -378,10 +379,10 @@ def _per_example_graph(
             )
             g = [
                 a if b is None else (b.detach().pow(2) if a is None else a.add_(b.detach().pow(2)))
-                for a, b in zip(g, gk)
+                for a, b in zip(g, gk, strict=False)
             ]
     scale = n * n / m
-    return [torch.zeros_like(p) if gi is None else gi.mul_(scale) for gi, p in zip(g, params)]
+    return [torch.zeros_like(p) if gi is None else gi.mul_(scale) for gi, p in zip(g, params, strict=False)]
 
 
 # -- conjugate gradient ----------------------------------------------------------------------------
@@ -404,9 +405,9 @@ class CGResult:
 def conjugate_gradient(
     apply_a: Callable[[Tensor], Tensor],
     b: Tensor,
-    x0: Optional[Tensor] = None,
+    x0: Tensor | None = None,
     *,
-    precond_inv: Optional[Tensor] = None,
+    precond_inv: Tensor | None = None,
     max_iter: int = 250,
     min_iter: int = 1,
     tol: float = 5e-4,
@@ -615,7 +616,7 @@ class HessianFree(Optimizer):
         cg_max_iter: int = 250,
         cg_init_decay: float = 0.95,
         structural_damping: float = 0.0,
-        preconditioner: Optional[str] = "martens",
+        preconditioner: str | None = "martens",
         *,
         preconditioner_exponent: float = 0.75,
         cg_min_iter: int = 1,
@@ -711,7 +712,7 @@ class HessianFree(Optimizer):
 
     def _set(self, flat: Tensor) -> None:
         with torch.no_grad():
-            for p, v in zip(self._params, _split(flat, self._params)):
+            for p, v in zip(self._params, _split(flat, self._params), strict=False):
                 p.copy_(v)
 
     def _objective(self, closure: Callable, theta: Tensor) -> float:
@@ -729,7 +730,7 @@ class HessianFree(Optimizer):
 
     # -- the step ----------------------------------------------------------------------------------
     def step(
-        self, closure: Callable, curvature_closure: Optional[Callable] = None, per_example: Optional[PerExample] = None
+        self, closure: Callable, curvature_closure: Callable | None = None, per_example: PerExample | None = None
     ) -> Tensor:
         """One HF iteration. ``closure()`` -> ``(outputs, loss)`` on the gradient batch (autograd
         enabled); ``curvature_closure()`` -> ``(outputs, loss[, hidden])`` on the curvature batch
@@ -767,7 +768,7 @@ class HessianFree(Optimizer):
             st["function_evals"] += 1
             reuse_hessian = curvature == "hessian" and curvature_closure is None
             grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True, create_graph=reuse_hessian)
-        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=False)]
         f0_loss = loss.detach()
         info["loss"] = float(f0_loss)
         if not math.isfinite(info["loss"]):
@@ -777,7 +778,7 @@ class HessianFree(Optimizer):
         g = _flat([gr.detach() for gr in grads])
         if wd:
             g = g + wd * theta0
-        for p, gr in zip(params, _split(g, params)):
+        for p, gr in zip(params, _split(g, params), strict=False):
             p.grad = gr.detach().clone()
         f0 = info["loss"] + (0.5 * wd * float(torch.dot(theta0, theta0)) if wd else 0.0)
 
@@ -825,7 +826,7 @@ class HessianFree(Optimizer):
         )
         products = op.num_products
         del op, first, outputs, loss, grads  # free the graphs: the parameters change from here on
-        for p, v in zip(params, _split(res.x, params)):
+        for p, v in zip(params, _split(res.x, params), strict=False):
             self.state[p]["cg_solution"] = v.detach().clone()
         info.update(cg_iters=res.iterations, cg_reason=res.reason)
 

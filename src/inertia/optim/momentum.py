@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Callable, Iterable, Optional, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Union
 
 import torch
 from torch.optim import Optimizer
@@ -36,7 +37,7 @@ Hyper = Union[float, Callable[[int], float]]
 _SCHEDULE_PLACEHOLDER = "__schedule__"
 
 
-def _where(where: Union[str, Callable[[], str]]) -> str:
+def _where(where: str | Callable[[], str]) -> str:
     # a callable builds the text only for the error: under torch.compile a string formatted from
     # the (symbolic) step number at every step would break the graph
     return where() if callable(where) else where
@@ -47,13 +48,13 @@ def _is_finite(value: float) -> bool:
     return value == value and abs(value) != math.inf
 
 
-def _check_lr(value: float, where: Union[str, Callable[[], str]]) -> float:
+def _check_lr(value: float, where: str | Callable[[], str]) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or value < 0:
         raise ValueError(f"lr must be a non-negative finite number{_where(where)}, got {value!r}")
     return float(value)
 
 
-def _check_momentum(value: float, where: Union[str, Callable[[], str]]) -> float:
+def _check_momentum(value: float, where: str | Callable[[], str]) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or not 0 <= value < 1:
         raise ValueError(f"momentum must be in [0, 1){_where(where)}, got {value!r}")
     return float(value)
@@ -90,7 +91,7 @@ class Momentum(Optimizer):
         momentum: Hyper = 0.9,
         nesterov: bool = False,
         weight_decay: float = 0.0,
-        foreach: Optional[bool] = None,
+        foreach: bool | None = None,
     ) -> None:
         self._validate_hypers(lr, momentum, nesterov, weight_decay, " (constructor)")
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=foreach)
@@ -135,7 +136,7 @@ class Momentum(Optimizer):
 
     # -- the update ------------------------------------------------------------------------
     @torch.no_grad()
-    def step(self, closure: Optional[Callable[[], Any]] = None):
+    def step(self, closure: Callable[[], Any] | None = None):
         """One update of every group; ``closure`` re-evaluates the loss (returned)."""
         loss = None
         if closure is not None:
@@ -201,7 +202,7 @@ class Momentum(Optimizer):
                 weight_decay=group["weight_decay"],
                 foreach=group["foreach"],
             )
-            for state, k in zip(states, new_scales):
+            for state, k in zip(states, new_scales, strict=False):
                 state["velocity_scale"] = k
                 if nesterov:
                     state["applied_momentum"] = mu_next
@@ -258,7 +259,7 @@ class Momentum(Optimizer):
         own = [{k: g[k] for k in ("lr", "momentum") if callable(g[k])} for g in self.param_groups]
         _check_saved_schedules(state_dict, own)  # before anything is replaced
         super().load_state_dict(with_missing_group_keys(state_dict, self.param_groups))
-        for group, callables in zip(self.param_groups, own):
+        for group, callables in zip(self.param_groups, own, strict=False):
             for key in ("lr", "momentum"):
                 if _is_saved_schedule(group[key]):
                     group[key] = callables[key]
@@ -287,7 +288,7 @@ def _is_saved_schedule(value) -> bool:
 
 def _check_saved_schedules(state_dict: dict, own: list) -> None:
     """A saved schedule (its ``repr``) can only be restored into a group built with a schedule."""
-    for i, (g, callables) in enumerate(zip(state_dict.get("param_groups", []), own)):
+    for i, (g, callables) in enumerate(zip(state_dict.get("param_groups", []), own, strict=False)):
         for key in ("lr", "momentum"):
             if _is_saved_schedule(g.get(key)) and key not in callables:
                 raise ValueError(
@@ -304,7 +305,7 @@ def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
     if len(saved) != len(groups):  # torch's load_state_dict says so
         return state_dict
     filled = [
-        {**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g} for own, g in zip(groups, saved)
+        {**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g} for own, g in zip(groups, saved, strict=False)
     ]
     return {**state_dict, "param_groups": filled}
 
@@ -338,7 +339,7 @@ def _from_torch_sgd(state_dict: dict, nesterov: list) -> dict:
             f"the saved torch.optim.SGD state has {len(state_dict['param_groups'])} param groups, "
             f"this optimizer {len(nesterov)}"
         )
-    for i, (g, ours) in enumerate(zip(state_dict["param_groups"], nesterov)):
+    for i, (g, ours) in enumerate(zip(state_dict["param_groups"], nesterov, strict=False)):
         where = f"the saved torch.optim.SGD param group {i}"
         if g.get("dampening", 0) != 0:
             raise ValueError(

@@ -17,7 +17,7 @@ section 7: lowering mu at the end lowers the final training error).
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from .._registry import Registry
 
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-def _num(name: str, value, *, lo: Optional[float] = None, hi: Optional[float] = None, hi_open=False) -> float:
+def _num(name: str, value, *, lo: float | None = None, hi: float | None = None, hi_open=False) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if lo is not None and value < lo or hi is not None and (value >= hi if hi_open else value > hi):
@@ -98,7 +98,7 @@ class sutskever_momentum(_Base):  # noqa: N801 - a schedule reads like a functio
         self,
         mu_max: float,
         period: int = 250,
-        total_steps: Optional[int] = None,
+        total_steps: int | None = None,
         final_steps: int = 1000,
         final_momentum: float = 0.9,
     ) -> None:
@@ -207,14 +207,14 @@ class join(_Base):  # noqa: N801
             )
         for b in boundaries:
             _int("boundary", b)
-        if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
+        if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:], strict=False)):
             raise ValueError(f"boundaries must be strictly increasing, got {boundaries}")
         self.schedules, self.boundaries = schedules, boundaries
 
     def __call__(self, step: int) -> float:
         t = _check_step(step)
         start = 0
-        for sched, b in zip(self.schedules, self.boundaries):
+        for sched, b in zip(self.schedules, self.boundaries, strict=False):
             if t < b:
                 return float(sched(t - start))
             start = b
@@ -249,7 +249,7 @@ def from_config(spec) -> Schedule:
         raise ValueError(f"schedule {spec['name']!r}: {e}") from None
 
 
-def plot(schedule: Schedule, steps: int, ax=None, path=None, label: Optional[str] = None):
+def plot(schedule: Schedule, steps: int, ax=None, path=None, label: str | None = None):
     """Plot ``schedule`` over ``range(steps)``; save to ``path`` (PNG/SVG by suffix) if given.
     Returns the matplotlib figure."""
     steps = _int("steps", steps, lo=1)

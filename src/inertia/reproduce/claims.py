@@ -11,7 +11,7 @@ import base64
 import html
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .._atomic import atomic_write_bytes
 from .._json import to_json
@@ -23,7 +23,7 @@ class Claim:
     measured: Any
     test: str
     passed: bool
-    paper: Optional[Any] = None
+    paper: Any | None = None
 
     @property
     def verdict(self) -> str:

@@ -41,7 +41,6 @@ import math
 import statistics
 import time
 from pathlib import Path
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -275,7 +274,7 @@ def sigmoid_saturation_claim(curve: dict, band: float = SIGMOID_LOWER_BAND) -> C
         return Claim(statement, f"only {len(means)} recorded update(s)", test, False, paper)
     top = [row[-1] for row in means]
     k = min(range(len(top)), key=top.__getitem__)
-    half = next((s for s, v in zip(curve["step"], top) if v < 0.5 * top[0]), None)
+    half = next((s for s, v in zip(curve["step"], top, strict=False) if v < 0.5 * top[0]), None)
     dev = max(abs(v - 0.5) for row in means for v in row[:-1])
     return Claim(
         statement,
@@ -293,7 +292,7 @@ def first_saturated_steps(curve: dict, threshold: float = TANH_SATURATED_P98) ->
     (``None`` if never)."""
     steps = curve["step"]
     n = len(curve["p98"][0]) if curve["p98"] else 0
-    return [next((s for s, row in zip(steps, curve["p98"]) if row[i] >= threshold), None) for i in range(n)]
+    return [next((s for s, row in zip(steps, curve["p98"], strict=False) if row[i] >= threshold), None) for i in range(n)]
 
 
 def tanh_saturation_claim(curve: dict, threshold: float = TANH_SATURATED_P98) -> Claim:
@@ -317,7 +316,7 @@ def tanh_saturation_claim(curve: dict, threshold: float = TANH_SATURATED_P98) ->
     )
 
 
-def smoothed_error(metrics: list, last: int = 3) -> Optional[float]:
+def smoothed_error(metrics: list, last: int = 3) -> float | None:
     """Mean test error of the last ``last`` evaluations after update 0 (``None`` if none)."""
     errs = [
         m["test_error"]
@@ -526,7 +525,7 @@ def _plot_jacobians(m: dict, path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for ci, act in enumerate(ACTIVATIONS):
-        for init, ls in zip(INITS, ("--", "-")):
+        for init, ls in zip(INITS, ("--", "-"), strict=False):
             sv = m[(act, init)]["jacobian_mean_sv"]
             ax.plot(range(2, 2 + len(sv)), sv, ls, marker="o", color=f"C{ci}", label=f"{act}, {init}")
     for y in (0.5, 0.8):
@@ -549,7 +548,7 @@ def _plot_activation_curves(curves: dict, path: Path) -> Path:
             sd = [row[li] for row in c["std"]]
             axes[0][col].plot(c["step"], mu, color=f"C{li}", label=f"layer {li + 1}")
             axes[0][col].fill_between(
-                c["step"], [a - b for a, b in zip(mu, sd)], [a + b for a, b in zip(mu, sd)], color=f"C{li}", alpha=0.1
+                c["step"], [a - b for a, b in zip(mu, sd, strict=False)], [a + b for a, b in zip(mu, sd, strict=False)], color=f"C{li}", alpha=0.1
             )
             axes[1][col].plot(c["step"], [row[li] for row in c["p98"]], ".-", color=f"C{li}", label=f"layer {li + 1}")
         axes[0][col].set_title(f"{act}, standard init: mean (std band)")
@@ -564,7 +563,7 @@ def _plot_test_error(history: dict, path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for ci, act in enumerate(ACTIVATIONS):
-        for init, ls in zip(INITS, ("--", "-")):
+        for init, ls in zip(INITS, ("--", "-"), strict=False):
             h = history.get((act, init)) or []
             ax.plot([s for s, _ in h], [100 * e for _, e in h], ls, marker=".", color=f"C{ci}", label=f"{act}, {init}")
     ax.axhline(100 * CHANCE, color="grey", lw=0.6, ls=":", label="chance")

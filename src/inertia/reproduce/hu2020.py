@@ -308,7 +308,7 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     xe, ye = _edges(depths), _edges(widths)
-    for ax, init in zip(axes, INITS):
+    for ax, init in zip(axes, INITS, strict=False):
         z = np.array(
             [
                 [math.log10(ratio[(init, w, L)]) if 0 < ratio[(init, w, L)] < math.inf else 2.0 for L in depths]
@@ -324,7 +324,7 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
         slope, intercept, b = fits[init]
         pts = [(L, w) for L, w in b.items() if w is not None]
         if pts:
-            ax.plot(*zip(*pts), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width")
+            ax.plot(*zip(*pts, strict=False), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width")
         if math.isfinite(slope):
             ls = np.geomspace(xe[0], xe[-1], 50)
             ax.plot(ls, np.exp(intercept) * ls**slope, "--", color="red", lw=2, label=f"fit: width ~ depth^{slope:.2f}")

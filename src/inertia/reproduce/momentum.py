@@ -150,7 +150,7 @@ def _plot_trajectories(fname, f_np, paths, xlim, ylim, title, out: Path, log_lev
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     levels = np.geomspace(max(zz.min(), 1e-6), zz.max(), 25) if log_levels else 25
     ax.contour(xx, yy, zz, levels=levels, cmap="Greys", linewidths=0.6)
-    for (label, path), color in zip(paths.items(), ("C0", "C1", "C2")):
+    for (label, path), color in zip(paths.items(), ("C0", "C1", "C2"), strict=False):
         p = torch.stack(path).numpy()
         ax.plot(p[:, 0], p[:, 1], ".-", ms=2, lw=0.8, color=color, label=label)
     ax.set_xlim(*xlim)

@@ -669,7 +669,7 @@ def _rnn_table(sweep, runs: dict, lrs: dict, error_name: str) -> tuple:
     for label, group in runs.items():
         hists = [_curves(sweep, t) for t in group]
         firsts = [_first_solved(h) for h in hists]
-        solved = [f is not None and t["status"] == "completed" for f, t in zip(firsts, group)]
+        solved = [f is not None and t["status"] == "completed" for f, t in zip(firsts, group, strict=False)]
         solve[label] = sum(solved) / len(group)
         steps = [f["step"] for f in firsts if f is not None]
         norms = [m["max_grad_norm"] for h in hists for m in h if "max_grad_norm" in m]
