@@ -188,7 +188,9 @@ def test_ggn_product_equals_explicit_jt_hl_j():
 
     def out_of(flat):
         chunks = flat.split([math.prod(s) for s in shapes])
-        return functional_call(model, {n: c.view(s) for n, c, s in zip(names, chunks, shapes, strict=False)}, (x,)).reshape(-1)
+        return functional_call(
+            model, {n: c.view(s) for n, c, s in zip(names, chunks, shapes, strict=False)}, (x,)
+        ).reshape(-1)
 
     jac = torch.autograd.functional.jacobian(out_of, flat0)  # [n*3, P]
     out0 = out_of(flat0).detach()

@@ -76,7 +76,9 @@ class HessianOperator:
             )
         self.loss = loss.detach()
         self.grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
-        self.grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(self.grads, self.params, strict=False)]
+        self.grads = [
+            g if g is not None else torch.zeros_like(p) for g, p in zip(self.grads, self.params, strict=False)
+        ]
         self.num_hvps = 0
 
     def split(self, flat: Tensor) -> list[Tensor]:

@@ -69,7 +69,11 @@ def plot_layer_stats(
         color = f"C{i % 10}"
         ax.plot(steps, mean, color=color, label=f"{layer}")
         ax.fill_between(
-            steps, [m - s for m, s in zip(mean, std, strict=False)], [m + s for m, s in zip(mean, std, strict=False)], color=color, alpha=0.15
+            steps,
+            [m - s for m, s in zip(mean, std, strict=False)],
+            [m + s for m, s in zip(mean, std, strict=False)],
+            color=color,
+            alpha=0.15,
         )
         ax.plot(steps, [float(r["p98"]) for r in rs], color=color, ls="--", lw=0.8)
     ax.set_xlabel("update")

@@ -173,7 +173,9 @@ class DeepLinear(nn.Module):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         dims = [d_in] + [width] * (depth - 1) + [d_out]
-        self.layers = nn.ModuleList(ScaledLinear(a, b, 1.0 / math.sqrt(b)) for a, b in zip(dims[:-1], dims[1:], strict=False))
+        self.layers = nn.ModuleList(
+            ScaledLinear(a, b, 1.0 / math.sqrt(b)) for a, b in zip(dims[:-1], dims[1:], strict=False)
+        )
         self.d_in, self.width, self.depth, self.d_out = d_in, width, depth, d_out
         # log first: width ** (depth - 1) overflows a float beyond about 2^1024
         self.log_alpha = -0.5 * ((depth - 1) * math.log(width) + math.log(d_out))

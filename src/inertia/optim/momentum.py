@@ -305,7 +305,8 @@ def with_missing_group_keys(state_dict: dict, groups: list) -> dict:
     if len(saved) != len(groups):  # torch's load_state_dict says so
         return state_dict
     filled = [
-        {**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g} for own, g in zip(groups, saved, strict=False)
+        {**{k: v for k, v in own.items() if k not in ("params", "param_names")}, **g}
+        for own, g in zip(groups, saved, strict=False)
     ]
     return {**state_dict, "param_groups": filled}
 

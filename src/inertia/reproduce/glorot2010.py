@@ -292,7 +292,9 @@ def first_saturated_steps(curve: dict, threshold: float = TANH_SATURATED_P98) ->
     (``None`` if never)."""
     steps = curve["step"]
     n = len(curve["p98"][0]) if curve["p98"] else 0
-    return [next((s for s, row in zip(steps, curve["p98"], strict=False) if row[i] >= threshold), None) for i in range(n)]
+    return [
+        next((s for s, row in zip(steps, curve["p98"], strict=False) if row[i] >= threshold), None) for i in range(n)
+    ]
 
 
 def tanh_saturation_claim(curve: dict, threshold: float = TANH_SATURATED_P98) -> Claim:
@@ -548,7 +550,11 @@ def _plot_activation_curves(curves: dict, path: Path) -> Path:
             sd = [row[li] for row in c["std"]]
             axes[0][col].plot(c["step"], mu, color=f"C{li}", label=f"layer {li + 1}")
             axes[0][col].fill_between(
-                c["step"], [a - b for a, b in zip(mu, sd, strict=False)], [a + b for a, b in zip(mu, sd, strict=False)], color=f"C{li}", alpha=0.1
+                c["step"],
+                [a - b for a, b in zip(mu, sd, strict=False)],
+                [a + b for a, b in zip(mu, sd, strict=False)],
+                color=f"C{li}",
+                alpha=0.1,
             )
             axes[1][col].plot(c["step"], [row[li] for row in c["p98"]], ".-", color=f"C{li}", label=f"layer {li + 1}")
         axes[0][col].set_title(f"{act}, standard init: mean (std band)")

@@ -324,7 +324,9 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
         slope, intercept, b = fits[init]
         pts = [(L, w) for L, w in b.items() if w is not None]
         if pts:
-            ax.plot(*zip(*pts, strict=False), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width")
+            ax.plot(
+                *zip(*pts, strict=False), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width"
+            )
         if math.isfinite(slope):
             ls = np.geomspace(xe[0], xe[-1], 50)
             ax.plot(ls, np.exp(intercept) * ls**slope, "--", color="red", lw=2, label=f"fit: width ~ depth^{slope:.2f}")
