@@ -1,0 +1,133 @@
+"""A short trial run: a few updates of the user's optimizer on a copy of the model.
+
+The quadratic stability bound lr * lam_max < 2 (1 + mu) / (1 + 2 mu) at initialization is a
+sufficient condition on a quadratic, not a prediction for a network: the sharpness falls quickly
+early in training (the "catapult" phase; Lewkowycz et al. 2020), and a normalization layer makes
+the loss scale-invariant in the weights before it, so the effective step is not lr. What a step
+size does is measured directly instead: ``trial_run`` trains a deep copy of the model (and of the
+optimizer, with its state) for a few updates on one batch and returns the losses. The user's
+model, optimizer, gradients, buffers and the global RNG are untouched.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(3, 1)
+    >>> x, y = torch.randn(8, 3), torch.randn(8, 1)
+    >>> run = trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), lr=0.1, steps=5)
+    >>> len(run.losses), run.diverged
+    (6, False)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..validation import check_integer, check_number
+
+__all__ = ["TrialRun", "trial_run"]
+
+
+@dataclass
+class TrialRun:
+    """``losses``: the loss before each update and after the last (``steps + 1`` values, fewer
+    when it diverged); ``diverged``: a loss was non-finite or above ``blowup`` times the first."""
+
+    losses: list[float]
+    steps: int
+    diverged: bool
+    blowup: float
+
+    @property
+    def initial(self) -> float:
+        return self.losses[0]
+
+    @property
+    def final(self) -> float:
+        return self.losses[-1]
+
+    @property
+    def ratio(self) -> float:
+        """Final over initial loss (``inf`` when it diverged or started at zero)."""
+        if self.diverged or not self.initial > 0:
+            return math.inf
+        return self.final / self.initial
+
+
+def _rng_state() -> tuple:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _copies(
+    model: nn.Module, optimizer: torch.optim.Optimizer | None, lr: float | None, momentum: float, nesterov: bool
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    if optimizer is not None:
+        # one deepcopy of both keeps the optimizer's references pointing at the copied parameters
+        return copy.deepcopy((model, optimizer))
+    if lr is None:
+        raise ValueError("trial_run needs an optimizer or lr")
+    twin = copy.deepcopy(model)
+    # at a constant lr and momentum, torch's SGD is Sutskever et al.'s CM / NAG (v = -lr * buffer)
+    sgd = torch.optim.SGD(twin.parameters(), lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
+    return twin, sgd
+
+
+def trial_run(
+    model: nn.Module,
+    loss_of: Callable[[nn.Module], torch.Tensor],
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    lr: float | None = None,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    steps: int = 20,
+    blowup: float = 10.0,
+) -> TrialRun:
+    """Train a copy of ``model`` for ``steps`` updates and return the losses.
+
+    Args:
+        model: the user's model (never modified: a deep copy is trained).
+        loss_of: ``loss_of(m)`` is the scalar loss of the model ``m`` on a fixed batch.
+        optimizer: the user's optimizer (copied with its state and hyperparameters), or None to
+            use classical momentum or Nesterov with ``lr``, ``momentum``, ``nesterov`` (at
+            constant values these are ``torch.optim.SGD``'s updates).
+        steps: number of updates (>= 1).
+        blowup: the run has diverged when a loss exceeds ``blowup`` times the first (> 1).
+    """
+    check_integer("steps", steps, lo=1)
+    check_number("blowup", blowup, lo=1, lo_open=True)
+    if lr is not None:
+        check_number("lr", lr, lo=0)
+    rng = _rng_state()
+    try:
+        twin, opt = _copies(model, optimizer, lr, momentum, nesterov)
+        losses: list[float] = []
+        diverged = False
+        for step in range(steps + 1):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_of(twin)
+            value = float(loss.detach())
+            losses.append(value)
+            if not math.isfinite(value) or (losses[0] > 0 and value > blowup * losses[0]):
+                diverged = True
+                break
+            if step == steps:
+                break
+            loss.backward()
+            opt.step()
+    finally:
+        _set_rng_state(rng)
+    return TrialRun(losses, steps, diverged, blowup)

@@ -1,0 +1,96 @@
+"""The trial run trains a copy: the user's model, optimizer and RNG are as they were."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from inertia.diagnostics.trial import trial_run
+from inertia.optim import Momentum
+
+
+def _bn_dropout_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 2))
+
+
+def _data():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(32, 4, generator=g), torch.randn(32, 2, generator=g)
+
+
+def test_the_model_its_buffers_grads_mode_and_the_rng_are_untouched():
+    model = _bn_dropout_net()
+    x, y = _data()
+    nn.functional.mse_loss(model(x), y).backward()  # the user has gradients already
+    before = copy.deepcopy(model.state_dict())
+    grads = [p.grad.clone() for p in model.parameters()]
+    rng = torch.get_rng_state()
+    trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), lr=0.1, momentum=0.9, steps=5)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
+    assert model.training and torch.equal(rng, torch.get_rng_state())
+
+
+def test_the_losses_are_a_plain_training_loop_on_a_copy():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    x, y = _data()
+    run = trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), lr=0.05, momentum=0.9, nesterov=True, steps=6)
+    twin = copy.deepcopy(model)
+    opt = Momentum(twin.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    want = []
+    for step in range(7):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(twin(x), y)
+        want.append(float(loss))
+        if step < 6:
+            loss.backward()
+            opt.step()
+    assert run.losses == pytest.approx(want, rel=1e-5)
+    assert not run.diverged and run.ratio < 1
+
+
+def test_a_users_optimizer_is_copied_with_its_state_and_left_alone():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    x, y = _data()
+    opt = Momentum(model.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):  # build up velocity
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    state = copy.deepcopy(opt.state_dict())
+    weights = model.weight.detach().clone()
+    run = trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), opt, steps=4)
+    assert len(run.losses) == 5
+    assert torch.equal(model.weight, weights)
+    saved = opt.state_dict()["state"]
+    for k, entries in state["state"].items():
+        for key, value in entries.items():
+            same = torch.equal(saved[k][key], value) if isinstance(value, torch.Tensor) else saved[k][key] == value
+            assert same, (k, key)
+
+
+def test_a_huge_learning_rate_diverges_and_stops_early():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    x, y = _data()
+    run = trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), lr=50.0, momentum=0.9, steps=30)
+    assert run.diverged and len(run.losses) < 31 and run.ratio == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"blowup": 1}, "blowup must be a finite number > 1"),
+        ({"lr": -1.0}, "lr must be a non-negative finite number"),
+    ],
+)
+def test_bad_arguments_are_named(kw, match):
+    model = nn.Linear(2, 1)
+    args = {"lr": 0.1, **kw}
+    with pytest.raises(ValueError, match=match):
+        trial_run(model, lambda m: m(torch.ones(1, 2)).sum(), **args)
