@@ -50,6 +50,18 @@ def test_a_closures_backward_keeps_the_graph_and_is_reported():
     assert torch.equal(hv, torch.tensor([6.0, 12.0]))
 
 
+def test_torch_autograd_backward_in_a_closure_keeps_the_graph_too():
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+
+    def closure():
+        loss = (w**3).sum()
+        torch.autograd.backward(loss, None, False)  # retain_graph=False given positionally
+        return loss
+
+    ev, calls_backward = hf.call_with_graph(closure)
+    assert calls_backward and torch.equal(torch.autograd.grad(ev.loss, [w])[0], torch.tensor([3.0, 12.0]))
+
+
 def test_a_closure_without_backward_is_reported_as_such_and_gets_autograd_even_under_no_grad():
     w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     with torch.no_grad():

@@ -65,7 +65,8 @@ def parse_result(result: Any, what: str = "closure") -> Evaluation:
 
 
 class _RetainGraph(TorchFunctionMode):
-    """Runs every ``Tensor.backward`` with ``retain_graph=True`` and counts them."""
+    """Runs every ``Tensor.backward`` and ``torch.autograd.backward`` with ``retain_graph=True``
+    and counts them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,9 +76,12 @@ class _RetainGraph(TorchFunctionMode):
         self, func: Callable, types: Any, args: tuple = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = dict(kwargs or {})
-        if func is Tensor.backward:
+        if func is Tensor.backward or func is torch.autograd.backward:
             self.backward_calls += 1
-            kwargs["retain_graph"] = True
+            if len(args) > 2:  # retain_graph is the third argument of both (after self, gradient)
+                args = (*args[:2], True, *args[3:])
+            else:
+                kwargs["retain_graph"] = True
         return func(*args, **kwargs)
 
 
