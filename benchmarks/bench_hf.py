@@ -74,6 +74,36 @@ def train_error(model, x) -> float:
         return float(sum_squared(model(x), x))
 
 
+def time_pieces(model, x, m) -> dict:
+    """Seconds of one GGN product on ``m`` cases, the preconditioner and one gradient on all of
+    ``x``, and of a backward-calling closure called plainly and by HF (graph kept), timed apart."""
+    params = list(model.parameters())
+    out = model(x[:m])
+    op = hf.GaussNewtonOperator(out, sum_squared(out, x[:m]), params)
+    v = [torch.randn_like(p) for p in params]
+    t_product = median_time(lambda: op(v), repeats=5, warmup=1)
+
+    def precond():
+        return hf.martens_preconditioner_diagonal(params, per_example=PerExample(model, x, x, sum_squared))[1]
+
+    def closure():
+        model.zero_grad()
+        loss = sum_squared(model(x), x)
+        loss.backward()
+        return loss
+
+    pieces = {
+        "product": t_product,
+        "precond": median_time(precond, repeats=3, warmup=1),
+        "precond_method": precond(),
+        "grad": median_time(lambda: torch.autograd.grad(sum_squared(model(x), x), params), repeats=3, warmup=1),
+        "closure_plain": median_time(closure, repeats=5, warmup=1),
+        "closure_kept": median_time(lambda: hf.call_with_graph(closure), repeats=5, warmup=1),
+    }
+    model.zero_grad(set_to_none=True)
+    return pieces
+
+
 def main() -> None:
     args = parse()
     small = args.small or args.quick
@@ -89,19 +119,7 @@ def main() -> None:
         f"+ mirror ({n_params / 1e6:.2f}M parameters); gradient batch {batch}, curvature batch {m}"
     )
 
-    # one GGN product and the preconditioner, timed apart
-    params = list(model.parameters())
-    out = model(x[:m])
-    op = hf.GaussNewtonOperator(out, sum_squared(out, x[:m]), params)
-    v = [torch.randn_like(p) for p in params]
-    t_product = median_time(lambda: op(v), repeats=5, warmup=1)
-    del op, out
-
-    def precond():
-        return hf.martens_preconditioner_diagonal(params, per_example=PerExample(model, x, x, sum_squared))[1]
-
-    t_precond, precond_method = median_time(precond, repeats=3, warmup=1), precond()
-    t_grad = median_time(lambda: torch.autograd.grad(sum_squared(model(x), x), params), repeats=3, warmup=1)
+    pieces = time_pieces(model, x, m)
 
     opt = HessianFree(model.parameters(), damping=45.0)
     gen = torch.Generator().manual_seed(1)
@@ -116,7 +134,7 @@ def main() -> None:
         idx = torch.randperm(batch, generator=gen)[:m]
         xc = x[idx]
 
-        def curvature_closure():
+        def curvature_closure(xc=xc):
             o = model(xc)
             return o, sum_squared(o, xc)
 
@@ -151,8 +169,14 @@ def main() -> None:
     per_iter = [r["seconds"] for r in rows]
     products = [r["curvature_products"] for r in rows]
     print(
-        f"\none GGN product on {m} cases: {t_product * 1e3:.1f} ms; preconditioner ({precond_method!r} method, "
-        f"{batch} cases): {t_precond * 1e3:.0f} ms; one gradient on {batch} cases: {t_grad * 1e3:.0f} ms"
+        f"\none GGN product on {m} cases: {pieces['product'] * 1e3:.1f} ms; preconditioner "
+        f"({pieces['precond_method']!r} method, {batch} cases): {pieces['precond'] * 1e3:.0f} ms; one gradient on "
+        f"{batch} cases: {pieces['grad'] * 1e3:.0f} ms"
+    )
+    print(
+        f"a closure that calls loss.backward(), run by HF keeping its graph (call_with_graph) vs called plainly: "
+        f"{pieces['closure_kept'] * 1e3:.0f} ms vs {pieces['closure_plain'] * 1e3:.0f} ms "
+        f"(ratio {pieces['closure_kept'] / pieces['closure_plain']:.2f})"
     )
     print(
         f"HF: {iters} iterations in {hf_seconds:.1f} s: {statistics.median(per_iter):.2f} s per iteration "

@@ -1,5 +1,8 @@
-"""HessianFree implements Martens (2010): GGN products, preconditioned CG with his stopping rule,
-Levenberg-Marquardt damping, backtracking and a line search; checked against dense references."""
+"""HessianFree, the optimizer, implements Martens (2010): one step lands on a quadratic's minimizer,
+rho and lambda follow the curvature's error, it trains an autoencoder and the tanh RNN, its state
+round-trips, it refuses bad closures; its GGN product (the shared ``diagnostics.products`` one,
+under HF's old name) matches a dense J^T H J. The pieces (CG, damping, line search, options,
+preconditioner, closures) are tested alone in test_hf_*.py."""
 
 import io
 import math
@@ -11,6 +14,7 @@ from torch.func import functional_call
 
 from inertia import init as I
 from inertia.data import rnn_task
+from inertia.diagnostics.products import flatten, unflatten
 from inertia.models import TanhRNN, deep_autoencoder
 from inertia.optim import HessianFree, PerExample
 from inertia.optim import hessian_free as hf
@@ -55,59 +59,6 @@ def test_one_step_with_zero_damping_lands_on_the_minimizer_of_a_quadratic(curvat
     # with the last one's in float64 (an error delta in theta changes f by ~delta^2): 1e-7 allows that.
     torch.testing.assert_close(theta.detach(), minimizer, rtol=0, atol=1e-7)
     assert opt.last_info["alpha"] == 1.0 and opt.last_info["rho"] == pytest.approx(1.0, abs=1e-9)
-
-
-def test_cg_matches_a_dense_solve_with_and_without_preconditioner():
-    a, b = spd(40, 1e3, seed=3)
-    exact = torch.linalg.solve(a, b)
-    diag = a.diagonal() ** -0.75
-    x0 = torch.full_like(b, 0.1)
-    for precond, start in ((None, None), (diag, None), (diag, x0)):
-        res = hf.conjugate_gradient(lambda v: a @ v, b, start, precond_inv=precond, max_iter=400, tol=0.0)
-        torch.testing.assert_close(res.x, exact, rtol=1e-8, atol=1e-10)
-        assert res.reason != "max_iter"
-        phi_star = -0.5 * float(b @ exact)
-        assert res.values[-1] == pytest.approx(phi_star, rel=1e-12)
-
-
-def test_cg_stops_by_martens_relative_progress_rule():
-    a, b = spd(200, 1e4, seed=4)
-    tol = 5e-4
-    res = hf.conjugate_gradient(lambda v: a @ v, b, max_iter=500, tol=tol)
-    assert res.reason == "progress"
-    i, phi = res.iterations, res.values
-
-    def rule_holds(j):
-        k = max(10, math.ceil(0.1 * j))
-        return j > k and phi[j] < 0 and (phi[j] - phi[j - k]) / phi[j] < k * tol
-
-    assert rule_holds(i) and not any(rule_holds(j) for j in range(1, i))
-    assert all(phi[j + 1] <= phi[j] + 1e-12 for j in range(i))  # CG decreases phi monotonically
-    kept = [it for it, _, _ in res.iterates]  # ceil(1.3^m) for backtracking, and the last one
-    assert kept[:8] == [1, 2, 3, 4, 6, 8, 11, 15] and kept[-1] == i
-
-
-@pytest.mark.parametrize(
-    "rho,factor",
-    [
-        (-math.inf, 1.5),
-        (float("nan"), 1.5),
-        (0.1, 1.5),
-        (0.2499, 1.5),
-        (0.25, 1.0),
-        (0.5, 1.0),
-        (0.75, 1.0),
-        (0.7501, 2 / 3),
-        (3.0, 2 / 3),
-    ],
-)
-def test_damping_adapts_by_the_reduction_ratio(rho, factor):
-    assert hf.adapt_damping(2.0, rho) == pytest.approx(2.0 * factor, rel=1e-15)
-
-
-def test_damping_stays_within_its_bounds():
-    assert hf.adapt_damping(1.0, -1.0, bounds=(0.0, 1.2)) == 1.2
-    assert hf.adapt_damping(1.0, 1.0, bounds=(0.9, 10.0)) == 0.9
 
 
 @pytest.mark.parametrize("scale,factor", [(0.55, 1.5), (0.6, 1.0), (4.0, 2 / 3), (0.25, 1.5)])
@@ -219,54 +170,33 @@ def test_state_dict_round_trip_resumes_exactly():
     assert opt.last_info == twin_opt.last_info
 
 
-@pytest.mark.parametrize(
-    "kwargs,match",
-    [
-        ({"lr": 0.0}, r"lr must be a finite number in \(0, inf\), got 0.0"),
-        ({"lr": float("nan")}, r"lr must be a finite number"),
-        ({"damping": -1.0}, r"damping must be a finite number in \[0, inf\), got -1.0"),
-        ({"cg_max_iter": 0}, r"cg_max_iter must be an integer >= 1, got 0"),
-        ({"cg_max_iter": 2.5}, r"cg_max_iter must be an integer >= 1, got 2.5"),
-        ({"cg_min_iter": 300}, r"cg_min_iter must be <= cg_max_iter, got 300 > 250"),
-        ({"cg_init_decay": 1.5}, r"cg_init_decay must be a finite number in \[0, 1\], got 1.5"),
-        ({"structural_damping": -0.1}, r"structural_damping must be a finite number in \[0, inf\)"),
-        ({"preconditioner": "jacobi"}, r"preconditioner must be one of \['martens', 'none'\] or None, got 'jacobi'"),
-        ({"preconditioner_exponent": 2.0}, r"preconditioner_exponent must be a finite number in \[0, 1\]"),
-        ({"cg_tol": -1e-3}, r"cg_tol must be a finite number in \[0, inf\)"),
-        ({"backtracking": 1}, r"backtracking must be True or False, got 1"),
-        ({"line_search": "yes"}, r"line_search must be True or False, got 'yes'"),
-        ({"damping_bounds": (1.0, 0.1)}, r"damping_bounds must be a pair \(low, high\) with 0 <= low <= high"),
-        ({"curvature": "fisher"}, r"curvature must be one of \['ggn', 'hessian'\], got 'fisher'"),
-        ({"curvature": "hessian", "structural_damping": 0.3}, r"structural_damping needs curvature='ggn'"),
-        ({"weight_decay": -1.0}, r"weight_decay must be a finite number in \[0, inf\)"),
-        ({"preconditioner_examples": 0}, r"preconditioner_examples must be an integer >= 1"),
-    ],
-)
-def test_bad_arguments_raise_clear_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        HessianFree([torch.nn.Parameter(torch.zeros(3))], **kwargs)
-
-
-def test_check_options_names_the_unknown_ones():
-    with pytest.raises(ValueError, match=r"unknown HessianFree option\(s\) \['cg_iters'\]; accepted: .*cg_max_iter"):
-        HessianFree.check_options(cg_iters=10)
-    HessianFree.check_options(damping=45.0, cg_max_iter=100)
-
-
-def test_bad_closures_and_param_groups_raise_clear_errors():
+def test_a_second_param_group_is_refused():
     w = torch.nn.Parameter(torch.ones(3))
     with pytest.raises(ValueError, match="parameter groups"):
         HessianFree([{"params": [w]}, {"params": [torch.nn.Parameter(torch.ones(2))]}])
-    opt = HessianFree([w])
-    with pytest.raises(ValueError, match=r"must return \(outputs, loss\).*got Tensor"):
-        opt.step(lambda: (w * 2).sum())
+
+
+def test_step_without_a_closure_is_refused():
     with pytest.raises(ValueError, match="needs a closure"):
-        opt.step(None)
+        HessianFree([torch.nn.Parameter(torch.ones(3))]).step(None)
+
+
+@pytest.mark.parametrize("result", [1.0, (1, 2, 3, 4), "loss"])
+def test_a_closure_returning_neither_the_loss_nor_outputs_and_loss_is_refused(result):
+    with pytest.raises(ValueError, match=r"the closure must return the loss \(a scalar tensor\), or \(outputs, loss\)"):
+        HessianFree([torch.nn.Parameter(torch.ones(3))]).step(lambda: result)
+
+
+def test_a_loss_that_does_not_depend_on_the_parameters_is_refused():
+    w = torch.nn.Parameter(torch.ones(3))
     with pytest.raises(ValueError, match="does not require grad"):
-        opt.step(lambda: (w, torch.tensor(1.0)))
-    structural = HessianFree([w], structural_damping=0.5)
+        HessianFree([w]).step(lambda: (w, torch.tensor(1.0)))
+
+
+def test_structural_damping_without_hidden_activities_is_refused():
+    w = torch.nn.Parameter(torch.ones(3))
     with pytest.raises(ValueError, match=r"structural_damping > 0 needs the hidden activities"):
-        structural.step(lambda: (w * 2, ((w * 2) ** 2).sum()))
+        HessianFree([w], structural_damping=0.5).step(lambda: (w * 2, ((w * 2) ** 2).sum()))
 
 
 def test_a_non_finite_loss_leaves_the_parameters_unchanged():
@@ -318,7 +248,7 @@ def test_ggn_product_matches_dense_jt_h_j(loss_name):
     op = hf.GaussNewtonOperator(out, loss_fn(out, y), params)
     for _ in range(3):
         v = torch.randn(dense.shape[0], generator=g, dtype=torch.float64)
-        torch.testing.assert_close(hf._flat(op(hf._split(v, params))), dense @ v, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(flatten(op(unflatten(v, params))), dense @ v, rtol=1e-10, atol=1e-12)
     assert op.num_products == 3
     assert torch.linalg.eigvalsh(dense).min() > -1e-10  # positive semi-definite
 
@@ -338,68 +268,7 @@ def test_structural_damping_adds_mu_lambda_jh_t_jh():
     v = torch.randn(ggn.shape[0], generator=g, dtype=torch.float64)
     expected = ggn @ v
     expected[:n_first] += 0.7 * (jh_t_jh @ v[:n_first])
-    torch.testing.assert_close(hf._flat(op(hf._split(v, params))), expected, rtol=1e-10, atol=1e-12)
-
-
-def brute_force_fisher_diagonal(model, x, y, loss_fn):
-    """(1/n) sum_i (grad l_i)^2, one backward per case."""
-    acc = [torch.zeros_like(p) for p in model.parameters()]
-    for i in range(len(x)):
-        grads = torch.autograd.grad(loss_fn(model(x[i : i + 1]), y[i : i + 1]), list(model.parameters()))
-        for a, gi in zip(acc, grads, strict=False):
-            a += gi**2
-    return torch.cat([a.reshape(-1) for a in acc]) / len(x)
-
-
-def tiny_rnn():
-    torch.manual_seed(0)
-    return TanhRNN(2, 3, 2, output="all").double()
-
-
-@pytest.mark.parametrize("method", ["linear", "vmap", "graph"])
-def test_preconditioner_diagonal_matches_a_per_example_loop(method):
-    g = torch.Generator().manual_seed(7)
-    if method == "vmap":  # a model not made of nn.Linear layers
-        model, loss_fn = tiny_rnn(), lambda out, y: F.cross_entropy(out.reshape(-1, 2), y.reshape(-1))
-        x, y = torch.randn(10, 4, 2, generator=g, dtype=torch.float64), torch.randint(0, 2, (10, 4), generator=g)
-    else:
-        model, loss_fn = tiny_net(), LOSSES["softmax_cross_entropy"]
-        x = torch.randn(10, 3, generator=g, dtype=torch.float64)
-        y = torch.randn(10, 5, generator=g, dtype=torch.float64)
-    params = list(model.parameters())
-    if method == "graph":
-        out = model(x)
-        diag, used = hf.martens_preconditioner_diagonal(params, outputs=out, loss=loss_fn(out, y), max_examples=10)
-    else:
-        diag, used = hf.martens_preconditioner_diagonal(
-            params, per_example=PerExample(model, x, y, loss_fn), chunk_size=3
-        )
-    assert used == method
-    torch.testing.assert_close(
-        hf._flat(diag), brute_force_fisher_diagonal(model, x, y, loss_fn), rtol=1e-10, atol=1e-14
-    )
-
-
-def test_preconditioner_falls_back_to_one_backward_per_case(monkeypatch):
-    model, loss_fn = tiny_net(), LOSSES["sum_squared"]
-    g = torch.Generator().manual_seed(8)
-    x, y = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)
-    params = list(model.parameters())
-    real = hf._per_example_graph
-
-    def no_batching_rule(*args, batched):
-        if batched:
-            raise RuntimeError("Batching rule not implemented")
-        return real(*args, batched=batched)
-
-    monkeypatch.setattr(hf, "_per_example_graph", no_batching_rule)
-    out = model(x)
-    with pytest.warns(RuntimeWarning, match="one backward per case"):
-        diag, used = hf.martens_preconditioner_diagonal(params, outputs=out, loss=loss_fn(out, y))
-    assert used == "graph_loop"
-    torch.testing.assert_close(
-        hf._flat(diag), brute_force_fisher_diagonal(model, x, y, loss_fn), rtol=1e-10, atol=1e-14
-    )
+    torch.testing.assert_close(flatten(op(unflatten(v, params))), expected, rtol=1e-10, atol=1e-12)
 
 
 # -- the tanh RNN ----------------------------------------------------------------------------------------
