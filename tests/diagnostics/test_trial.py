@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from inertia.diagnostics.trial import trial_run
+from inertia.diagnostics.trial import constant_prediction_loss, trial_run
 from inertia.optim import Momentum
 
 
@@ -94,3 +94,19 @@ def test_bad_arguments_are_named(kw, match):
     args = {"lr": 0.1, **kw}
     with pytest.raises(ValueError, match=match):
         trial_run(model, lambda m: m(torch.ones(1, 2)).sum(), **args)
+
+
+def test_the_constant_prediction_loss_is_the_label_entropy_for_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 5, (200,), generator=g)
+    p = torch.bincount(y, minlength=5).double() / 200
+    entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
+    got = constant_prediction_loss(torch.randn(200, 5, generator=g), y, nn.functional.cross_entropy)
+    assert got == pytest.approx(entropy, rel=1e-5)
+
+
+def test_the_constant_prediction_loss_is_the_target_variance_for_squared_error():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(100, 3, generator=g) * torch.tensor([1.0, 2.0, 3.0])
+    got = constant_prediction_loss(torch.randn(100, 3, generator=g), y, nn.functional.mse_loss)
+    assert got == pytest.approx(float(((y - y.mean(0)) ** 2).mean()), rel=1e-5)

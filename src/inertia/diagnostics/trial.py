@@ -30,7 +30,7 @@ from torch import nn
 
 from ..validation import check_integer, check_number
 
-__all__ = ["TrialRun", "trial_run"]
+__all__ = ["TrialRun", "constant_prediction_loss", "trial_run"]
 
 
 @dataclass
@@ -131,3 +131,40 @@ def trial_run(
     finally:
         _set_rng_state(rng)
     return TrialRun(losses, steps, diverged, blowup)
+
+
+def constant_prediction_loss(
+    outputs: torch.Tensor,
+    targets: torch.Tensor | None,
+    loss_fn: Callable[..., torch.Tensor],
+    steps: int = 100,
+) -> float:
+    """The smallest loss a prediction that ignores the input reaches: min over c of
+    ``loss_fn(c, targets)`` with c one output (``outputs[:1]``) broadcast over the batch, found by
+    L-BFGS from the mean output. It is the entropy of the label marginal for cross-entropy and
+    the targets' variance for squared error: the loss a network reaches without learning anything
+    about its inputs, and so the yardstick for "does it train".
+
+    >>> y = torch.tensor([0, 0, 0, 1])
+    >>> round(constant_prediction_loss(torch.zeros(4, 2), y, torch.nn.functional.cross_entropy), 4)
+    0.5623
+    """
+    check_integer("steps", steps, lo=1)
+    out = outputs.detach()
+    c = out.mean(0, keepdim=True).clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([c], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def loss_of_constant() -> torch.Tensor:
+        pred = c.expand_as(out)
+        return loss_fn(pred, targets) if targets is not None else loss_fn(pred)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = loss_of_constant()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+        with torch.no_grad():
+            return float(loss_of_constant())
