@@ -38,37 +38,42 @@ def main() -> None:
     dirty[pick] = torch.rand(int(pick.sum()), generator=g) * TINY
     print(f"threads {torch.get_num_threads()}, autoencoder {'-'.join(map(str, sizes))} (mirrored), batch 200")
     for label, x in (("generated images", clean), ("images with denormal pixels", dirty)):
-        model = make_model(sizes)
-        opt = Momentum(model.parameters(), lr=0.05, momentum=0.99, nesterov=True)
-        share = float(((x != 0) & (x < TINY)).float().mean())
+        _compare(label, x, sizes, repeats, updates=20 if args.quick else 200)
 
-        def update():
-            opt.zero_grad()
-            loss = ((model(x) - x) ** 2).sum(1).mean()
-            loss.backward()
-            opt.step()
 
-        def measure(when: str) -> None:
-            state = {k: v.clone() for k, v in model.state_dict().items()}
-            opt_state = opt.state_dict()
-            kept = median_time(update, repeats, warmup=1)
-            model.load_state_dict(state)
-            opt.load_state_dict(opt_state)
-            with flush_denormals():
-                flushed = median_time(update, repeats, warmup=1)
-            model.load_state_dict(state)
-            opt.load_state_dict(opt_state)
-            print(
-                f"{label} ({share:.1%} denormal), {when}: one update kept {kept * 1e3:.1f} ms, flushed "
-                f"{flushed * 1e3:.1f} ms, ratio {kept / flushed:.2f}x",
-                flush=True,
-            )
+def _compare(label: str, x: torch.Tensor, sizes: list[int], repeats: int, updates: int) -> None:
+    """Time one update with denormals kept and flushed, at init and after ``updates`` updates."""
+    model = make_model(sizes)
+    opt = Momentum(model.parameters(), lr=0.05, momentum=0.99, nesterov=True)
+    share = float(((x != 0) & (x < TINY)).float().mean())
 
-        measure("at init")
+    def update() -> None:
+        opt.zero_grad()
+        loss = ((model(x) - x) ** 2).sum(1).mean()
+        loss.backward()
+        opt.step()
+
+    def measure(when: str) -> None:
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        opt_state = opt.state_dict()
+        kept = median_time(update, repeats, warmup=1)
+        model.load_state_dict(state)
+        opt.load_state_dict(opt_state)
         with flush_denormals():
-            for _ in range(20 if args.quick else 200):
-                update()
-        measure(f"after {20 if args.quick else 200} updates")
+            flushed = median_time(update, repeats, warmup=1)
+        model.load_state_dict(state)
+        opt.load_state_dict(opt_state)
+        print(
+            f"{label} ({share:.1%} denormal), {when}: one update kept {kept * 1e3:.1f} ms, flushed "
+            f"{flushed * 1e3:.1f} ms, ratio {kept / flushed:.2f}x",
+            flush=True,
+        )
+
+    measure("at init")
+    with flush_denormals():
+        for _ in range(updates):
+            update()
+    measure(f"after {updates} updates")
 
 
 if __name__ == "__main__":

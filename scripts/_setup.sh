@@ -1,6 +1,7 @@
 # Shared set-up for scripts/demo and scripts/test: sourced, not run.
 # Creates .venv if missing, installs the CPU build of torch when `import torch` fails
 # (the default pip resolution is a multi-GB CUDA build), then the project itself.
+# The dev extra brings the test and check tools (pytest, pytest-xdist, ruff, mypy; pinned there).
 # A marker keyed on the hash of pyproject.toml skips the install when nothing changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

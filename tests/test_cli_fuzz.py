@@ -331,6 +331,7 @@ def test_python_m_inertia_prints_the_version():
     assert res.returncode == 0 and res.stdout.strip() == f"inertia {__version__}", res
 
 
+@pytest.mark.slow
 def test_python_m_inertia_reports_a_bad_config_in_one_line(tmp_path):
     cfg = _write(tmp_path, dict(BASE, steps=-1), "yaml")
     res = _python_m("run", cfg, "--out", tmp_path / "runs", cwd=tmp_path)

@@ -72,6 +72,7 @@ def test_deep_linear_gaussian_depth_64_width_32_has_an_ill_conditioned_jacobian(
     assert r.input_output_condition > 1e6
 
 
+@pytest.mark.slow
 def test_deep_linear_orthogonal_is_healthy():
     x, y = torch.randn(64, 32, dtype=torch.float64), torch.randn(64, 32, dtype=torch.float64)
     r = doctor(deep_linear("orthogonal"), x, y)
@@ -103,6 +104,7 @@ def test_tanh_rnn_with_spectral_radius_1_1_is_healthy():
     assert doctor(rnn(1.1), torch.rand(32, 30, 2), torch.rand(32, 1)).healthy
 
 
+@pytest.mark.slow
 def test_lr_above_the_momentum_bound_is_flagged_and_below_is_not(batch):
     m = mlp("tanh", "glorot_uniform")
     probe = doctor(m, *batch, lr=0.1, momentum=0.9, nesterov=True)
@@ -165,6 +167,7 @@ def test_wrong_input_shape_is_explained():
         doctor(nn.Linear(5, 2), torch.randn(4, 3))
 
 
+@pytest.mark.slow
 def test_report_json_and_html(tmp_path, batch):
     r = doctor(mlp("sigmoid", "standard_uniform"), *batch)
     d = json.loads(r.to_json())

@@ -12,6 +12,7 @@ statistics, Jacobian spectra, Hessian curvature), :mod:`inertia.data` and
 
 import sys
 import types
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,7 @@ class _Package(types.ModuleType):
     """
 
     @property
-    def doctor(self):
+    def doctor(self) -> Any:
         override = self.__dict__.get("_doctor_override")
         if override is not None:
             return override
@@ -37,20 +38,21 @@ class _Package(types.ModuleType):
         return doctor
 
     @doctor.setter
-    def doctor(self, value):
+    def doctor(self, value: Any) -> None:
         if isinstance(value, types.ModuleType):
             return  # the import system binding the submodule: the function stays the attribute
         self.__dict__["_doctor_override"] = value  # a user's replacement (mock.patch) is honoured
 
     @doctor.deleter
-    def doctor(self):
+    def doctor(self) -> None:
         self.__dict__.pop("_doctor_override", None)
 
 
 sys.modules[__name__].__class__ = _Package
 
 
-def __getattr__(name):  # lazy: `import inertia; inertia.init.apply(...)` imports only what is used
+def __getattr__(name: str) -> types.ModuleType:
+    # lazy: `import inertia; inertia.init.apply(...)` imports only what is used
     if name in _SUBMODULES:
         import importlib
 

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+__all__ = ["atomic_torch_save", "atomic_write_bytes", "current_umask"]
+
 
 def current_umask() -> int:
     """The process's umask, read without changing it where Linux reports it (``/proc``), since
@@ -28,6 +30,8 @@ def current_umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (the module docstring says how), creating its
+    folder if need be."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

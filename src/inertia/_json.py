@@ -7,8 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+__all__ = ["from_json", "to_json"]
 
-def _default(obj: Any):
+
+def _default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if hasattr(obj, "item"):
@@ -28,8 +30,14 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def to_json(obj: Any, **kwargs) -> str:
-    """JSON text with non-finite floats written as strings ("nan", "inf") so any reader parses it."""
+def to_json(obj: Any, **kwargs: Any) -> str:
+    """JSON text with non-finite floats written as strings ("nan", "inf") so any reader parses it.
+
+    Examples:
+
+    >>> to_json({"loss": float("nan"), "step": 3})
+    '{"loss": "nan", "step": 3}'
+    """
     return json.dumps(_finite(obj), default=_default, **kwargs)
 
 
@@ -47,5 +55,11 @@ def _restore(obj: Any) -> Any:
 
 
 def from_json(text: str) -> Any:
-    """The inverse of :func:`to_json`: its "nan" / "inf" / "-inf" strings are floats again."""
+    """The inverse of :func:`to_json`: its "nan" / "inf" / "-inf" strings are floats again.
+
+    Examples:
+
+    >>> from_json('{"loss": "inf", "step": 3}')
+    {'loss': inf, 'step': 3}
+    """
     return _restore(json.loads(text))

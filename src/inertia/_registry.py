@@ -6,8 +6,10 @@ listing the known ones (DESIGN.md, "Registries").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar, overload
+
+__all__ = ["Registry"]
 
 T = TypeVar("T")
 
@@ -19,8 +21,25 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, name: str, obj: T | None = None, *, overwrite: bool = False):
-        """Register ``obj`` under ``name``; without ``obj``, return a decorator."""
+    @overload
+    def register(self, name: str, obj: T, *, overwrite: bool = False) -> T: ...
+
+    @overload
+    def register(self, name: str, obj: None = None, *, overwrite: bool = False) -> Callable[[T], T]: ...
+
+    def register(self, name: str, obj: T | None = None, *, overwrite: bool = False) -> T | Callable[[T], T]:
+        """Register ``obj`` under ``name`` and return it; without ``obj``, return a decorator.
+
+        Examples:
+
+        >>> shapes = Registry("shape")
+        >>> shapes.register("square", 4)
+        4
+        >>> shapes.get("circle")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown shape 'circle'; known: square
+        """
 
         def _add(o: T) -> T:
             if not isinstance(name, str) or not name:
@@ -35,11 +54,13 @@ class Registry(Generic[T]):
         return _add(obj)
 
     def get(self, name: str) -> T:
+        """The object registered as ``name``; ValueError listing the known names otherwise."""
         if isinstance(name, str) and name in self._items:
             return self._items[name]
         raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}")
 
     def available(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
@@ -50,16 +71,3 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-def check_finite_nonneg(name: str, value: float) -> float:
-    """Validate a non-negative finite number, naming it in the error."""
-    import math
-
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return v

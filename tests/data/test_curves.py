@@ -50,6 +50,7 @@ def _exact(ctrl, size=28, sigma=0.8, segments=1000):
     return torch.stack(out)
 
 
+@pytest.mark.slow
 def test_intensity_is_the_gaussian_of_the_distance_to_the_bezier_curve():
     ctrl = np.random.default_rng(0).uniform(2, 26, (20, 3, 2))
     ctrl[0] = [[24.3, 25.2], [2.4, 22.7], [25.5, 25.0]]  # a hairpin: the largest curvature

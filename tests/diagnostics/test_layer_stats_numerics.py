@@ -81,6 +81,7 @@ def test_hooks_record_nan_activations_and_gradients_without_raising():
     assert {r["kind"] for r in recs} == {"activation", "backprop_grad", "weight_grad"}
 
 
+@pytest.mark.slow
 def test_a_run_diverging_with_layer_statistics_on_is_marked_diverged(tmp_path):
     cfg = from_dict(
         dict(

@@ -49,7 +49,8 @@ SCRIPT = textwrap.dedent("""
     ax[0].plot([0, 1]); save_figure(fig, out / "g.png")
     train(dict(experiment="r", data={"name": "deep_linear_regression", "d_in": 4, "n": 16, "d_out": 2},
                model={"name": "deep_linear", "d_in": 4, "width": 4, "depth": 2, "d_out": 2},
-               steps=4, batch_size=8, eval_every=2, monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 2}),
+               steps=4, batch_size=8, eval_every=2,
+               monitor={"quantities": ["layer_stats", "hessian_trace"], "every": 2}),
           out / "run")
     write_report(out / "run")
     print(json.dumps([matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules,

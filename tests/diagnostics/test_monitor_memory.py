@@ -33,6 +33,7 @@ def held_bytes() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
+@pytest.mark.slow
 def test_monitor_with_a_path_holds_memory_independent_of_the_number_of_steps(tmp_path):
     m, x, y = model_and_batch()
     mon = D.Monitor(m, ["layer_stats", "weight_norms"], every=1, path=tmp_path / "diag.jsonl")

@@ -43,6 +43,7 @@ def test_run_report_has_metrics_config_and_embedded_figures(run_dir):
     assert "completed" in md.read_text() and "](loss.png)" in md.read_text()
 
 
+@pytest.mark.slow
 def test_sweep_report_has_the_best_lr_table(tmp_path):
     res = run_sweep(
         cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]}, out=tmp_path, name="s", workers=2
@@ -93,6 +94,7 @@ def _copy_run(run_dir, tmp_path):
     return dst
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, content",
     [("summary.json", '{"status": "comp'), ("config.json", ""), ("metrics.jsonl", None), ("diagnostics.jsonl", None)],
@@ -126,6 +128,7 @@ def test_a_failed_run_report_shows_the_failure_message(tmp_path):
     assert "'no_such_metric' is not an evaluation metric" in md.read_text()
 
 
+@pytest.mark.slow
 def test_a_sweep_report_names_an_unreadable_trial_and_reports_the_others(tmp_path):
     res = run_sweep(
         cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05, 0.001]}, out=tmp_path, name="s", workers=1
@@ -137,6 +140,7 @@ def test_a_sweep_report_names_an_unreadable_trial_and_reports_the_others(tmp_pat
     assert f"{bad}: line 1 is not a JSON object" in text and res.trials[1]["id"] in text
 
 
+@pytest.mark.slow
 def test_a_truncated_results_json_is_a_clear_error_naming_it(tmp_path):
     res = run_sweep(
         cfg(monitor={"quantities": [], "every": 10}), {"optimizer.lr": [0.05]}, out=tmp_path, name="s", workers=1
@@ -146,6 +150,7 @@ def test_a_truncated_results_json_is_a_clear_error_naming_it(tmp_path):
     assert out.exit_code == 2 and "results.json: not valid JSON" in out.output
 
 
+@pytest.mark.slow
 def test_a_report_of_listed_configs_shows_them_in_place_of_a_grid(tmp_path):
     from inertia.experiments.sweep import run_configs
 

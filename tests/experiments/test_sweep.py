@@ -39,6 +39,7 @@ def test_trial_ids_are_stable():
     assert trial_id({"optimizer.lr": 0.1, "seed": 0}) == trial_id({"seed": 0, "optimizer.lr": 0.1})
 
 
+@pytest.mark.slow
 def test_local_sweep_runs_every_trial_and_tables_the_best_lr(tmp_path):
     res = run_sweep(
         base(),
@@ -54,6 +55,7 @@ def test_local_sweep_runs_every_trial_and_tables_the_best_lr(tmp_path):
     assert json.loads((tmp_path / "sw" / "s" / "results.json").read_text())["table"]
 
 
+@pytest.mark.slow
 def test_existing_sweep_needs_resume(tmp_path):
     run_sweep(base(), {"optimizer.lr": [0.01]}, out=tmp_path, name="s", workers=1)
     with pytest.raises(ConfigError, match="pass --resume"):
@@ -123,6 +125,7 @@ def test_ray_tune_backend_gives_the_local_pools_results(tmp_path):
         assert a["metrics"]["train_loss"] == b["metrics"]["train_loss"]
 
 
+@pytest.mark.slow
 def test_diverged_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
     cfg = Config(
         experiment="div",
@@ -140,6 +143,7 @@ def test_diverged_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert row["best_lr"] == 1e-4
 
 
+@pytest.mark.slow
 def test_run_configs_runs_unrelated_configs_in_one_pool_and_resumes(tmp_path):
     cfgs = {
         "ae": base(),

@@ -95,6 +95,7 @@ def test_table_names_no_best_lr_when_every_trial_failed():
     assert row["best_lr"] is None and row["mean"] is None and row["failed"] == 2
 
 
+@pytest.mark.slow
 def test_sweep_result_says_how_many_trials_failed_and_why(tmp_path):
     res = run_sweep(broken(), GRID, out=tmp_path, name="f", workers=2)
     assert len(res.failed) == 2
@@ -193,6 +194,7 @@ def test_expand_refuses_equal_values_in_a_grid_mapping():
 # --- item 16: resume compares the config -----------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change, key",
     [
@@ -299,6 +301,7 @@ def test_pool_workers_exit_when_the_sweep_process_is_killed(tmp_path):
 # --- item 20: damaged files ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resume_reruns_trials_with_unreadable_files_and_keeps_the_others(tmp_path):
     grid = {"optimizer.lr": [0.05, 0.02, 0.01, 0.005]}
     first = run_sweep(base(), grid, out=tmp_path, name="s", workers=2)

@@ -17,6 +17,7 @@ class WithZeroWidthBranch(nn.Module):
         return self.b(torch.cat([self.a(x), self.empty(x)], dim=1))  # b sees [batch, 4 + 0]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op")
 def test_zero_width_layer_is_left_out_and_the_others_reach_the_target():
     m = WithZeroWidthBranch()

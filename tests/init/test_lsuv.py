@@ -25,7 +25,7 @@ def test_every_layer_output_std_is_within_tol_of_target():
 
 
 def test_lsuv_rejects_bad_target():
-    with pytest.raises(ValueError, match="target_std must be a positive number, got 0"):
+    with pytest.raises(ValueError, match="target_std must be a positive finite number, got 0"):
         I.lsuv_(nn.Linear(3, 3), torch.randn(4, 3), target_std=0)
 
 

@@ -95,6 +95,7 @@ def small_autoencoder():
     return m
 
 
+@pytest.mark.slow
 def test_hf_lowers_a_deep_autoencoders_loss_faster_per_epoch_than_sgd():
     """24-16-8-3-8-16-24 logistic autoencoder, sparse init, 25 epochs of 256 cases: HF (one iteration
     per epoch: full-batch gradient, a quarter of it for curvature) against SGD (8 updates of 32 per

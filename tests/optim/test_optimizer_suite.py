@@ -348,6 +348,7 @@ def torch_sgd_graphs():
     return _compiled_run(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), 6)[1][-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", MOMENTUM, ids=ids(MOMENTUM))
 def test_compiled_step_stops_building_graphs_and_matches_eager(case, torch_sgd_graphs):
     params, counts = _compiled_run(case.make, 14)
@@ -359,6 +360,7 @@ def test_compiled_step_stops_building_graphs_and_matches_eager(case, torch_sgd_g
     assert_same(params, run(case, 14)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
 def test_compiled_step_with_schedules_that_change_late_stays_bounded(foreach, torch_sgd_graphs):
     # lr halves at step 4 and mu first changes at step 5: NAG's applied momentum, a constant

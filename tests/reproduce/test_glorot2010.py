@@ -14,6 +14,7 @@ from inertia.experiments.config import Config
 from inertia.reproduce import glorot2010 as G
 
 
+@pytest.mark.slow
 def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     (r,) = reproduce.run("glorot2010", out=tmp_path, smoke=True)
     assert len(r.claims) == 9

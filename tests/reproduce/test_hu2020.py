@@ -13,6 +13,7 @@ from inertia.experiments import components
 from inertia.reproduce import hu2020 as H
 
 
+@pytest.mark.slow
 def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     (r,) = reproduce.run("hu2020", out=tmp_path, smoke=True)
     assert len(r.claims) == 3 and all(isinstance(c.passed, bool) for c in r.claims)

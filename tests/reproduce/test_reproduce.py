@@ -11,6 +11,7 @@ from inertia.cli import app
 from inertia.reproduce import momentum
 
 
+@pytest.mark.slow
 def test_momentum_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     results = reproduce.run("momentum", out=tmp_path, smoke=True)
     assert [r.paper for r in results] == ["momentum"]
@@ -50,6 +51,7 @@ def test_all_papers_are_registered():
     assert set(reproduce.PAPERS) <= set(reproduce.ALL_PAPERS) and "momentum" in reproduce.PAPERS
 
 
+@pytest.mark.slow
 def test_temperoni2020_smoke_decides_every_claim(tmp_path, monkeypatch):
     monkeypatch.setenv("INERTIA_CACHE", str(tmp_path / "cache"))
     (r,) = reproduce.run("temperoni2020", out=tmp_path, smoke=True)

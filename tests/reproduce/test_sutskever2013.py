@@ -12,6 +12,7 @@ from inertia.optim import schedules
 from inertia.reproduce import sutskever2013 as S
 
 
+@pytest.mark.slow
 def test_smoke_decides_every_claim_and_writes_every_file(tmp_path):
     (r,) = reproduce.run("sutskever2013", out=tmp_path, smoke=True)
     assert len(r.claims) >= 6 and all(isinstance(c.passed, bool) for c in r.claims)
@@ -121,6 +122,7 @@ def test_stage_configs_change_only_what_they_vary():
     assert scaled.init["std"] == 0.25 and all(r["std"] == 0.25 for r in scaled.init["rules"].values())
 
 
+@pytest.mark.slow
 def test_a_second_stage_runs_when_the_reference_setting_tries_several_lrs(tmp_path, monkeypatch):
     original = S.get_config
 

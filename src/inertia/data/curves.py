@@ -28,6 +28,8 @@ import torch
 
 from ._validate import check_count, make_rng
 
+__all__ = ["curves"]
+
 _SEGMENTS = 32
 _MARGIN = 2.0
 _CHUNK = 128  # curves per block: [128, 784, 32] float32 temporaries, about 13 MB each
@@ -46,6 +48,13 @@ def curves(n: int, seed: int = 0, image_size: int = 28, pen_sigma: float = 0.8) 
     Returns:
         float32 ``[n, s*s]`` (row-major) with values in [0, 1]. Predicting the mean image gives a
         summed squared error of about 22.5 per image (28 x 28, sigma 0.8).
+
+    Examples:
+
+    >>> import inertia
+    >>> x = inertia.data.curves(4, seed=0)
+    >>> x.shape, x.dtype, bool(x.min() >= 0 and x.max() <= 1)
+    (torch.Size([4, 784]), torch.float32, True)
     """
     n = check_count("n", n)
     image_size = check_count("image_size", image_size, minimum=8)

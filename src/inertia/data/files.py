@@ -14,14 +14,16 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
+import io
 import math
 import os
 import pickletools
 import re
 import struct
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Union
+from typing import IO, Any, Literal, cast
 
 import numpy as np
 import torch
@@ -29,10 +31,12 @@ import torch
 from ._validate import check_count
 from .packaged import Split
 
-PathLike = Union[str, Path]
+__all__ = ["MAX_IDX_ELEMENTS", "PathLike", "load_cifar10", "load_mnist", "read_idx"]
+
+PathLike = str | os.PathLike[str]
 
 # IDX type codes (the third byte of the magic number) and their big-endian element types
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -49,7 +53,7 @@ before any data is read (MNIST's training images are 47,040,000; EMNIST's larges
 
 
 @contextlib.contextmanager
-def _open_idx(path: Path):
+def _open_idx(path: Path) -> Iterator[tuple[io.BufferedIOBase, int | None]]:
     """``(stream, size)``: the file's decompressed stream and ``None`` if it is gzip data (recognised
     by its magic bytes, whatever its name), else the file itself and its size in bytes."""
     with open(path, "rb") as f:
@@ -62,7 +66,7 @@ def _open_idx(path: Path):
             yield stream, None
 
 
-def _read_up_to(stream, n: int) -> bytearray:
+def _read_up_to(stream: io.BufferedIOBase, n: int) -> bytearray:
     """At most ``n`` bytes from ``stream``, read in chunks so that memory grows with the bytes that
     are there, not with the ``n`` a header claims."""
     buf = bytearray()
@@ -79,7 +83,7 @@ def _size_error(path: Path, got: int, dims: tuple, dtype: np.dtype, need: int) -
     return ValueError(f"{path}: {what}: {got} data bytes, sizes {dims} of {dtype.name} need {need}")
 
 
-def _read_idx_stream(path: Path, stream, size, max_elements: int) -> np.ndarray:
+def _read_idx_stream(path: Path, stream: io.BufferedIOBase, size: int | None, max_elements: int) -> np.ndarray:
     magic = stream.read(4)
     if len(magic) < 4:
         raise ValueError(f"{path}: truncated: {len(magic)} bytes, an IDX header needs at least 4")
@@ -141,6 +145,15 @@ def read_idx(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS) -> np.ndar
 
     Returns:
         the array with the file's sizes and element type (native byte order).
+
+    Examples:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "labels-idx1-ubyte"
+    ...     _ = path.write_bytes(struct.pack(">HBBI", 0, 0x08, 1, 3) + bytes([7, 0, 9]))  # uint8, 1-D, 3 items
+    ...     print(read_idx(path), load_mnist(path))
+    [7 0 9] tensor([7, 0, 9])
     """
     path = Path(path)
     max_elements = check_count("max_elements", max_elements)
@@ -187,7 +200,7 @@ def _mnist_labels(path: Path, labels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(labels.astype(np.int64))
 
 
-def load_mnist(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS):
+def load_mnist(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS) -> Split | torch.Tensor:
     """MNIST from the user's IDX files (raw or gzip).
 
     Args:
@@ -208,7 +221,7 @@ def load_mnist(path: PathLike, *, max_elements: int = MAX_IDX_ELEMENTS):
         return _mnist_images(path, arr) if arr.ndim == 3 else _mnist_labels(path, arr)
     if not path.is_dir():
         raise ValueError(f"{path}: no such file or directory (expected the MNIST IDX files or their folder)")
-    out = []
+    out: list[torch.Tensor] = []
     for split in ("train", "test"):
         img_path, lab_path = (_find(path, stem) for stem in _MNIST_FILES[split])
         x, y = (
@@ -251,39 +264,39 @@ class _Global:
     """A name a pickle imported: one of the few callables a batch of arrays needs (``call``), or
     ``numpy.ndarray``, which is only ever an argument (``call`` is None: it cannot be called)."""
 
-    def __init__(self, name: str, call=None):
+    def __init__(self, name: str, call: Callable[..., Any] | None = None) -> None:
         self.name, self.call = name, call
 
 
 class _DtypeProxy:
     """``numpy.dtype(code)``, whose byte order a later BUILD may set (memo entries share it)."""
 
-    def __init__(self, dtype: np.dtype):
+    def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
 
-    def build(self, state):
+    def build(self, state: Any) -> None:
         if not isinstance(state, tuple) or len(state) < 5 or any(s is not None for s in state[2:5]):
             raise ValueError("dtype state of a structured or subarray dtype (a CIFAR batch has plain numbers)")
         order = _text(state[1], "dtype byte order")
         if order not in ("<", ">", "|", "="):
             raise ValueError(f"dtype byte order {order!r} (accepted: <, >, |, =)")
-        if order in "<>":
-            self.dtype = self.dtype.newbyteorder(order)
+        if order in ("<", ">"):
+            self.dtype = self.dtype.newbyteorder("<" if order == "<" else ">")
 
 
 class _ArrayProxy:
     """``numpy.core.multiarray._reconstruct(ndarray, ...)``: an array that the following BUILD fills."""
 
-    array = None
+    array: np.ndarray | None = None
 
-    def build(self, state):
+    def build(self, state: Any) -> None:
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             raise ValueError("array state must be (version, shape, dtype, is_fortran, data)")
         shape, dtype, fortran, raw = state[-4:]
         self.array = _array_from(raw, dtype, shape, "F" if fortran else "C")
 
 
-def _text(value, what: str) -> str:
+def _text(value: object, what: str) -> str:
     """A str, or the bytes Python 2 wrote for one."""
     if isinstance(value, bytes):
         return value.decode("latin-1")
@@ -292,13 +305,13 @@ def _text(value, what: str) -> str:
     return value
 
 
-def _dtype_of(value) -> np.dtype:
+def _dtype_of(value: object) -> np.dtype:
     if not isinstance(value, _DtypeProxy):
         raise ValueError(f"array dtype must be a pickled numpy.dtype, got {type(value).__name__}")
     return value.dtype
 
 
-def _array_from(raw, dtype, shape, order: str) -> np.ndarray:
+def _array_from(raw: object, dtype: object, shape: object, order: Literal["C", "F"]) -> np.ndarray:
     """The array whose bytes are ``raw``, refused unless they are exactly what ``shape`` needs."""
     dtype = _dtype_of(dtype)
     if (
@@ -315,33 +328,33 @@ def _array_from(raw, dtype, shape, order: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order)
 
 
-def _reconstruct(cls, shape, typecode):
+def _reconstruct(cls: object, shape: object, typecode: object) -> _ArrayProxy:
     if not (isinstance(cls, _Global) and cls.name == "numpy.ndarray"):
         raise ValueError("_reconstruct may only make a numpy.ndarray")
     return _ArrayProxy()
 
 
-def _dtype(code, align=False, copy=True):
+def _dtype(code: object, align: object = False, copy: object = True) -> _DtypeProxy:
     code = _text(code, "dtype code")
     if not re.fullmatch(r"[biuf][1248]", code):
         raise ValueError(f"dtype {code!r}: a CIFAR batch holds plain numbers (accepted: b1, i1..i8, u1..u8, f2..f8)")
     return _DtypeProxy(np.dtype(code))
 
 
-def _scalar(dtype, raw):
-    dtype = _dtype_of(dtype)
+def _scalar(dtype_arg: object, raw: object) -> np.generic:
+    dtype = _dtype_of(dtype_arg)
     if not isinstance(raw, bytes) or len(raw) != dtype.itemsize:
         raise ValueError(f"a numpy {dtype} scalar needs {dtype.itemsize} bytes")
     return np.frombuffer(raw, dtype=dtype)[0]
 
 
-def _frombuffer(buf, dtype, shape, order):
+def _frombuffer(buf: object, dtype: object, shape: object, order: object) -> np.ndarray:
     if order not in ("C", "F"):
         raise ValueError(f"array order must be 'C' or 'F', got {order!r}")
-    return _array_from(buf, dtype, shape, order)
+    return _array_from(buf, dtype, shape, "F" if order == "F" else "C")
 
 
-def _encode(text, encoding):
+def _encode(text: object, encoding: object) -> bytes:
     # Python 3 pickles bytes for protocol 2 as _codecs.encode(text, "latin1"); other codecs
     # (hex, base64, zlib, unicode_escape...) would let a few bytes of pickle grow without bound
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
@@ -349,13 +362,13 @@ def _encode(text, encoding):
     return text.encode("latin-1")
 
 
-def _empty_bytes(*args):
+def _empty_bytes(*args: object) -> bytes:
     if args:
         raise ValueError("bytes() is only accepted without arguments (how b'' is pickled)")
     return b""
 
 
-_GLOBALS = {
+_GLOBALS: dict[tuple[str, str], Callable[..., Any] | None] = {
     **{(m, "_reconstruct"): _reconstruct for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(m, "scalar"): _scalar for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(m, "_frombuffer"): _frombuffer for m in ("numpy.core.numeric", "numpy._core.numeric")},
@@ -367,8 +380,8 @@ _GLOBALS = {
 }
 
 
-def _find_global(module, name) -> _Global:
-    module, name = _text(module, "global module"), _text(name, "global name")
+def _find_global(module_arg: object, name_arg: object) -> _Global:
+    module, name = _text(module_arg, "global module"), _text(name_arg, "global name")
     if (module, name) not in _GLOBALS:
         raise ValueError(f"refusing to load {module}.{name} (only numpy arrays and plain data)")
     return _Global(f"{module}.{name}", _GLOBALS[module, name])
@@ -378,7 +391,7 @@ class _CappedReader:
     """A file's ``read`` and ``readline`` with every read capped at the bytes left in it, so that a
     length a pickle declares is never allocated beyond what the file holds."""
 
-    def __init__(self, f, size: int):
+    def __init__(self, f: IO[bytes], size: int) -> None:
         self.f, self.left = f, size
 
     def read(self, n: int = -1) -> bytes:
@@ -395,7 +408,7 @@ class _CappedReader:
         return self.f.tell()
 
 
-def _read_py2_string(stream) -> bytes:
+def _read_py2_string(stream: _CappedReader) -> bytes:
     """A protocol-0 STRING argument, a quoted and escaped line, as bytes (pickletools decodes it
     as ASCII, which fails on the bytes >= 0x80 that Python 2 wrote)."""
     line = stream.readline()
@@ -405,11 +418,11 @@ def _read_py2_string(stream) -> bytes:
     return codecs.escape_decode(body[1:-1])[0]
 
 
-def _counted_bytes(width: int, fmt: str):
+def _counted_bytes(width: int, fmt: str) -> Callable[[_CappedReader], bytes]:
     """A reader of a BINSTRING / SHORT_BINSTRING argument as bytes, which is what Python 2 meant
     (pickletools decodes it as latin-1 text, a copy of what may be the whole image data)."""
 
-    def read(stream) -> bytes:
+    def read(stream: _CappedReader) -> bytes:
         head = stream.read(width)
         if len(head) < width:
             raise ValueError("the pickle ends inside a string length")
@@ -423,35 +436,43 @@ def _counted_bytes(width: int, fmt: str):
 
 
 # pickletools' reader of each argument kind, except where Python 2's str must come back as bytes
-_ARG_READERS = {
+_ARG_READERS: dict[pickletools.ArgumentDescriptor, Callable[[_CappedReader], Any]] = {
     pickletools.stringnl: _read_py2_string,
     pickletools.string1: _counted_bytes(1, "<B"),
     pickletools.string4: _counted_bytes(4, "<i"),
 }
 
 
-def _pickle_ops(stream):
+_CODE_TO_OPCODE = {op.code: op for op in pickletools.opcodes}
+
+
+def _pickle_ops(stream: _CappedReader) -> Iterator[tuple[str, Any]]:
     """``(opcode name, argument)`` for each opcode up to STOP."""
     while True:
         code = stream.read(1)
-        op = pickletools.code2op.get(code.decode("latin-1"))
+        op = _CODE_TO_OPCODE.get(code.decode("latin-1"))
         if op is None:
             raise ValueError(
                 f"unknown pickle opcode {code!r} at byte {stream.tell() - 1}"
                 if code
                 else "the pickle ends before its STOP opcode"
             )
-        arg = None if op.arg is None else _ARG_READERS.get(op.arg, op.arg.reader)(stream)
+        if op.arg is None:
+            arg = None
+        elif op.arg in _ARG_READERS:
+            arg = _ARG_READERS[op.arg](stream)
+        else:  # pickletools' readers only call read and readline, which _CappedReader caps
+            arg = op.arg.reader(cast(IO[bytes], stream))
         yield op.name, arg
         if op.name == "STOP":
             return
 
 
-def _push_arg(m, arg):
+def _push_arg(m: _BatchUnpickler, arg: Any) -> None:
     m.push(arg)
 
 
-def _set_items(target, items):
+def _set_items(target: object, items: list[Any]) -> dict:
     if not isinstance(target, dict):
         raise ValueError(f"SETITEM on a {type(target).__name__}")
     for key, value in zip(items[::2], items[1::2], strict=False):
@@ -461,13 +482,13 @@ def _set_items(target, items):
     return target
 
 
-def _append(target, items):
+def _append(target: object, items: list[Any]) -> None:
     if not isinstance(target, list):
         raise ValueError(f"APPEND on a {type(target).__name__}")
     target.extend(items)
 
 
-def _reduce(m, _):
+def _reduce(m: _BatchUnpickler, _: Any) -> None:
     args, func = m.pop(), m.pop()
     if not isinstance(func, _Global) or func.call is None:
         raise ValueError(f"refusing to call {func.name if isinstance(func, _Global) else type(func).__name__}")
@@ -476,33 +497,33 @@ def _reduce(m, _):
     m.push(func.call(*args))
 
 
-def _build(m, _):
+def _build(m: _BatchUnpickler, _: Any) -> None:
     state, target = m.pop(), m.top()
     if not isinstance(target, (_ArrayProxy, _DtypeProxy)):
         raise ValueError(f"BUILD on a {type(target).__name__} (only numpy arrays and dtypes are built)")
     target.build(state)
 
 
-def _put(m, index):
+def _put(m: _BatchUnpickler, index: int) -> None:
     m.memo[index] = m.top()
 
 
-def _get(m, index):
+def _get(m: _BatchUnpickler, index: int) -> None:
     if index not in m.memo:
         raise ValueError(f"memo entry {index} read before it was written")
     m.push(m.memo[index])
 
 
-def _stack_global(m, _):
+def _stack_global(m: _BatchUnpickler, _: Any) -> None:
     name = m.pop()
     m.push(_find_global(m.pop(), name))
 
 
-def _noop(m, _):
+def _noop(m: _BatchUnpickler, _: Any) -> None:
     pass
 
 
-_OPCODES = {
+_OPCODES: dict[str, Callable[[_BatchUnpickler, Any], object]] = {
     **dict.fromkeys(
         [
             "INT",
@@ -561,22 +582,25 @@ class _BatchUnpickler:
     """A pickle machine for plain data and numpy arrays (the stack, MARK and memo of ``pickle``);
     opcodes outside :data:`_OPCODES` (objects, sets, extensions, out-of-band buffers) are refused."""
 
-    def __init__(self, max_ops: int):
-        self.stack, self.marks, self.memo, self.max_ops = [], [], {}, max_ops
+    def __init__(self, max_ops: int) -> None:
+        self.stack: list[Any] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, Any] = {}
+        self.max_ops = max_ops
 
     def _floor(self) -> int:
         return self.marks[-1] if self.marks else 0
 
-    def push(self, value):
+    def push(self, value: Any) -> None:
         self.stack.append(value)
 
-    def top(self, below: int = 0):
+    def top(self, below: int = 0) -> Any:
         """The item ``below`` places under the top, which must lie above the last MARK."""
         if len(self.stack) - below <= self._floor():
             raise ValueError("pickle stack underflow")
         return self.stack[-1 - below]
 
-    def pop(self, n: int | None = None):
+    def pop(self, n: int | None = None) -> Any:
         """The top item, or (``n`` given) the top ``n`` as a list, bottom first."""
         if len(self.stack) - (n or 1) < self._floor():
             raise ValueError("pickle stack underflow")
@@ -586,7 +610,7 @@ class _BatchUnpickler:
         del self.stack[len(self.stack) - n :]
         return items
 
-    def pop_mark(self) -> list:
+    def pop_mark(self) -> list[Any]:
         if not self.marks:
             raise ValueError("pickle opcode needs a MARK")
         start = self.marks.pop()
@@ -594,11 +618,11 @@ class _BatchUnpickler:
         del self.stack[start:]
         return items
 
-    def pop_mark_with_target(self):
+    def pop_mark_with_target(self) -> tuple[Any, list[Any]]:
         items = self.pop_mark()
         return self.top(), items
 
-    def load(self, stream):
+    def load(self, stream: _CappedReader) -> Any:
         for count, (name, arg) in enumerate(_pickle_ops(stream), 1):
             if count > self.max_ops:
                 raise ValueError(
@@ -613,7 +637,7 @@ class _BatchUnpickler:
             handler(self, arg)
 
 
-def _unproxy(value):
+def _unproxy(value: object) -> object:
     if isinstance(value, _ArrayProxy):
         if value.array is None:
             raise ValueError("an array without its data")
@@ -621,12 +645,12 @@ def _unproxy(value):
     return value.dtype if isinstance(value, _DtypeProxy) else value
 
 
-def _short(key) -> str:
+def _short(key: object) -> str:
     text = repr(key)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _cifar_labels(path: Path, labels, n: int) -> np.ndarray:
+def _cifar_labels(path: Path, labels: object, n: int) -> np.ndarray:
     """A batch's labels as int64, refused unless they are ``n`` integers in 0..9 (checked item by
     item before numpy sees them, so a list of lists never becomes an array)."""
     if isinstance(labels, np.ndarray):
@@ -676,7 +700,7 @@ def _cifar_tensors(data: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, 
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
-def load_cifar10(path: PathLike):
+def load_cifar10(path: PathLike) -> Split | tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 from the user's "python version" files (``cifar-10-batches-py``).
 
     Args:

@@ -10,6 +10,8 @@ import torch
 
 from ._validate import check_count, make_rng
 
+__all__ = ["Split", "digits", "mnist1d"]
+
 
 @dataclass(frozen=True)
 class Split:
@@ -46,6 +48,11 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> Split:
 
     Returns:
         :class:`Split`: x float32 ``[n, 40]``, y int64 ``[n]`` in 0..9.
+
+    Example (not run as a doctest: importing ``mnist1d`` and scipy takes seconds)::
+
+        split = inertia.data.mnist1d(seed=42)  # the standard MNIST-1D
+        split.x_train.shape, split.y_test.shape  # (torch.Size([4000, 40]), torch.Size([1000]))
     """
     n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
     make_rng(seed)  # validates the seed
@@ -107,6 +114,11 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
 
     Returns:
         :class:`Split`: x float32 ``[n, 64]`` (row-major 8x8), y int64 ``[n]`` in 0..9.
+
+    Example (not run as a doctest: importing scikit-learn takes seconds)::
+
+        split = inertia.data.digits()
+        split.x_train.shape, split.x_test.shape  # (torch.Size([1438, 64]), torch.Size([359, 64]))
     """
     from sklearn.datasets import load_digits
 

@@ -8,6 +8,8 @@ import torch
 
 from ._validate import check_count, make_rng
 
+__all__ = ["LinearRegressionData", "deep_linear_regression"]
+
 
 @dataclass(frozen=True)
 class LinearRegressionData:
@@ -21,10 +23,12 @@ class LinearRegressionData:
 
     @property
     def inputs(self) -> torch.Tensor:
+        """X^T, ``[n, d_in]``."""
         return self.X.T
 
     @property
     def targets(self) -> torch.Tensor:
+        """Y^T, ``[n, d_out]``."""
         return self.Y.T
 
 
@@ -37,6 +41,15 @@ def deep_linear_regression(
     Drawn in float64 with ``numpy.random.default_rng(seed)`` (X first, then W*), Y computed in
     float64, then all three cast to ``dtype`` (float64 by default: deep products overflow
     float32's range quickly).
+
+    Examples:
+
+    >>> import inertia
+    >>> d = inertia.data.deep_linear_regression()
+    >>> d.X.shape, d.W_star.shape, d.inputs.shape, d.targets.dtype
+    (torch.Size([1024, 16]), torch.Size([10, 1024]), torch.Size([16, 1024]), torch.float64)
+    >>> torch.equal(d.Y, d.W_star @ d.X)
+    True
     """
     d_in, n, d_out = check_count("d_in", d_in), check_count("n", n), check_count("d_out", d_out)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:

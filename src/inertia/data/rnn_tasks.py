@@ -37,6 +37,8 @@ import torch.nn.functional as F
 
 from ._validate import check_count, make_rng
 
+__all__ = ["DEFAULT_SEQ_LEN", "SOLVED_MSE", "TASKS", "RNNTask", "rnn_task"]
+
 TASKS = ("addition", "multiplication", "memorization5", "memorization20", "temporal_order")
 # The sequence length T of Sutskever et al. (2013) (temporal order: H&S's 100), used when seq_len is None.
 DEFAULT_SEQ_LEN = {
@@ -76,6 +78,7 @@ class RNNTask:
 
     @property
     def input_size(self) -> int:
+        """Input channels per step."""
         return self.inputs.shape[-1]
 
     @property
@@ -178,6 +181,17 @@ def rnn_task(name: str, n: int, seq_len: int | None = None, seed: int = 0, bits:
             paper's T (``DEFAULT_SEQ_LEN``).
         seed: non-negative integer for ``numpy.random.default_rng``.
         bits: only with ``name="memorization"``.
+
+    Examples:
+
+    >>> import inertia
+    >>> task = inertia.data.rnn_task("addition", 8, seed=0)
+    >>> task.inputs.shape, task.targets.shape, task.output, task.loss  # T = 80, 2 channels
+    (torch.Size([8, 80, 2]), torch.Size([8, 1]), 'last', 'mse')
+    >>> task.solved(task.targets.clone(), task.targets)
+    True
+    >>> inertia.data.rnn_task("memorization", 4, bits=5).inputs.shape  # L = T + 2k = 200 + 10
+    torch.Size([4, 210, 4])
     """
     if name == "memorization":
         if bits not in _MEMORIZATION:

@@ -21,11 +21,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ._validate import check_count, make_rng
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SHAPES", "SHAPESET_CLASSES", "SHAPESET_CLASS_NAMES", "as_images", "render_grid", "shapeset"]
 
 SHAPES = ("triangle", "parallelogram", "ellipse")
 # The 9 classes: which shapes are present (multisets of size 1 or 2 over the 3 types).
@@ -95,7 +101,7 @@ def _draw(rng: np.random.Generator, kinds: np.ndarray, size: int, radius: tuple)
     return out
 
 
-def _draw_visible(rng, kinds: np.ndarray, size: int, radius: tuple) -> np.ndarray:
+def _draw_visible(rng: np.random.Generator, kinds: np.ndarray, size: int, radius: tuple) -> np.ndarray:
     """Like :func:`_draw`, redrawing shapes that cover fewer than ``_MIN_PIXELS`` pixels."""
     masks = _draw(rng, kinds, size, radius)
     for _ in range(_MAX_ROUNDS):
@@ -106,7 +112,7 @@ def _draw_visible(rng, kinds: np.ndarray, size: int, radius: tuple) -> np.ndarra
     raise ValueError(f"image_size {size} is too small to draw visible shapes")
 
 
-def _grey_levels(rng, background: np.ndarray) -> np.ndarray:
+def _grey_levels(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
     """A grey level in [0, 1] per image at least ``_MIN_CONTRAST`` away from its background."""
     below = np.clip(background - _MIN_CONTRAST, 0, None)  # length of [0, bg - c]
     above = np.clip(1 - background - _MIN_CONTRAST, 0, None)  # length of [bg + c, 1]
@@ -122,7 +128,7 @@ def shapeset(
     easy: bool = False,
     flatten: bool = True,
     return_masks: bool = False,
-) -> tuple:
+) -> tuple[torch.Tensor, ...]:
     """Shapeset-3x2 (Glorot & Bengio 2010, section 2.1): ``n`` images with 1 or 2 shapes from
     {triangle, parallelogram, ellipse}; the label (0..8) says which shapes are present, see
     ``SHAPESET_CLASS_NAMES``: 3 single shapes, 3 same-type pairs, 3 mixed pairs. Classes are
@@ -150,6 +156,15 @@ def shapeset(
         ``(images, labels)``: float32 ``[n, s*s]`` (row-major, rows top to bottom) in [0, 1] and
         int64 ``[n]``; with ``return_masks``, also ``mask1, mask2``: bool ``[n, s, s]`` (``mask2``
         all False in one-shape images).
+
+    Examples:
+
+    >>> import inertia
+    >>> x, y = inertia.data.shapeset(18, seed=0)
+    >>> x.shape, x.dtype, y.dtype
+    (torch.Size([18, 1024]), torch.float32, torch.int64)
+    >>> torch.bincount(y).tolist()  # balanced: 18 / 9 images per class
+    [2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
     n = check_count("n", n)
     image_size = check_count("image_size", image_size, minimum=16)
@@ -158,8 +173,9 @@ def shapeset(
     rng = make_rng(seed)
     radius = _RADIUS[bool(easy)]
     labels = rng.permutation(np.arange(n) % 9)
-    first = np.array([SHAPESET_CLASSES[c][0] for c in labels])
-    second = np.array([SHAPESET_CLASSES[c][-1] if len(SHAPESET_CLASSES[c]) == 2 else -1 for c in labels])
+    classes = [SHAPESET_CLASSES[c] for c in labels.tolist()]
+    first = np.array([c[0] for c in classes])
+    second = np.array([c[-1] if len(c) == 2 else -1 for c in classes])
 
     m1 = _draw_visible(rng, first, image_size, radius)
     m2 = np.zeros_like(m1)
@@ -200,7 +216,13 @@ def shapeset(
 
 def as_images(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
     """Reshape flat square images ``[n, c*s*s]`` to ``[n, c, s, s]`` (a view when possible);
-    images already ``[n, c, s, s]`` are returned as they are."""
+    images already ``[n, c, s, s]`` are returned as they are.
+
+    Examples:
+
+    >>> as_images(torch.zeros(5, 3 * 32 * 32), channels=3).shape
+    torch.Size([5, 3, 32, 32])
+    """
     if x.dim() == 4 and x.shape[1] == channels and x.shape[2] == x.shape[3]:
         return x
     if x.dim() != 2 or x.shape[1] % channels:
@@ -219,7 +241,7 @@ def render_grid(
     path: str | Path | None = None,
     ncols: int = 8,
     class_names: Sequence[str] | None = None,
-):
+) -> Figure:
     """Draw images in a grid, each titled with its label, and save a PNG if ``path`` is given.
 
     Args:
@@ -263,7 +285,7 @@ def render_grid(
             lab = labels[i]
             lab = lab.item() if isinstance(lab, torch.Tensor) else lab
             if class_names is not None and isinstance(lab, (int, np.integer)) and 0 <= lab < len(class_names):
-                lab = class_names[lab]
+                lab = class_names[int(lab)]
             ax.set_title(str(lab), fontsize=6)
     fig.tight_layout()
     if path is not None:

@@ -11,32 +11,55 @@ renderer from the file's suffix; to show one in a notebook, display ``fig``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
-PathLike = Union[str, Path]
+if TYPE_CHECKING:
+    from .curvature import SpectralDensity
+    from .jacobians import JacobianSpectrum
+
+__all__ = [
+    "plot_curvature",
+    "plot_histograms",
+    "plot_jacobian_singular_values",
+    "plot_layer_stats",
+    "plot_spectral_density",
+    "subplots",
+]
+
+PathLike = str | os.PathLike[str]
 _SUFFIXES = (".png", ".svg", ".pdf")
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
+def subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, **kwargs: Any
+) -> tuple[Figure, Any]:
     """``(figure, axes)`` like ``pyplot.subplots``, without pyplot: no backend is selected and
     no global figure is kept, so nothing needs closing. ``kwargs`` go to ``Figure.subplots``
-    (``sharex``, ``sharey``, ``squeeze``, ...)."""
+    (``sharex``, ``sharey``, ``squeeze``, ...).
+
+    Examples:
+
+    >>> fig, axes = subplots(1, 2, figsize=(6, 3))
+    >>> type(fig).__name__, len(axes)
+    ('Figure', 2)
+    """
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _save(fig, path: PathLike | None):
+def _save(fig: Figure, path: PathLike | None) -> Figure:
     if path is not None:
-        path = Path(path)
-        if path.suffix.lower() not in _SUFFIXES:
-            raise ValueError(f"figure path must end in {', '.join(_SUFFIXES)}, got {str(path)!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        target = Path(path)
+        if target.suffix.lower() not in _SUFFIXES:
+            raise ValueError(f"figure path must end in {', '.join(_SUFFIXES)}, got {str(target)!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
         fig.tight_layout()
-        fig.savefig(path)
+        fig.savefig(target)
     return fig
 
 
@@ -53,7 +76,7 @@ def _layer_records(records: Sequence[dict]) -> list[dict]:
 
 def plot_layer_stats(
     records: Sequence[dict], kind: str = "activation", path: PathLike | None = None, title: str | None = None
-):
+) -> Figure:
     """Mean (line), std (band) and 98th percentile (dashed) of each layer's ``kind`` over steps
     (Glorot & Bengio 2010, Figures 2-4)."""
     flat = [r for r in _layer_records(records) if r["kind"] == kind]
@@ -89,7 +112,7 @@ def plot_histograms(
     step: int | None = None,
     path: PathLike | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """Normalized histogram of ``kind`` for each layer at ``step`` (default: the first recorded)
     (Glorot & Bengio 2010, Figures 6-7)."""
     flat = [r for r in _layer_records(records) if r["kind"] == kind and "hist" in r]
@@ -115,7 +138,9 @@ def plot_histograms(
     return _save(fig, path)
 
 
-def plot_jacobian_singular_values(spectra: Sequence, path: PathLike | None = None, title: str | None = None):
+def plot_jacobian_singular_values(
+    spectra: Sequence[JacobianSpectrum], path: PathLike | None = None, title: str | None = None
+) -> Figure:
     """Distribution of each layer Jacobian's singular values (from
     :func:`~inertia.diagnostics.layer_jacobian_singular_values`)."""
     if not spectra:
@@ -138,7 +163,7 @@ def plot_curvature(
     path: PathLike | None = None,
     title: str | None = None,
     loss_key: str | None = None,
-):
+) -> Figure:
     """Curvature quantities over training (log scale), with the loss on a second axis if
     ``loss_key`` names a field of the records."""
     present = [k for k in keys if any(k in r for r in records)]
@@ -161,7 +186,9 @@ def plot_curvature(
     return _save(fig, path)
 
 
-def plot_spectral_density(density, path: PathLike | None = None, title: str | None = None):
+def plot_spectral_density(
+    density: SpectralDensity | None, path: PathLike | None = None, title: str | None = None
+) -> Figure:
     """A :class:`~inertia.diagnostics.curvature.SpectralDensity` (log-scale density)."""
     if density is None or len(density.grid) == 0:
         raise ValueError("no spectral density to plot")

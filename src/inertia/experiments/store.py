@@ -176,10 +176,12 @@ def check_resume_config(stored: dict, new: dict, where: str) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Replace ``path`` with ``obj`` as indented JSON (keys sorted, non-finite floats as strings)."""
     atomic_write_text(path, to_json(obj, indent=2, sort_keys=True) + "\n")
 
 
@@ -269,10 +271,10 @@ class JsonlWriter:
     def close(self) -> None:
         self._f.close()
 
-    def __enter__(self):
+    def __enter__(self) -> JsonlWriter:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

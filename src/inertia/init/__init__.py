@@ -4,9 +4,22 @@ LSUV, Hessian-norm calibration, and ``apply`` to initialize a whole model by rul
 
 All initializers work in place, return the tensor, and take ``generator``; the same generator
 seed, shape and dtype give the same tensor (float64 tensors get other numbers than float32 ones).
-They need floating-point tensors and leave tensors with no elements unchanged. Schemes are registered by name (``get``, ``available``) so configs
-and sweeps can name them.
+They need floating-point tensors and leave tensors with no elements unchanged. Schemes are
+registered by name (``get``, ``available``) so configs and sweeps can name them.
+
+Examples:
+
+>>> import torch, inertia
+>>> w = torch.empty(3, 5)
+>>> inertia.init.glorot_uniform_(w, generator=torch.Generator().manual_seed(0)).shape
+torch.Size([3, 5])
+>>> report = inertia.init.apply(torch.nn.Linear(5, 3), "glorot_uniform", bias=0.0)
+>>> [row["scheme"] for row in report]
+['glorot_uniform', 'constant(0)']
 """
+
+from collections.abc import Callable
+from typing import Any
 
 from .apply import InitReport, apply
 from .fans import fans
@@ -28,7 +41,7 @@ from .variance_scaling import (
     variance_scaling_,
 )
 
-for _name, _fn in {
+_SCHEMES: dict[str, Callable[..., Any]] = {
     "variance_scaling": variance_scaling_,
     "glorot_uniform": glorot_uniform_,
     "glorot_normal": glorot_normal_,
@@ -47,9 +60,10 @@ for _name, _fn in {
     "delta_orthogonal": delta_orthogonal_,
     "sparse": sparse_,
     "echo_state": echo_state_,
-}.items():
+}
+for _name, _fn in _SCHEMES.items():
     register(_name, _fn)
-del _name, _fn
+del _name, _fn, _SCHEMES
 
 try:  # Hessian-norm calibration (Temperoni et al. 2020) lives beside the diagnostics it uses
     from .hessian import hessian_calibrated_  # noqa: F401

@@ -9,18 +9,17 @@ at most the number of inputs".
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from .. import validation
+
+__all__ = ["check_number", "nothing_to_fill", "work_dtype"]
 
 
 def check_number(name: str, value: float, *, nonneg: bool = False) -> float:
-    """``value`` as a float if it is a finite real number (not a bool), and >= 0 with ``nonneg``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (nonneg and value < 0):
-        kind = "a non-negative finite number" if nonneg else "a finite number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return float(value)
+    """``value`` as a float if it is a finite real number (not a bool), and >= 0 with ``nonneg``
+    (:func:`inertia.validation.check_number`, so every initializer words it the same way)."""
+    return validation.check_number(name, value, lo=0 if nonneg else None)
 
 
 def nothing_to_fill(tensor: torch.Tensor, who: str) -> bool:

@@ -39,23 +39,28 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
-from .fans import _RNN_GATES, param_fans, rnn_gates
+if TYPE_CHECKING:
+    from rich.table import Table
+
+from .fans import Fans, is_recurrent, param_fans, rnn_gates
 from .registry import get
 
-SchemeSpec = Union[str, Callable, tuple, dict]
+__all__ = ["InitReport", "SchemeSpec", "apply", "iter_weight_layers", "weight_of"]
+
+SchemeSpec = str | Callable[..., Any] | tuple | dict
 
 
 @dataclass
 class _Resolved:
     label: str
-    fn: Callable | None
+    fn: Callable[..., Any] | None
     kwargs: dict = field(default_factory=dict)
     bias: float | None = None
 
@@ -92,7 +97,7 @@ def _resolve(spec: SchemeSpec, where: str) -> _Resolved:
     )
 
 
-def _accepts(fn: Callable, name: str) -> bool:
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -134,7 +139,7 @@ class InitReport:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict]:
         return iter(self.rows)
 
     _COLUMNS = ("name", "shape", "scheme", "fan_in", "fan_out", "std")
@@ -156,7 +161,7 @@ class InitReport:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-    def table(self):
+    def table(self) -> Table:
         """A ``rich.table.Table`` of the rows (for terminals)."""
         from rich.table import Table
 
@@ -166,7 +171,11 @@ class InitReport:
         return t
 
 
-def _match(rules: list, module: nn.Module, full_name: str) -> tuple | None:
+# (module type(s) or name pattern, scheme, whether the key is a name pattern)
+_Rule = tuple[Any, _Resolved, bool]
+
+
+def _match(rules: list[_Rule], module: nn.Module, full_name: str) -> tuple[_Resolved, bool] | None:
     for key, spec, by_name in rules:
         if by_name:
             if fnmatch.fnmatchcase(full_name, key):
@@ -176,11 +185,11 @@ def _match(rules: list, module: nn.Module, full_name: str) -> tuple | None:
     return None
 
 
-def _normalize_rules(rules: Any) -> list:
+def _normalize_rules(rules: Any) -> list[_Rule]:
     if rules is None:
         return []
     items = rules.items() if isinstance(rules, dict) else rules
-    out = []
+    out: list[_Rule] = []
     for key, spec in items:
         where = f"rule {key!r}"
         if isinstance(key, str):
@@ -198,22 +207,49 @@ def _normalize_rules(rules: Any) -> list:
 
 
 def _init_weight(
-    module: nn.Module, pname: str, p: torch.Tensor, r: _Resolved, generator: torch.Generator | None
-) -> tuple:
-    fn = r.fn
-    takes_fans = _accepts(fn, "fans")
-    gated = any(isinstance(module, c) for c in _RNN_GATES) and pname.startswith(("weight_ih", "weight_hh"))
-    fans = param_fans(module, pname) if p.dim() >= 2 else (None, None)
-    if gated:
-        gates = rnn_gates(module)
-        blocks = p.data.chunk(gates, dim=0)  # views of [hidden, in] gate blocks
-        for b in blocks:
-            kw = dict(r.kwargs, fans=fans) if takes_fans else r.kwargs
-            fn(b, generator=generator, **kw)
-    else:
-        kw = dict(r.kwargs, fans=fans) if takes_fans else r.kwargs
-        fn(p.data, generator=generator, **kw)
+    module: nn.Module,
+    pname: str,
+    p: torch.Tensor,
+    fn: Callable[..., Any],
+    kwargs: dict,
+    generator: torch.Generator | None,
+) -> Fans:
+    """Apply ``fn`` to the >= 2-D parameter ``p`` (one gate block at a time for recurrent
+    weights), passing the module's exact fans to schemes that take them; return the fans."""
+    fans = param_fans(module, pname)
+    kw = dict(kwargs, fans=fans) if _accepts(fn, "fans") else kwargs
+    gated = is_recurrent(module) and pname.startswith(("weight_ih", "weight_hh"))
+    blocks = p.data.chunk(rnn_gates(module), dim=0) if gated else (p.data,)  # views of [hidden, in] gate blocks
+    for block in blocks:
+        fn(block, generator=generator, **kw)
     return fans
+
+
+def _init_param(
+    module: nn.Module,
+    pname: str,
+    p: torch.Tensor,
+    rule: tuple[_Resolved, bool],
+    default_bias: float,
+    generator: torch.Generator | None,
+) -> tuple[str, Fans]:
+    """Initialize one parameter by the rule that matched it (``(scheme, named explicitly)``);
+    return the report's scheme label and the fans (``(None, None)`` when no fan was used)."""
+    r, explicit = rule
+    if _is_bias(pname) and not (explicit and r.fn is not None):
+        value = r.bias if r.bias is not None else default_bias
+        with torch.no_grad():
+            p.fill_(value)
+        return f"constant({value:g})", (None, None)
+    if r.fn is None or (p.dim() < 2 and not explicit):
+        return "unchanged", (None, None)
+    fans: Fans = (None, None)
+    if p.dim() >= 2:
+        fans = _init_weight(module, pname, p, r.fn, r.kwargs, generator)
+    else:
+        r.fn(p.data, generator=generator, **r.kwargs)
+    label = r.label + (f"({', '.join(f'{k}={v}' for k, v in r.kwargs.items())})" if r.kwargs else "")
+    return label, fans
 
 
 def apply(
@@ -232,6 +268,19 @@ def apply(
         bias: constant for biases not covered by a rule with its own ``bias``.
         rules: ``{module type or name pattern: scheme spec}`` (first match wins, in order).
         generator: source of randomness; the same seed gives the same model.
+
+    Examples:
+
+    >>> import inertia
+    >>> rnn = nn.RNN(3, 8)
+    >>> rules = {"*weight_ih*": ("normal", {"std": 0.001})}
+    >>> print(inertia.init.apply(rnn, "orthogonal", rules=rules, generator=torch.Generator().manual_seed(0)))
+    name          shape  scheme             fan_in  fan_out  std
+    ------------  -----  -----------------  ------  -------  --------
+    weight_ih_l0  8x3    normal(std=0.001)  3       8        0.001041
+    weight_hh_l0  8x8    orthogonal         8       8        0.3563
+    bias_ih_l0    8      constant(0)        -       -        0
+    bias_hh_l0    8      constant(0)        -       -        0
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"apply needs an nn.Module, got {type(model).__name__}")
@@ -240,28 +289,13 @@ def apply(
     default = _resolve(scheme, "scheme")
     _check_kwargs(default, "scheme")
     norm_rules = _normalize_rules(rules)
+    default_bias = default.bias if default.bias is not None else float(bias)
     report = InitReport()
     for mod_name, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
             full = f"{mod_name}.{pname}" if mod_name else pname
-            hit = _match(norm_rules, module, full)
-            r, explicit = hit if hit else (default, False)
-            fan_in = fan_out = None
-            if _is_bias(pname) and not (explicit and r.fn is not None):
-                value = r.bias if r.bias is not None else (default.bias if default.bias is not None else bias)
-                with torch.no_grad():
-                    p.fill_(value)
-                label = f"constant({value:g})"
-            elif p.dim() < 2 and not explicit:
-                label = "unchanged"
-            elif r.fn is None:
-                label = "unchanged"
-            else:
-                if p.dim() >= 2:
-                    fan_in, fan_out = _init_weight(module, pname, p, r, generator)
-                else:
-                    r.fn(p.data, generator=generator, **r.kwargs)
-                label = r.label + (f"({', '.join(f'{k}={v}' for k, v in r.kwargs.items())})" if r.kwargs else "")
+            rule = _match(norm_rules, module, full) or (default, False)
+            label, (fan_in, fan_out) = _init_param(module, pname, p, rule, default_bias, generator)
             std = float(p.detach().float().std()) if p.numel() > 1 else 0.0
             report.rows.append(
                 {
@@ -278,9 +312,20 @@ def apply(
     return report
 
 
-def iter_weight_layers(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
-    """(name, module) for modules holding a >= 2-D ``weight`` (Linear, Conv, Embedding, ...)."""
+def iter_weight_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """(name, module) for modules holding a >= 2-D ``weight`` (Linear, Conv, Embedding, ...).
+
+    Examples:
+
+    >>> [name for name, _ in iter_weight_layers(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)))]
+    ['0', '2']
+    """
     for name, m in model.named_modules():
         w = getattr(m, "weight", None)
         if isinstance(w, torch.Tensor) and w.dim() >= 2:
             yield name, m
+
+
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """The ``weight`` tensor of a module that :func:`iter_weight_layers` yielded."""
+    return cast(torch.Tensor, module.weight)

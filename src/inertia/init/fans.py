@@ -27,9 +27,18 @@ import math
 import torch
 from torch import nn
 
+__all__ = ["Fans", "fans", "is_recurrent", "param_fans", "rnn_gates", "tensor_fans"]
+
 Fans = tuple  # (fan_in, fan_out)
 
-_RNN_GATES = {nn.RNN: 1, nn.LSTM: 4, nn.GRU: 3, nn.RNNCell: 1, nn.LSTMCell: 4, nn.GRUCell: 3}
+_RNN_GATES: dict[type[nn.Module], int] = {
+    nn.RNN: 1,
+    nn.LSTM: 4,
+    nn.GRU: 3,
+    nn.RNNCell: 1,
+    nn.LSTMCell: 4,
+    nn.GRUCell: 3,
+}
 
 
 def _num(x: float) -> int | float:
@@ -48,6 +57,17 @@ def tensor_fans(tensor: torch.Tensor) -> Fans:
         )
     receptive = math.prod(tensor.shape[2:]) if tensor.dim() > 2 else 1
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def is_recurrent(module: nn.Module) -> bool:
+    """True for the recurrent modules whose weights stack gate matrices (RNN, LSTM, GRU, cells).
+
+    Examples:
+
+    >>> is_recurrent(nn.GRU(4, 8)), is_recurrent(nn.Linear(4, 8))
+    (True, False)
+    """
+    return isinstance(module, tuple(_RNN_GATES))
 
 
 def rnn_gates(module: nn.Module) -> int:
@@ -73,7 +93,7 @@ def param_fans(module: nn.Module, name: str) -> Fans:
         return _num(module.in_channels / g * k), _num(module.out_channels / g * k / s)
     if isinstance(module, nn.Embedding) and name == "weight":
         return 1, module.embedding_dim
-    if any(isinstance(module, c) for c in _RNN_GATES) and p.dim() == 2:
+    if is_recurrent(module) and p.dim() == 2:
         gates = rnn_gates(module)
         rows = p.shape[0]
         if name.startswith("weight_hr"):  # LSTM projection [proj, hidden]: not gated

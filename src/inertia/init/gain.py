@@ -19,11 +19,14 @@ import inspect
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 
 from ._checks import check_number
+
+__all__ = ["activation_fn", "gain", "known_activations", "second_moment"]
 
 _NAMED: dict[str, Callable[..., Callable[[torch.Tensor], torch.Tensor]]] = {
     "linear": lambda: lambda x: x,
@@ -73,13 +76,27 @@ _TORCH_NAMES = (
 
 
 def known_activations() -> list[str]:
-    """Activation names :func:`gain` and :func:`activation_fn` accept."""
+    """Activation names :func:`gain` and :func:`activation_fn` accept.
+
+    Examples:
+
+    >>> import inertia
+    >>> {"tanh", "relu", "logistic"} <= set(inertia.init.known_activations())
+    True
+    """
     return sorted(set(_NAMED) | set(_ALIASES))
 
 
 def activation_fn(name: str, **params: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """The elementwise function for an activation name (``leaky_relu`` takes ``negative_slope``,
-    ``elu`` and ``celu`` ``alpha``, ``softplus`` ``beta``; each a finite number)."""
+    ``elu`` and ``celu`` ``alpha``, ``softplus`` ``beta``; each a finite number).
+
+    Examples:
+
+    >>> import inertia
+    >>> inertia.init.activation_fn("leaky_relu", negative_slope=0.1)(torch.tensor([-1.0, 2.0]))
+    tensor([-0.1000,  2.0000])
+    """
     key = _ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _NAMED:
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(known_activations())}")
@@ -91,7 +108,13 @@ def activation_fn(name: str, **params: float) -> Callable[[torch.Tensor], torch.
 
 
 def second_moment(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
-    """E[fn(z)^2] for z ~ N(0, 1), by adaptive quadrature split at 0."""
+    """E[fn(z)^2] for z ~ N(0, 1), by adaptive quadrature split at 0.
+
+    Examples:
+
+    >>> round(second_moment(torch.relu), 10)  # half of E[z^2]
+    0.5
+    """
     from scipy import integrate
 
     def integrand(z: float) -> float:
@@ -153,9 +176,8 @@ def gain(
                 f"{unknown}; accepted: {accepted}"
             )
         param = params.get("negative_slope")
-        return float(
-            torch.nn.init.calculate_gain(activation, None if param is None else check_number("negative_slope", param))
-        )
+        slope = None if param is None else check_number("negative_slope", param)
+        return float(torch.nn.init.calculate_gain(cast(Any, activation), slope))  # a name checked above
     if callable(activation) and not isinstance(activation, str):
         if params:
             raise ValueError(

@@ -29,10 +29,17 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..validation import check_number
 from .registry import register
 
+__all__ = ["hessian_calibrated_"]
 
-def _layer_norm(loss_fn, weight: torch.Tensor, probes: int, exact_limit: int, generator) -> float:
+LossFn = Callable[[], torch.Tensor] | tuple[Callable[[], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+
+
+def _layer_norm(
+    loss_fn: LossFn, weight: torch.Tensor, probes: int, exact_limit: int, generator: torch.Generator
+) -> float:
     from ..diagnostics import curvature
 
     if isinstance(loss_fn, tuple):  # (outputs_fn, loss_on_outputs): Gauss-Newton term
@@ -51,7 +58,7 @@ def _layer_norm(loss_fn, weight: torch.Tensor, probes: int, exact_limit: int, ge
 
 def hessian_calibrated_(
     model: nn.Module,
-    loss_fn: Callable[[], torch.Tensor] | tuple,
+    loss_fn: LossFn,
     target: float = 1.0,
     layers: Sequence[str] | None = None,
     base: str | None = "glorot_normal",
@@ -80,11 +87,9 @@ def hessian_calibrated_(
     Returns one dict per layer: ``layer``, ``scale`` (relative to ``base``), ``hessian_norm``
     (achieved), ``target``, ``iterations``, ``reached``.
     """
-    if not isinstance(target, (int, float)) or not math.isfinite(target) or target <= 0:
-        raise ValueError(f"target must be a positive number, got {target!r}")
-    if not isinstance(rtol, (int, float)) or rtol <= 0:
-        raise ValueError(f"rtol must be a positive number, got {rtol!r}")
-    from .apply import apply, iter_weight_layers
+    target = check_number("target", target, lo=0, lo_open=True)
+    rtol = check_number("rtol", rtol, lo=0, lo_open=True)
+    from .apply import apply, iter_weight_layers, weight_of
 
     if generator is None:
         generator = torch.Generator().manual_seed(0)
@@ -96,8 +101,8 @@ def hessian_calibrated_(
     missing = [n for n in layers if n not in named]
     if missing:
         raise ValueError(f"layers {missing} are not weight layers of the model; known: {list(named)}")
-    layers = [n for n in layers if named[n].weight.numel() > 0]
-    weights = [named[n].weight for n in layers]
+    layers = [n for n in layers if weight_of(named[n]).numel() > 0]
+    weights = [weight_of(named[n]) for n in layers]
     base_w = [w.detach().clone() for w in weights]
     seeds = [int(torch.randint(0, 2**31 - 1, (1,), generator=generator)) for _ in weights]
     log_t = math.log(target)

@@ -19,6 +19,8 @@ import torch
 
 from ._checks import check_number, nothing_to_fill, work_dtype
 
+__all__ = ["delta_orthogonal_", "haar_orthogonal", "orthogonal_"]
+
 
 def haar_orthogonal(
     rows: int, cols: int, dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None
@@ -27,6 +29,13 @@ def haar_orthogonal(
 
     Draws a Gaussian ``[max, min]`` matrix, takes its reduced QR, multiplies each column of Q by
     the sign of the matching diagonal entry of R, and transposes when rows < cols.
+
+    Examples:
+
+    >>> import inertia
+    >>> q = inertia.init.haar_orthogonal(4, 4, generator=torch.Generator().manual_seed(0))
+    >>> torch.allclose(q.T @ q, torch.eye(4), atol=1e-6)
+    True
     """
     big, small = max(rows, cols), min(rows, cols)
     # Gaussian entries are i.i.d., so draw them directly in column-major layout (the transpose
@@ -45,6 +54,15 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Genera
 
     Works for every floating dtype (computed in float32/float64, cast back) and any device; a
     tensor with no elements (e.g. the weight of ``nn.Linear(4, 0)``) is returned unchanged.
+
+    Examples:
+
+    >>> import inertia
+    >>> w = torch.empty(3, 5)
+    >>> inertia.init.orthogonal_(w).shape
+    torch.Size([3, 5])
+    >>> torch.allclose(w @ w.T, torch.eye(3), atol=1e-6)  # orthonormal rows
+    True
     """
     gain = check_number("gain", gain, nonneg=True)
     if tensor.dim() < 2:
@@ -73,6 +91,15 @@ def delta_orthogonal_(
         tensor: the weight of a 1-, 2- or 3-D convolution, ``[out, in, *k]`` with 3 to 5 dims
             (what ``nn.Conv1d/2d/3d`` hold); every kernel size odd (a well-defined centre).
         gain: scale of the centre matrix, >= 0.
+
+    Examples:
+
+    >>> import inertia
+    >>> w = torch.empty(8, 4, 3, 3)  # nn.Conv2d(4, 8, 3).weight
+    >>> inertia.init.delta_orthogonal_(w).shape
+    torch.Size([8, 4, 3, 3])
+    >>> int((w != 0).sum()), torch.allclose(w[:, :, 1, 1].T @ w[:, :, 1, 1], torch.eye(4), atol=1e-6)
+    (32, True)
     """
     gain = check_number("gain", gain, nonneg=True)
     if not 3 <= tensor.dim() <= 5:
@@ -91,6 +118,3 @@ def delta_orthogonal_(
         tensor.zero_()
         tensor[(slice(None), slice(None)) + centre] = q.to(tensor.dtype)
     return tensor
-
-
-__all__ = ["orthogonal_", "delta_orthogonal_", "haar_orthogonal"]

@@ -15,11 +15,12 @@ equals ``spectral_radius`` (1.1 in the paper).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .. import validation
 from ._checks import check_number, nothing_to_fill, work_dtype
+
+__all__ = ["echo_state_", "sparse_", "spectral_radius"]
 
 
 def _check_fan_in(fan_in: int) -> int:
@@ -54,6 +55,15 @@ def sparse_(
         std: standard deviation of the nonzero weights (1 in the paper; 0.25 for tanh units).
 
     A tensor with no elements (a layer with no units or no inputs) is returned unchanged.
+
+    Examples:
+
+    >>> import inertia
+    >>> w = torch.empty(100, 784)
+    >>> inertia.init.sparse_(w).shape
+    torch.Size([100, 784])
+    >>> (w != 0).sum(dim=1).unique()  # 15 incoming weights per unit
+    tensor([15])
     """
     std = check_number("std", std, nonneg=True)
     _check_fan_in(fan_in)
@@ -70,7 +80,14 @@ def sparse_(
 
 
 def spectral_radius(matrix: torch.Tensor) -> float:
-    """Largest eigenvalue magnitude of a square matrix (computed in float64)."""
+    """Largest eigenvalue magnitude of a square matrix (computed in float64).
+
+    Examples:
+
+    >>> import inertia
+    >>> round(inertia.init.spectral_radius(torch.tensor([[0.0, 2.0], [-2.0, 0.0]])), 6)  # eigenvalues +-2i
+    2.0
+    """
     if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"spectral radius needs a square matrix, got shape {tuple(matrix.shape)}")
     return float(torch.linalg.eigvals(matrix.detach().to("cpu", torch.float64)).abs().max())
@@ -85,14 +102,16 @@ def echo_state_(
         tensor: square ``[n, n]`` hidden-to-hidden weight.
         spectral_radius: target largest |eigenvalue|; must be > 0 (1.1 in the paper).
         fan_in: nonzero incoming weights per unit, at most n (15 in the paper).
+
+    Examples:
+
+    >>> import inertia
+    >>> w = torch.empty(50, 50)
+    >>> _ = inertia.init.echo_state_(w, spectral_radius=1.1, generator=torch.Generator().manual_seed(0))
+    >>> round(inertia.init.spectral_radius(w), 6)
+    1.1
     """
-    if (
-        not isinstance(spectral_radius, (int, float))
-        or isinstance(spectral_radius, bool)
-        or not math.isfinite(spectral_radius)
-        or spectral_radius <= 0
-    ):
-        raise ValueError(f"spectral_radius must be a positive finite number, got {spectral_radius!r}")
+    spectral_radius = validation.check_number("spectral_radius", spectral_radius, lo=0, lo_open=True)
     _check_fan_in(fan_in)
     if tensor.dim() != 2 or tensor.shape[0] != tensor.shape[1]:
         raise ValueError(f"echo_state_ needs a square [n, n] matrix, got shape {tuple(tensor.shape)}")

@@ -8,7 +8,19 @@
   (Sutskever et al. 2013), with a hand-written BPTT fast path.
 
 Registry: ``get(name)`` / ``available()``.
+
+Examples:
+
+>>> import inertia
+>>> inertia.models.get("mlp") is inertia.models.mlp
+True
+>>> inertia.models.get("deep_autoencoder_curves")()[0]
+Linear(in_features=784, out_features=400, bias=True)
 """
+
+from collections.abc import Callable
+
+from torch import nn
 
 from .._registry import Registry
 from .feedforward import (
@@ -18,6 +30,9 @@ from .feedforward import (
     MNIST_SIZES,
     DeepLinear,
     ScaledLinear,
+    _curves_autoencoder,
+    _faces_autoencoder,
+    _mnist_autoencoder,
     activation_module,
     deep_autoencoder,
     deep_linear,
@@ -25,18 +40,19 @@ from .feedforward import (
 )
 from .rnn import TanhRNN, tanh_recurrence
 
-REGISTRY = Registry("model")
-for _name, _fn in {
+REGISTRY: Registry[Callable[..., nn.Module]] = Registry("model")
+_MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": mlp,
     "deep_autoencoder": deep_autoencoder,
-    "deep_autoencoder_curves": deep_autoencoder.curves,
-    "deep_autoencoder_mnist": deep_autoencoder.mnist,
-    "deep_autoencoder_faces": deep_autoencoder.faces,
+    "deep_autoencoder_curves": _curves_autoencoder,  # deep_autoencoder.curves
+    "deep_autoencoder_mnist": _mnist_autoencoder,
+    "deep_autoencoder_faces": _faces_autoencoder,
     "deep_linear": deep_linear,
     "tanh_rnn": TanhRNN,
-}.items():
+}
+for _name, _fn in _MODELS.items():
     REGISTRY.register(_name, _fn)
-del _name, _fn
+del _name, _fn, _MODELS
 
 get = REGISTRY.get  # unknown names raise ValueError listing the known ones
 available = REGISTRY.available

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = {
+__all__ = [
+    "ACTIVATIONS",
+    "CURVES_SIZES",
+    "FACES_SIZES",
+    "LINEAR_NAMES",
+    "MNIST_SIZES",
+    "DeepLinear",
+    "ScaledLinear",
+    "activation_module",
+    "deep_autoencoder",
+    "deep_linear",
+    "mlp",
+]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "logistic": nn.Sigmoid,
     "tanh": nn.Tanh,
@@ -29,7 +44,13 @@ LINEAR_NAMES = ("linear", "identity", "none")
 
 def activation_module(name: str | None) -> nn.Module | None:
     """A new activation module by name (``ACTIVATIONS``); ``"linear"``, ``"identity"``,
-    ``"none"`` or None give no module."""
+    ``"none"`` or None give no module.
+
+    Examples:
+
+    >>> activation_module("tanh"), activation_module("linear")
+    (Tanh(), None)
+    """
     if name is None or name in LINEAR_NAMES:
         return None
     if not isinstance(name, str) or name not in ACTIVATIONS:
@@ -56,6 +77,19 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", out_activation: str | No
     to hooks (``inertia.diagnostics``). Parameter names: ``"<index>.weight"`` ``[out, in]`` and
     ``"<index>.bias"`` ``[out]``, at the ``Linear`` modules' indices. Parameters:
     sum_i (sizes[i] + 1) * sizes[i+1]. Input ``[n, sizes[0]]``, output ``[n, sizes[-1]]``.
+
+    Examples:
+
+    >>> import inertia
+    >>> model = inertia.models.mlp([784, 500, 10], activation="tanh")
+    >>> model
+    Sequential(
+      (0): Linear(in_features=784, out_features=500, bias=True)
+      (1): Tanh()
+      (2): Linear(in_features=500, out_features=10, bias=True)
+    )
+    >>> model(torch.zeros(2, 784)).shape
+    torch.Size([2, 10])
     """
     sizes = _check_sizes(sizes)
     activation_module(activation)  # validate both names before building anything
@@ -85,6 +119,15 @@ def deep_autoencoder(
 
     The papers' architectures: ``deep_autoencoder.curves()`` (784-400-200-100-50-25-6),
     ``.mnist()`` (784-1000-500-250-30), ``.faces()`` (625-2000-1000-500-30).
+
+    Examples:
+
+    >>> import inertia
+    >>> model = inertia.models.deep_autoencoder([784, 400, 6])
+    >>> [m.out_features for m in model if isinstance(m, nn.Linear)]  # encoder, then the mirror
+    [400, 6, 400, 784]
+    >>> model(torch.rand(2, 784)).shape
+    torch.Size([2, 784])
     """
     sizes = _check_sizes(sizes)
     activation_module(activation)
@@ -138,7 +181,15 @@ deep_autoencoder.faces = _faces_autoencoder  # type: ignore[attr-defined]
 
 class ScaledLinear(nn.Linear):
     """A bias-free ``nn.Linear`` whose output is multiplied by a constant: y = scale * x W^T.
-    Hooks on it see the scaled output; the parameter is still ``weight`` [out, in]."""
+    Hooks on it see the scaled output; the parameter is still ``weight`` [out, in].
+
+    Examples:
+
+    >>> layer = ScaledLinear(3, 2, scale=0.5)
+    >>> x = torch.randn(4, 3)
+    >>> torch.allclose(layer(x), 0.5 * x @ layer.weight.T)
+    True
+    """
 
     def __init__(self, in_features: int, out_features: int, scale: float) -> None:
         super().__init__(in_features, out_features, bias=False)
@@ -187,9 +238,18 @@ class DeepLinear(nn.Module):
         return x
 
     def end_to_end(self) -> torch.Tensor:
-        """alpha W_L ... W_1, ``[d_out, d_in]``, so that f(x) = x @ end_to_end().T."""
-        w = self.layers[0].weight * self.layers[0].scale
-        for layer in self.layers[1:]:
+        """alpha W_L ... W_1, ``[d_out, d_in]``, so that f(x) = x @ end_to_end().T.
+
+        Examples:
+
+        >>> net = DeepLinear(d_in=8, width=16, depth=4, d_out=2)
+        >>> x = torch.randn(5, 8)
+        >>> torch.allclose(net(x), x @ net.end_to_end().T, atol=1e-6)
+        True
+        """
+        layers = [cast(ScaledLinear, layer) for layer in self.layers]
+        w = layers[0].weight * layers[0].scale
+        for layer in layers[1:]:
             w = (layer.weight * layer.scale) @ w
         return w
 
@@ -199,5 +259,15 @@ class DeepLinear(nn.Module):
 
 def deep_linear(d_in: int, width: int, depth: int, d_out: int) -> DeepLinear:
     """:class:`DeepLinear` (Hu, Xiao & Pennington 2020): f(x) = alpha W_L ... W_1 x with
-    alpha = 1/sqrt(width^(depth-1) * d_out)."""
+    alpha = 1/sqrt(width^(depth-1) * d_out).
+
+    Examples:
+
+    >>> import inertia
+    >>> net = inertia.models.deep_linear(d_in=1024, width=64, depth=10, d_out=10)
+    >>> net(torch.zeros(16, 1024)).shape
+    torch.Size([16, 10])
+    >>> round(net.log_alpha, 4)  # -((depth - 1) log width + log d_out) / 2
+    -19.8663
+    """
     return DeepLinear(d_in, width, depth, d_out)
