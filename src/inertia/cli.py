@@ -25,7 +25,7 @@ from .validation import check_integer, check_number
 try:  # typer >= 0.25 carries its own copy of click
     from typer._click import exceptions as _click_errors
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as _click_errors
+    from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 
 class UsageError(Exception):
@@ -117,24 +117,22 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
-class _Activation:
+def _activation_module(name: str):
     """An activation module by name (for MLPs given as sizes on the command line)."""
+    import torch
 
-    def __new__(cls, name: str):
-        import torch
+    from .init.gain import activation_fn
 
-        from .init.gain import activation_fn
+    fn = activation_fn(name)
 
-        fn = activation_fn(name)
+    class Activation(torch.nn.Module):
+        def forward(self, x):
+            return fn(x)
 
-        class Act(torch.nn.Module):
-            def forward(self, x):
-                return fn(x)
+        def extra_repr(self):
+            return name
 
-            def extra_repr(self):
-                return name
-
-        return Act()
+    return Activation()
 
 
 def build_model_spec(spec: str, activation: str = "tanh"):
@@ -177,14 +175,14 @@ def _mlp_model(spec: str, activation: str):
     if len(sizes) < 2 or min(sizes) < 1:
         raise UsageError(f"MLP sizes must be at least two positive integers, got {spec!r}")
     activation_fn(activation)  # validates the name
-    layers = []
+    layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         try:
             layers.append(torch.nn.Linear(a, b))
         except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
             raise UsageError(f"cannot build the MLP {spec!r}: layer {a}x{b}: {e}") from None
         if i < len(sizes) - 2:
-            layers.append(_Activation(activation))
+            layers.append(_activation_module(activation))
     return torch.nn.Sequential(*layers)
 
 
@@ -258,10 +256,10 @@ def _doctor_inputs(data: str | None, input_shape: str | None, batch: int, seed: 
     builder as a run config ``{name: data, n: batch}`` with this seed would build them (a fixed
     set: its first ``batch``), floats in float32; or random inputs of a shape like 784 or 80,2
     (no targets, kind None)."""
-    if (data is None) == (input_shape is None):
-        raise UsageError("give exactly one of --data NAME or --input-shape SHAPE (e.g. 784 or 80,2)")
-    if input_shape is not None:
+    if input_shape is not None and data is None:
         return _random_inputs(input_shape, batch, seed), None, None
+    if data is None or input_shape is not None:
+        raise UsageError("give exactly one of --data NAME or --input-shape SHAPE (e.g. 784 or 80,2)")
     import torch
 
     from . import data as inertia_data
@@ -321,7 +319,7 @@ def doctor_cmd(
     _check_parent(html_path, "--html")
     net = build_model_spec(target, "tanh")
     x, y, kind = _doctor_inputs(data, input_shape, batch, seed)
-    if y is not None:
+    if y is not None and data is not None:
         check_outputs(net, x, y, target, data, kind)
     report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
     if as_json:

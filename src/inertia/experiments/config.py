@@ -212,7 +212,7 @@ def validate(cfg: Config) -> None:
     if cfg.checkpoint_every is not None:
         _number("checkpoint_every", cfg.checkpoint_every, lo=1, integer=True)
     expect(
-        cfg.stop_when is None or (isinstance(cfg.stop_when, str) and cfg.stop_when),
+        cfg.stop_when is None or (isinstance(cfg.stop_when, str) and bool(cfg.stop_when)),
         f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}",
     )
     if cfg.clip_grad_norm is not None:
@@ -471,9 +471,11 @@ def _read_text(path: Path) -> str:
 
 def _python_config(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"_inertia_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: cannot be loaded as a Python module")
     mod = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        spec.loader.exec_module(mod)
         if hasattr(mod, "get_config"):
             d = mod.get_config()
         elif hasattr(mod, "CONFIG"):

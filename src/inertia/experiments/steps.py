@@ -192,7 +192,8 @@ class HessianFreeStep(TrainingStep):
     def _forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple:
         """(outputs, loss[, hidden]): structural damping penalizes changes of the hidden states."""
         if self.cfg.optimizer.options.get("structural_damping", 0) > 0:
-            out, hidden = self.model.forward_with_hidden(x)
+            model: Any = self.model  # a model with forward_with_hidden (checked before the run)
+            out, hidden = model.forward_with_hidden(x)
             return out, self.loss_fn(out, y), hidden
         out = self.model(x)
         return out, self.loss_fn(out, y)

@@ -220,7 +220,8 @@ class _Run:
         self.clip = GradClip(cfg.clip_grad_norm)
         self.strategy = STEPS.get(cfg.optimizer.name)(cfg, self.model, self.loss_fn, self.optimizer, self.clip)
         self.checkpoint_every = cfg.checkpoint_every or cfg.eval_every
-        self.start, self.history, self.wall_offset = 0, [], 0.0
+        self.start, self.wall_offset = 0, 0.0
+        self.history: list[dict] = []
         self.writer: JsonlWriter | None = None
         self.monitor: Any = None
         self.t0 = time.perf_counter()
