@@ -5,8 +5,10 @@ It builds data, model, initialization and optimizer from the config's registry n
 trains for ``config.steps`` updates, evaluates every ``config.eval_every`` updates (at the
 actual iterate theta_t: for Nesterov the parameters hold the look-ahead point, so
 evaluation runs inside ``optimizer.at_theta()``), and, given a run folder, records
-everything there atomically (see :mod:`inertia.experiments.store`). With ``optimizer.name:
-hessian_free`` one update is one HF iteration (Martens 2010) on the batch: gradient on the whole
+everything there atomically (see :mod:`inertia.experiments.store`). What one update does is the
+optimizer kind's training-step strategy (:mod:`inertia.experiments.steps`); the loop below reads
+top to bottom: batch, loss, divergence check, backward, monitor, update, evaluation, checkpoint.
+With ``optimizer.name: hessian_free`` one update is one HF iteration (Martens 2010) on the batch: gradient on the whole
 batch, curvature on ``optimizer.options.curvature_fraction`` of it; its metrics add the damping
 and the running CG-iteration and curvature-product counts. Every evaluation records ``wall_s``,
 the seconds spent in the run so far (carried across a resume), for wall-clock comparisons; with
