@@ -57,7 +57,8 @@ def test_a_piece_that_cannot_be_built_is_named(over, match):
         ),
         (
             {"data": {"name": "digits"}, "model": {"name": "mlp", "sizes": [64, 5]}},
-            r"model 'mlp' gives outputs of shape \[5\] per example; data 'digits' has 10 classes, so it needs 10 outputs",
+            r"model 'mlp' gives outputs of shape \[5\] per example; "
+            r"data 'digits' has 10 classes, so it needs 10 outputs",
         ),
         (
             {"model": {"name": "mlp", "sizes": [784, 10]}},
