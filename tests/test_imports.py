@@ -194,3 +194,24 @@ def test_each_entry_module_imports_first_in_a_fresh_interpreter(first):
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, timeout=300
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_importing_inertia_experiments_imports_no_submodule_and_not_torch():
+    code = (
+        "import sys, inertia.experiments as e; "
+        "assert 'torch' not in sys.modules and 'inertia.experiments.config' not in sys.modules, sorted(sys.modules); "
+        "assert set(e.__all__) >= {'train', 'Config', 'from_dict', 'dry_build', 'run_sweep'}"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)})
+    assert res.returncode == 0, res.stderr
+
+
+def test_experiments_train_is_the_function_after_its_module_is_imported():
+    import importlib
+
+    import inertia.experiments as e
+
+    module = importlib.import_module("inertia.experiments.train")  # the import system binds it on the package
+    from inertia.experiments import train
+
+    assert callable(train) and train is e.train is module.train
