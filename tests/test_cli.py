@@ -322,3 +322,86 @@ def test_a_run_without_resume_never_overwrites_an_earlier_run_in_its_folder(tmp_
     line = _one_error_line(res)
     assert "already holds a run" in line and "--resume" in line
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.fixture
+def doctor_inputs(monkeypatch):
+    """Runs `inertia doctor ARGS` up to the doctor itself; returns the (inputs, targets) it was given."""
+    import importlib
+
+    from inertia.experiments import components
+
+    doctor_module = importlib.import_module("inertia.doctor")  # `inertia.doctor` is also the function
+
+    def run(args):
+        seen = {}
+
+        def capture(model, x, y, **kwargs):
+            seen.update(x=x, y=y)
+            raise _Captured
+
+        monkeypatch.setattr(doctor_module, "doctor", capture)
+        monkeypatch.setattr(components, "check_outputs", lambda *a, **k: None)
+        with pytest.raises(_Captured):
+            runner.invoke(app, ["doctor", "4-4", *args], catch_exceptions=False)
+        return seen["x"], seen["y"]
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "name", ["shapeset", "curves", "addition", "memorization5", "temporal_order", "deep_linear_regression", "digits"]
+)
+def test_doctor_data_is_the_registered_builders_as_a_config_builds_it(name, doctor_inputs):
+    """`inertia doctor --data NAME --batch B --seed S` examines the training examples that the
+    library's builder and a run config {name: NAME, n: B} with seed S give (a fixed set: its first B)."""
+    import torch
+
+    from inertia import data as D
+    from inertia.experiments import components
+    from inertia.experiments.config import from_dict
+
+    x, y = doctor_inputs(["--data", name, "--batch", "6", "--seed", "3"])
+    lib_x, lib_y = D.get(name).examples(6, seed=3)
+    sized = {"n": 6} if D.get(name).drawn else {}
+    cfg = from_dict({"data": {"name": name, **sized}, "model": {"name": "mlp", "sizes": [4, 4]}, "seed": 3})
+    data = components.build_data(cfg)
+    assert torch.equal(x, lib_x.float()) and torch.equal(x, data.x_train[:6])
+    assert torch.equal(y, lib_y.float() if lib_y.is_floating_point() else lib_y) and torch.equal(y, data.y_train[:6])
+
+
+def test_doctor_memorization5_uses_the_papers_T_like_the_library_and_configs(doctor_inputs):
+    x, _ = doctor_inputs(["--data", "memorization5", "--batch", "2"])
+    assert x.shape == (2, 210, 4)  # T = 200 (Sutskever et al. 2013), L = T + 2 * 5 symbols
+
+
+@pytest.mark.parametrize(
+    "args,flag,value,bounds",
+    [
+        (["doctor", "20-10", "--input-shape", "20", "--lr", "-1"], "--lr", -1.0, {"lo": 0}),
+        (["doctor", "20-10", "--input-shape", "20", "--lr", "nan"], "--lr", float("nan"), {"lo": 0}),
+        (["doctor", "20-10", "--input-shape", "20", "--momentum", "1"], "--momentum", 1.0, {"lo": 0, "hi": 1}),
+        (["doctor", "20-10", "--input-shape", "20", "--batch", "-2"], "--batch", -2, {"lo": 1}),
+        (["reproduce", "momentum", "--seeds", "0"], "--seeds", 0, {"lo": 1}),
+        (["schedules", "plot", "constant", "--steps", "0"], "--steps", 0, {"lo": 1, "hi": 10_000_000}),
+    ],
+)
+def test_number_flags_are_checked_with_the_shared_wording(args, flag, value, bounds):
+    from inertia import validation
+
+    with pytest.raises(ValueError) as expected:
+        if isinstance(value, int):
+            validation.check_integer(flag, value, **bounds)
+        else:
+            validation.check_number(flag, value, **bounds, hi_open="hi" in bounds)
+    assert _one_error_line(runner.invoke(app, args)) == f"error: {expected.value}"
+
+
+def test_sweep_seeds_must_be_positive_before_anything_is_built(tmp_path):
+    res = runner.invoke(app, ["sweep", str(_write_config(tmp_path)), "--out", str(tmp_path / "runs"), "--seeds", "0"])
+    assert "--seeds must be a positive integer, got 0" in _one_error_line(res)
+    assert not (tmp_path / "runs").exists()

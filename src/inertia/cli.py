@@ -20,10 +20,12 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from .validation import check_integer, check_number
+
 try:  # typer >= 0.25 carries its own copy of click
     from typer._click import exceptions as _click_errors
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as _click_errors
+    from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 
 class UsageError(Exception):
@@ -115,63 +117,77 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
-class _Activation:
+def _activation_module(name: str):
     """An activation module by name (for MLPs given as sizes on the command line)."""
+    import torch
 
-    def __new__(cls, name: str):
-        import torch
+    from .init.gain import activation_fn
 
-        from .init.gain import activation_fn
+    fn = activation_fn(name)
 
-        fn = activation_fn(name)
+    class Activation(torch.nn.Module):
+        def forward(self, x):
+            return fn(x)
 
-        class Act(torch.nn.Module):
-            def forward(self, x):
-                return fn(x)
+        def extra_repr(self):
+            return name
 
-            def extra_repr(self):
-                return name
-
-        return Act()
+    return Activation()
 
 
 def build_model_spec(spec: str, activation: str = "tanh"):
     """A model from the command line: ``784-1000-500-30`` (an MLP), a registered model name,
     or ``module.path:factory`` (a callable returning an ``nn.Module``)."""
+    if ":" in spec:
+        return _factory_model(spec)
+    if "-" in spec and all(p.strip().isdigit() for p in spec.split("-")):
+        return _mlp_model(spec, activation)
+    return _registered_model(spec)
+
+
+def _factory_model(spec: str):
+    """``module.path:factory``: the user's callable, imported with the working directory on the path."""
     import torch
 
-    if ":" in spec:
-        mod_name, _, attr = spec.partition(":")
-        try:
-            if str(Path.cwd()) not in sys.path:
-                sys.path.insert(0, str(Path.cwd()))
-            mod = importlib.import_module(mod_name)
-            factory = getattr(mod, attr)
-        except (ImportError, AttributeError) as e:
-            raise UsageError(f"cannot load model factory {spec!r}: {e}") from None
-        try:
-            model = factory()
-        except Exception as e:  # the user's code: report, don't crash
-            raise UsageError(f"model factory {spec!r} raised {type(e).__name__}: {e}") from None
-        if not isinstance(model, torch.nn.Module):
-            raise UsageError(f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
-        return model
-    if all(p.strip().isdigit() for p in spec.split("-")) and "-" in spec:
-        sizes = [int(p) for p in spec.split("-")]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise UsageError(f"MLP sizes must be at least two positive integers, got {spec!r}")
-        from .init.gain import activation_fn
+    mod_name, _, attr = spec.partition(":")
+    try:
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise UsageError(f"cannot load model factory {spec!r}: {e}") from None
+    try:
+        model = factory()
+    except Exception as e:  # the user's code: report, don't crash
+        raise UsageError(f"model factory {spec!r} raised {type(e).__name__}: {e}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
 
-        activation_fn(activation)  # validates the name
-        layers = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-            try:
-                layers.append(torch.nn.Linear(a, b))
-            except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
-                raise UsageError(f"cannot build the MLP {spec!r}: layer {a}x{b}: {e}") from None
-            if i < len(sizes) - 2:
-                layers.append(_Activation(activation))
-        return torch.nn.Sequential(*layers)
+
+def _mlp_model(spec: str, activation: str):
+    """``784-1000-500-30``: Linear layers with ``activation`` between them."""
+    import torch
+
+    from .init.gain import activation_fn
+
+    sizes = [int(p) for p in spec.split("-")]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise UsageError(f"MLP sizes must be at least two positive integers, got {spec!r}")
+    activation_fn(activation)  # validates the name
+    layers: list[torch.nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        try:
+            layers.append(torch.nn.Linear(a, b))
+        except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
+            raise UsageError(f"cannot build the MLP {spec!r}: layer {a}x{b}: {e}") from None
+        if i < len(sizes) - 2:
+            layers.append(_activation_module(activation))
+    return torch.nn.Sequential(*layers)
+
+
+def _registered_model(spec: str):
+    """A model registered under ``spec`` that needs no arguments."""
     from . import models
 
     try:
@@ -236,43 +252,39 @@ def init_report(
 
 
 def _doctor_inputs(data: str | None, input_shape: str | None, batch: int, seed: int):
-    """(inputs, targets) from a registered data set name or an input shape like 784 or 80,2."""
+    """(inputs, targets, kind): ``batch`` examples of a registered data set, built by its registered
+    builder as a run config ``{name: data, n: batch}`` with this seed would build them (a fixed
+    set: its first ``batch``), floats in float32; or random inputs of a shape like 784 or 80,2
+    (no targets, kind None)."""
+    if input_shape is not None and data is None:
+        return _random_inputs(input_shape, batch, seed), None, None
+    if data is None or input_shape is not None:
+        raise UsageError("give exactly one of --data NAME or --input-shape SHAPE (e.g. 784 or 80,2)")
     import torch
 
-    if (data is None) == (input_shape is None):
-        raise UsageError("give exactly one of --data NAME or --input-shape SHAPE (e.g. 784 or 80,2)")
-    if input_shape is not None:
-        try:
-            shape = [int(s) for s in input_shape.replace("x", ",").split(",") if s.strip()]
-        except ValueError:
-            shape = []
-        if not shape or min(shape) < 1:
-            raise UsageError(f"--input-shape must be positive integers like 784 or 80,2, got {input_shape!r}")
-        try:
-            return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed)), None
-        except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
-            raise UsageError(f"--input-shape {input_shape!r} with --batch {batch}: {e}") from None
     from . import data as inertia_data
 
-    factory = inertia_data.get(data)
-    if data in ("mnist", "cifar10"):
+    dataset = inertia_data.get(data)
+    if dataset.reads_files:
         raise UsageError(f"--data {data} reads your files: load them in Python and call inertia.doctor(model, x, y)")
-    if data == "deep_linear_regression":
-        d = factory(seed=seed)
-        return d.inputs[:batch].float(), d.targets[:batch].float()
-    if data in ("mnist1d", "digits"):
-        split = factory(seed=seed)
-        return split.x_train[:batch], split.y_train[:batch]
-    out = (
-        factory(n=batch, seed=seed)
-        if data in ("shapeset", "shapeset_easy")
-        else (factory(batch, seed=seed) if data == "curves" else factory(n=batch, seq_len=80, seed=seed))
-    )
-    if isinstance(out, tuple):
-        return out[0], out[1]
-    if hasattr(out, "inputs"):
-        return out.inputs, out.targets
-    return out, None
+    x, y = dataset.examples(batch, seed=seed)
+    x, y = (t.to(torch.float32) if t.is_floating_point() else t for t in (x, y))
+    return x, y, dataset.kind
+
+
+def _random_inputs(input_shape: str, batch: int, seed: int):
+    import torch
+
+    try:
+        shape = [int(s) for s in input_shape.replace("x", ",").split(",") if s.strip()]
+    except ValueError:
+        shape = []
+    if not shape or min(shape) < 1:
+        raise UsageError(f"--input-shape must be positive integers like 784 or 80,2, got {input_shape!r}")
+    try:
+        return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
+    except (RuntimeError, OverflowError, TypeError) as e:  # too large to allocate, or for 64 bits
+        raise UsageError(f"--input-shape {input_shape!r} with --batch {batch}: {e}") from None
 
 
 @app.command("doctor")
@@ -295,22 +307,20 @@ def doctor_cmd(
     Examples: inertia doctor mypkg.nets:make_model --input-shape 784 --lr 0.1 --momentum 0.9 --nesterov
               inertia doctor 784-500-500-10 --data digits
     """
-    import math
-
     from .doctor import doctor
     from .experiments.components import check_outputs
     from .experiments.config import check_seed
 
     check_seed("--seed", seed)
-    if batch < 1:
-        raise UsageError(f"--batch must be a positive integer, got {batch}")
-    if lr is not None and not (math.isfinite(lr) and lr >= 0 and 0 <= momentum < 1):
-        raise UsageError(f"--lr must be a finite number >= 0 and --momentum in [0, 1), got {lr}, {momentum}")
+    check_integer("--batch", batch, lo=1)
+    if lr is not None:
+        check_number("--lr", lr, lo=0)
+    check_number("--momentum", momentum, lo=0, hi=1, hi_open=True)
     _check_parent(html_path, "--html")
     net = build_model_spec(target, "tanh")
-    x, y = _doctor_inputs(data, input_shape, batch, seed)
-    if y is not None:
-        check_outputs(net, x, y, target, data)
+    x, y, kind = _doctor_inputs(data, input_shape, batch, seed)
+    if y is not None and data is not None:
+        check_outputs(net, x, y, target, data, kind)
     report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
     if as_json:
         print(report.to_json())
@@ -445,28 +455,19 @@ def sweep_cmd(
     from rich.progress import Progress
     from rich.table import Table
 
-    from .experiments.components import dry_build
-    from .experiments.config import ConfigError, check_path_component, load
-    from .experiments.store import to_json
-    from .experiments.sweep import expand, parse_grid, run_sweep
+    from .experiments.config import check_path_component, load
+    from .experiments.sweep import parse_grid, run_sweep
 
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    if workers is not None:
+        check_integer("--workers", workers, lo=1)
+    check_integer("--seeds", seeds, lo=1)
     if name is not None:
         check_path_component("--name", name)
     if backend == "ray" and importlib.util.find_spec("ray") is None:
         raise UsageError("--backend ray needs Ray Tune: pip install 'inertia[ray]'")
     base = load(config, _parse_overrides(set_))
     g = parse_grid(grid)
-    metrics: dict = {}  # each distinct trial config (seeds aside) is built once: its metric names
-    for _, over, cfg in expand(base, g, seeds):
-        key = to_json({k: v for k, v in cfg.to_dict().items() if k != "seed"}, sort_keys=True)
-        if key not in metrics:
-            try:
-                metrics[key] = dry_build(cfg)
-            except ConfigError as e:
-                raise ConfigError(f"grid point {over}: {e}") from None
-    known = sorted(set.intersection(*(set(m) for m in metrics.values())))
+    known = _trial_metrics(base, g, seeds)
     if metric not in known:
         raise UsageError(f"--metric {metric!r} is not a metric of these trials; accepted: {', '.join(known)}")
     with Progress(disable=quiet, console=err_console, transient=True) as bar:
@@ -491,6 +492,25 @@ def sweep_cmd(
     if res.failed:  # the sweep wrote everything; a failed trial has no result, so the run did not succeed
         err_console.print(f"[bold red]failed:[/] {escape(res.failure_message())}", highlight=False)
         raise typer.Exit(code=1)
+
+
+def _trial_metrics(base, grid: dict, seeds: int) -> list[str]:
+    """Build every distinct trial of the sweep (seeds aside) once, before any runs (a ConfigError
+    names the grid point); returns the metric names all trials record."""
+    from .experiments.components import dry_build
+    from .experiments.config import ConfigError
+    from .experiments.store import to_json
+    from .experiments.sweep import expand
+
+    metrics: dict = {}
+    for _, over, cfg in expand(base, grid, seeds):
+        key = to_json({k: v for k, v in cfg.to_dict().items() if k != "seed"}, sort_keys=True)
+        if key not in metrics:
+            try:
+                metrics[key] = dry_build(cfg)
+            except ConfigError as e:
+                raise ConfigError(f"grid point {over}: {e}") from None
+    return sorted(set.intersection(*(set(m) for m in metrics.values())))
 
 
 @app.command("report")
@@ -525,8 +545,7 @@ def reproduce_cmd(
     from . import reproduce
     from .experiments.config import check_device
 
-    if seeds < 1:
-        raise UsageError(f"--seeds must be a positive integer, got {seeds}")
+    check_integer("--seeds", seeds, lo=1)
     check_device(device)
     results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device)
     from rich.table import Table
@@ -553,8 +572,7 @@ def schedules_plot(
     """Plot a schedule. Example: inertia schedules plot sutskever_momentum -p mu_max=0.999 --steps 5000"""
     from .optim import schedules
 
-    if not 1 <= steps <= MAX_PLOT_STEPS:
-        raise UsageError(f"--steps must be in [1, {MAX_PLOT_STEPS}], got {steps}")
+    check_integer("--steps", steps, lo=1, hi=MAX_PLOT_STEPS)
     _check_parent(out, "--out")
     sched = schedules.from_config({"name": name, **_parse_overrides(param)})
     schedules.plot(sched, steps, path=out)

@@ -10,33 +10,19 @@ tensors with documented shapes and dtypes.
 - :func:`mnist1d`, :func:`digits`: small real classification sets, offline.
 - :func:`load_mnist`, :func:`load_cifar10`: the user's MNIST IDX and CIFAR-10 files.
 
-Registry: ``get(name)`` returns the generator or loader, ``available()`` lists the names.
+Registry: ``get(name)`` returns the :class:`DataSet` of that name (calling it calls the generator or
+loader; ``build(seed, **keywords)`` gives train and test tensors as :class:`DataSplits`, with the
+defaults runs use), ``available()`` lists the names. Configs, the command line and the doctor's
+``--data`` all build through it (:mod:`inertia.data.registry`).
 """
 
-from functools import partial
-
-from .._registry import Registry
 from .curves import curves
 from .files import load_cifar10, load_mnist, read_idx
 from .packaged import Split, digits, mnist1d
+from .registry import KINDS, REGISTRY, TEST_SEED_OFFSET, DataSet, DataSplits
 from .regression import LinearRegressionData, deep_linear_regression
 from .rnn_tasks import DEFAULT_SEQ_LEN, TASKS, RNNTask, rnn_task
 from .shapeset import SHAPES, SHAPESET_CLASS_NAMES, SHAPESET_CLASSES, as_images, render_grid, shapeset
-
-REGISTRY = Registry("data set")
-for _name, _fn in {
-    "shapeset": shapeset,
-    "shapeset_easy": partial(shapeset, easy=True),
-    "curves": curves,
-    **{task: partial(rnn_task, task) for task in TASKS},
-    "deep_linear_regression": deep_linear_regression,
-    "mnist1d": mnist1d,
-    "digits": digits,
-    "mnist": load_mnist,
-    "cifar10": load_cifar10,
-}.items():
-    REGISTRY.register(_name, _fn)
-del _name, _fn
 
 get = REGISTRY.get  # unknown names raise ValueError listing the known ones
 available = REGISTRY.available
@@ -64,4 +50,8 @@ __all__ = [
     "get",
     "available",
     "REGISTRY",
+    "DataSet",
+    "DataSplits",
+    "KINDS",
+    "TEST_SEED_OFFSET",
 ]

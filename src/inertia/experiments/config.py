@@ -121,7 +121,7 @@ def get_dotted(d: dict, key: str) -> Any:
     return cur
 
 
-def _expect(cond: bool, msg: str) -> None:
+def expect(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
 
@@ -138,8 +138,8 @@ def _number(
 ) -> Any:
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-    _expect(ok_type and not isinstance(v, bool), f"{path} must be {kind}, got {v!r}")
-    _expect(isinstance(v, int) or math.isfinite(v), f"{path} must be finite, got {v!r}")
+    expect(ok_type and not isinstance(v, bool), f"{path} must be {kind}, got {v!r}")
+    expect(isinstance(v, int) or math.isfinite(v), f"{path} must be finite, got {v!r}")
     lo_bad = lo is not None and (v <= lo if lo_open else v < lo)
     hi_bad = hi is not None and (v >= hi if hi_open else v > hi)
     if lo_bad or hi_bad:
@@ -152,19 +152,19 @@ def _number(
 
 def from_dict(d: dict) -> Config:
     """Build and validate a :class:`Config`; unknown or mistyped fields raise ConfigError."""
-    _expect(isinstance(d, dict), f"config must be a mapping, got {type(d).__name__}")
+    expect(isinstance(d, dict), f"config must be a mapping, got {type(d).__name__}")
     check_tree(d)
     d = copy.deepcopy(d)
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(d) - names)
-    _expect(not unknown, f"unknown config field(s) {unknown}; accepted: {sorted(names)}")
+    expect(not unknown, f"unknown config field(s) {unknown}; accepted: {sorted(names)}")
     for sec, cls in _SECTIONS.items():
         if sec in d:
             sub = d[sec]
-            _expect(isinstance(sub, dict), f"{sec} must be a mapping, got {sub!r}")
+            expect(isinstance(sub, dict), f"{sec} must be a mapping, got {sub!r}")
             sub_names = {f.name for f in dataclasses.fields(cls)}
             bad = sorted(set(sub) - sub_names)
-            _expect(not bad, f"unknown field(s) {[f'{sec}.{b}' for b in bad]}; accepted: {sorted(sub_names)}")
+            expect(not bad, f"unknown field(s) {[f'{sec}.{b}' for b in bad]}; accepted: {sorted(sub_names)}")
             d[sec] = cls(**sub)
     cfg = Config(**d)
     validate(cfg)
@@ -176,48 +176,48 @@ def validate(cfg: Config) -> None:
     check_path_component("experiment", cfg.experiment)
     for sec in ("data", "model"):
         v = getattr(cfg, sec)
-        _expect(
+        expect(
             isinstance(v, dict) and isinstance(v.get("name"), str), f"{sec} must be a mapping with a 'name', got {v!r}"
         )
-    _expect(
+    expect(
         isinstance(cfg.init, dict) and ("scheme" in cfg.init or "rules" in cfg.init),
         f"init must be a mapping with a 'scheme', got {cfg.init!r}",
     )
-    _expect(
+    expect(
         cfg.init.get("scheme") is None or isinstance(cfg.init["scheme"], str),
         f"init.scheme must be the name of an init scheme, got {cfg.init.get('scheme')!r}",
     )
     o = cfg.optimizer
-    _expect(
+    expect(
         isinstance(o.name, str) and o.name in OPTIMIZERS,
         f"optimizer.name must be one of {list(OPTIMIZERS)}, got {o.name!r}",
     )
     _number("optimizer.lr", o.lr, lo=0)
     _number("optimizer.momentum", o.momentum, lo=0, hi=1, hi_open=True)
     _number("optimizer.weight_decay", o.weight_decay, lo=0)
-    _expect(isinstance(o.nesterov, bool), f"optimizer.nesterov must be true or false, got {o.nesterov!r}")
+    expect(isinstance(o.nesterov, bool), f"optimizer.nesterov must be true or false, got {o.nesterov!r}")
     _validate_optimizer_options(cfg)
     for sec in ("schedule", "lr_schedule"):
         v = getattr(cfg, sec)
-        _expect(
+        expect(
             v is None or (isinstance(v, dict) and isinstance(v.get("name"), str)),
             f"{sec} must be null or a mapping with a 'name', got {v!r}",
         )
     if cfg.schedule is not None and "mu_max" in cfg.schedule:
         _number("schedule.mu_max", cfg.schedule["mu_max"], lo=0, hi=1, hi_open=True)
-    _expect(isinstance(cfg.loss, str) and cfg.loss in LOSSES, f"loss must be one of {list(LOSSES)}, got {cfg.loss!r}")
+    expect(isinstance(cfg.loss, str) and cfg.loss in LOSSES, f"loss must be one of {list(LOSSES)}, got {cfg.loss!r}")
     _number("steps", cfg.steps, lo=0, integer=True)
     _number("batch_size", cfg.batch_size, lo=1, integer=True)
     _number("eval_every", cfg.eval_every, lo=1, integer=True)
     if cfg.checkpoint_every is not None:
         _number("checkpoint_every", cfg.checkpoint_every, lo=1, integer=True)
-    _expect(
-        cfg.stop_when is None or (isinstance(cfg.stop_when, str) and cfg.stop_when),
+    expect(
+        cfg.stop_when is None or (isinstance(cfg.stop_when, str) and bool(cfg.stop_when)),
         f"stop_when must be null or the name of an evaluation metric (e.g. 'test_solved'), got {cfg.stop_when!r}",
     )
     if cfg.clip_grad_norm is not None:
         _number("clip_grad_norm", cfg.clip_grad_norm, lo=0, lo_open=True)
-        _expect(
+        expect(
             o.name != "hessian_free",
             "clip_grad_norm is for first-order optimizers, got it with optimizer.name "
             "'hessian_free' (HF's damping and line search bound its steps)",
@@ -226,16 +226,16 @@ def validate(cfg: Config) -> None:
     _number("monitor.probe", cfg.monitor.probe, lo=0, integer=True)
     for key in ("quantities", "params"):
         v = getattr(cfg.monitor, key)
-        _expect(
+        expect(
             isinstance(v, list) and all(isinstance(q, str) for q in v),
             f"monitor.{key} must be a list of names, got {v!r}",
         )
     check_seed("seed", cfg.seed)
-    _expect(
+    expect(
         isinstance(cfg.dtype, str) and cfg.dtype in DTYPES, f"dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}"
     )
     _device_kind(cfg.device)
-    _validate_names(cfg)
+    check_names(cfg)
 
 
 MAX_SEED = 2**32 - 1  # the run derives further seeds from it (seed * 1_000_003 + epoch) that must fit in 64 bits
@@ -260,7 +260,7 @@ def check_path_component(name: str, value: Any) -> str:
 
 def _device_kind(device: Any) -> str:
     kind, sep, index = device.partition(":") if isinstance(device, str) else ("", "", "")
-    _expect(
+    expect(
         kind in ("cpu", "cuda", "mps") and (not sep or index.isdigit()),
         f"device must be cpu, cuda, cuda:N or mps, got {device!r}",
     )
@@ -275,13 +275,13 @@ def check_device(device: Any) -> None:
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(device.partition(":")[2] or 0)
-        _expect(
+        expect(
             index < count,
             f"device {device!r}: this machine has {count} CUDA device(s)"
             + (" (torch.cuda.is_available() is False); use device: cpu" if not count else ""),
         )
     elif kind == "mps":
-        _expect(
+        expect(
             torch.backends.mps.is_available(),
             f"device {device!r}: MPS is not available on this machine "
             f"(torch.backends.mps.is_available() is False); use device: cpu",
@@ -293,9 +293,9 @@ HF_LOOP_OPTIONS = {"curvature_fraction": 0.25}  # options the training loop read
 
 def _validate_optimizer_options(cfg: Config) -> None:
     o = cfg.optimizer
-    _expect(isinstance(o.options, dict), f"optimizer.options must be a mapping, got {o.options!r}")
+    expect(isinstance(o.options, dict), f"optimizer.options must be a mapping, got {o.options!r}")
     if o.name != "hessian_free":
-        _expect(
+        expect(
             not o.options,
             f"optimizer.options is only for optimizer.name 'hessian_free', got {o.options!r} with {o.name!r}",
         )
@@ -306,11 +306,11 @@ def _validate_optimizer_options(cfg: Config) -> None:
 
     own = {"lr": "optimizer.lr", "weight_decay": "optimizer.weight_decay"}
     for key, where in own.items():
-        _expect(key not in o.options, f"optimizer.options.{key}: set {where} instead")
+        expect(key not in o.options, f"optimizer.options.{key}: set {where} instead")
     sig = inspect.signature(HessianFree.__init__).parameters
     accepted = sorted({k for k in sig if k not in ("self", "params", *own)} | set(HF_LOOP_OPTIONS))
     unknown = sorted(set(o.options) - set(accepted))
-    _expect(not unknown, f"unknown optimizer.options {unknown} for hessian_free; accepted: {accepted}")
+    expect(not unknown, f"unknown optimizer.options {unknown} for hessian_free; accepted: {accepted}")
     if "curvature_fraction" in o.options:
         _number("optimizer.options.curvature_fraction", o.options["curvature_fraction"], lo=0, hi=1, lo_open=True)
     kwargs = {k: v for k, v in o.options.items() if k not in HF_LOOP_OPTIONS}
@@ -319,16 +319,109 @@ def _validate_optimizer_options(cfg: Config) -> None:
     except ValueError as e:  # names the option: lr and weight_decay are optimizer.*, the rest optimizer.options.*
         raise ConfigError(f"optimizer (hessian_free): {e}") from None
     for sec in ("schedule", "lr_schedule"):
-        _expect(
+        expect(
             getattr(cfg, sec) is None,
             f"{sec} is not used by hessian_free (it has no momentum or learning-rate schedule); set it to null",
         )
 
 
-def _validate_names(cfg: Config) -> None:
-    from . import components
+INIT_KEYS = ("scheme", "bias", "rules")  # init entries that are not the scheme's own keywords
 
-    components.check_names(cfg)
+
+def split_name(section: dict) -> tuple[str, dict]:
+    """``{"name": n, **kwargs}`` as ``(n, kwargs)``."""
+    kw = dict(section)
+    return kw.pop("name"), kw
+
+
+def data_arguments(cfg: Config) -> tuple[Any, dict]:
+    """How ``cfg.data`` is built: ``(data set, keywords)`` for :meth:`inertia.data.DataSet.build`.
+    The seed is ``data.seed`` or else the run's; a set read from files takes none (a ``data.seed``
+    given to it is refused by its loader)."""
+    from .. import data as D
+
+    name, kw = split_name(cfg.data)
+    dataset = D.get(name)
+    if dataset.seeded:
+        kw.setdefault("seed", cfg.seed)
+    return dataset, kw
+
+
+def check_names(cfg: Config) -> None:
+    """Every registry name in the config exists (ConfigError listing the known ones otherwise), and
+    the data set, init scheme, model and schedules take the keywords given to them. Cheap: nothing
+    is built."""
+    _check_registry_names(cfg)
+    dataset, kw = data_arguments(cfg)
+    train_kw, _ = dataset.calls(**kw)
+    check_keywords(f"data {dataset.name!r}", dataset.generate, train_kw, extra=dataset.builder_keywords)
+    _check_init_keywords(cfg)
+    from .. import models as M
+    from ..optim import schedules
+
+    name, kw = split_name(cfg.model)
+    check_keywords(f"model {name!r}", M.get(name), kw)
+    for sec in ("schedule", "lr_schedule"):
+        v = getattr(cfg, sec)
+        if v is not None:
+            name, kw = split_name(v)
+            check_keywords(f"{sec} {name!r}", schedules.get(name), kw)
+
+
+def _check_registry_names(cfg: Config) -> None:
+    from .. import data as D
+    from .. import init as I
+    from .. import models as M
+    from ..diagnostics import QUANTITIES
+    from ..optim import schedules
+
+    checks = [("data.name", D.REGISTRY, cfg.data["name"]), ("model.name", M.REGISTRY, cfg.model["name"])]
+    if cfg.init.get("scheme") not in (None, "torch_default"):
+        checks.append(("init.scheme", I.REGISTRY, cfg.init["scheme"]))
+    for sec in ("schedule", "lr_schedule"):
+        v = getattr(cfg, sec)
+        if v is not None:
+            checks.append((f"{sec}.name", schedules.REGISTRY, v["name"]))
+    checks += [("monitor.quantities", QUANTITIES, q) for q in cfg.monitor.quantities]
+    for where, registry, name in checks:
+        if not isinstance(name, str) or name not in registry:
+            raise ConfigError(f"{where}: unknown name {name!r}; accepted: {', '.join(registry.available())}")
+
+
+def _check_init_keywords(cfg: Config) -> None:
+    from .. import init as I
+
+    scheme = cfg.init.get("scheme")
+    if scheme in (None, "torch_default"):
+        return
+    fn = I.get(scheme)
+    supplied = (
+        ("model", "loss_fn", "generator") if getattr(fn, "model_level", False) else ("tensor", "generator", "fans")
+    )
+    check_keywords(f"init {scheme!r}", fn, {k: v for k, v in cfg.init.items() if k not in INIT_KEYS}, supplied)
+
+
+def check_keywords(where: str, fn: Any, kwargs: dict, supplied: tuple = (), extra: tuple = ()) -> None:
+    """``fn`` can be called with ``kwargs`` plus the arguments named in ``supplied`` (which the
+    run passes itself, so the config may not): no unknown keyword, none required missing.
+    ``extra``: keywords the caller takes besides ``fn``'s (listed as accepted)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to check (a builtin): the call will tell
+        return
+    accepted = [
+        p.name
+        for p in sig.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in supplied
+    ] + list(extra)
+    taken = sorted(set(kwargs) & set(supplied))
+    expect(not taken, f"{where}: {taken} are set by the run, not the config; accepted: {', '.join(accepted)}")
+    try:
+        sig.bind(**dict.fromkeys(p for p in supplied if p in sig.parameters), **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}; accepted: {', '.join(accepted)}") from None
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -355,12 +448,12 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     else:
         raise ConfigError(f"config file {str(path)!r}: unknown extension {suffix!r}; accepted: .yaml, .yml, .json, .py")
     d = {} if d is None else d
-    _expect(isinstance(d, dict), f"{path}: a config must be a mapping of fields, got {type(d).__name__}")
+    expect(isinstance(d, dict), f"{path}: a config must be a mapping of fields, got {type(d).__name__}")
     for k, v in (overrides or {}).items():
         set_dotted(d, k, v)
     check_tree(d, str(path))
     missing = [k for k in ("data", "model") if k not in d]
-    _expect(
+    expect(
         not missing,
         f"{path}: a config must set data and model (e.g. data: {{name: curves}}, "
         f"model: {{name: deep_autoencoder, sizes: [784, 100, 20]}}); missing: {', '.join(missing)}",
@@ -378,9 +471,11 @@ def _read_text(path: Path) -> str:
 
 def _python_config(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"_inertia_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: cannot be loaded as a Python module")
     mod = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        spec.loader.exec_module(mod)
         if hasattr(mod, "get_config"):
             d = mod.get_config()
         elif hasattr(mod, "CONFIG"):
@@ -412,19 +507,19 @@ def check_tree(d: Any, where: str = "config") -> None:
     while stack:
         v, depth, at = stack.pop()
         count += 1
-        _expect(
+        expect(
             count <= MAX_CONFIG_VALUES,
             f"{where}: more than {MAX_CONFIG_VALUES} values (after expanding YAML aliases); a config is a few dozen",
         )
-        _expect(depth <= MAX_CONFIG_DEPTH, f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels at {at or 'top'}")
+        expect(depth <= MAX_CONFIG_DEPTH, f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels at {at or 'top'}")
         if isinstance(v, dict):
             for k, sub in v.items():
-                _expect(isinstance(k, str), f"{where}: keys must be strings, got {k!r} in {at or 'the top level'}")
+                expect(isinstance(k, str), f"{where}: keys must be strings, got {k!r} in {at or 'the top level'}")
                 stack.append((sub, depth + 1, f"{at}.{k}" if at else k))
         elif isinstance(v, (list, tuple)):
             stack.extend((sub, depth + 1, f"{at}[{i}]") for i, sub in enumerate(v))
         elif isinstance(v, int) and not isinstance(v, bool):
-            _expect(
+            expect(
                 -INT64_MAX - 1 <= v <= INT64_MAX,
                 f"{at or where} must fit in 64 bits, got an integer of {len(str(abs(v)))} digits",
             )

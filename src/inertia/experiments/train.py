@@ -5,8 +5,10 @@ It builds data, model, initialization and optimizer from the config's registry n
 trains for ``config.steps`` updates, evaluates every ``config.eval_every`` updates (at the
 actual iterate theta_t: for Nesterov the parameters hold the look-ahead point, so
 evaluation runs inside ``optimizer.at_theta()``), and, given a run folder, records
-everything there atomically (see :mod:`inertia.experiments.store`). With ``optimizer.name:
-hessian_free`` one update is one HF iteration (Martens 2010) on the batch: gradient on the whole
+everything there atomically (see :mod:`inertia.experiments.store`). What one update does is the
+optimizer kind's training-step strategy (:mod:`inertia.experiments.steps`); the loop below reads
+top to bottom: batch, loss, divergence check, backward, monitor, update, evaluation, checkpoint.
+With ``optimizer.name: hessian_free`` one update is one HF iteration (Martens 2010) on the batch: gradient on the whole
 batch, curvature on ``optimizer.options.curvature_fraction`` of it; its metrics add the damping
 and the running CG-iteration and curvature-product counts. Every evaluation records ``wall_s``,
 the seconds spent in the run so far (carried across a resume), for wall-clock comparisons; with
@@ -33,9 +35,9 @@ from typing import Any
 
 import torch
 
-from ..optim import HessianFree, PerExample
 from . import components
-from .config import HF_LOOP_OPTIONS, Config, ConfigError, from_dict
+from .config import Config, ConfigError, from_dict
+from .steps import STEPS, GradClip, batch_indices
 from .store import (
     JsonlWriter,
     RunDir,
@@ -71,18 +73,6 @@ class TrainResult(dict):
 
     def __repr__(self) -> str:
         return f"TrainResult(status={self.status!r}, step={self.step}, metrics={dict(self)!r})"
-
-
-def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
-    """Indices of the minibatch used at update ``step``: epoch-wise permutations seeded by
-    (seed, epoch), so any step's batch can be recomputed without replaying the run."""
-    if batch_size >= n:
-        return torch.arange(n)
-    per_epoch = n // batch_size
-    epoch, k = divmod(step, per_epoch)
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-    perm = torch.randperm(n, generator=g)
-    return perm[k * batch_size : (k + 1) * batch_size]
 
 
 def _is_finite(x: torch.Tensor) -> bool:
@@ -182,142 +172,172 @@ def _open_run(rd: RunDir, cfg: Config, resume: bool, model, optimizer, device) -
 
 
 def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress, stop_after) -> TrainResult:
-    data, model, loss_fn, optimizer = parts
-    device = torch.device(cfg.device)
-    start, history, wall_offset = 0, [], 0.0
-    grads = {
-        "max": 0.0,
-        "clipped": 0,
-    }  # gradient clipping: the largest norm and clipped updates since the last evaluation
-    writer = monitor = ckpt = None
-    previous = _previous_summary(rd) if resume else None  # what a failure before any evaluation keeps
-    t0 = time.perf_counter()
-    step = int(previous.get("step", 0)) if previous else start  # until the checkpoint says otherwise
-
-    def checkpoint(step: int) -> None:
-        if rd is None:
-            return
-        atomic_torch_save(
-            rd.checkpoint,
-            {
-                "step": step,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "grads": dict(grads),
-            },
-        )
-
-    hessian_free = isinstance(optimizer, HessianFree)
-
-    def evaluate(step: int, train_loss: float) -> dict:
-        paused = monitor.paused() if monitor is not None else contextlib.nullcontext()
-        with _at_theta(optimizer), torch.no_grad(), paused:  # evaluation passes are not recorded as training
-            m = {"step": step, "train_batch_loss": train_loss}
-            m.update(data.evaluate(model, loss_fn))
-        if hessian_free:
-            m.update(_hessian_free_metrics(optimizer))
-        if cfg.clip_grad_norm is not None:  # since the previous evaluation
-            m["max_grad_norm"], m["clipped_steps"] = grads["max"], grads["clipped"]
-            grads.update(max=0.0, clipped=0)
-        m["wall_s"] = wall_offset + time.perf_counter() - t0
-        if cfg.stop_when is not None and cfg.stop_when not in m:
-            raise ConfigError(
-                f"stop_when {cfg.stop_when!r} is not an evaluation metric of this run; its metrics are {sorted(m)}"
-            )
-        return m
-
-    def should_stop(m: dict) -> bool:
-        return cfg.stop_when is not None and bool(m[cfg.stop_when])
-
-    def finish(status: str, step: int, message: str = "") -> TrainResult:
-        if history:
-            final = dict(history[-1])
-        else:
-            final = previous.get("final", {"step": step}) if previous else {"step": step}
-        if writer is not None:
-            writer.close()
-        if rd is not None:
-            rd.write_summary(
-                status=status,
-                step=step,
-                experiment=cfg.experiment,
-                final=final,
-                message=message,
-                wall_time_s=time.perf_counter() - t0,
-            )
-        if monitor is not None:
-            monitor.close()
-        return TrainResult(final, status, step, rd.root if rd else None, message)
-
-    ckpt_every = cfg.checkpoint_every or cfg.eval_every
-    n = data.n_train
+    """The training loop: evaluate at update 0, then update, evaluate, checkpoint until
+    ``cfg.steps``; the run ends early when it diverges or ``stop_when`` is true."""
+    run = _Run(cfg, rd, parts, previous=_previous_summary(rd) if resume else None)
     try:  # every failure from here on is recorded in the summary, then re-raised
-        if rd is not None:
-            start, history, ckpt, writer = _open_run(rd, cfg, resume, model, optimizer, device)
-            step = start
+        run.open(resume)
+        if run.start == 0:
+            run.record(run.evaluate(float("nan")))
+        if run.history and run.should_stop(run.history[-1]):
+            return run.finish("completed", run.stopped_message())
+        while run.step < cfg.steps:
+            xb, yb = run.batch()
+            run.optimizer.zero_grad(set_to_none=True)
+            loss = run.strategy.loss(xb, yb, run.step)  # Hessian-Free: its whole iteration
+            if not _is_finite(loss.detach()):
+                return run.finish("diverged", _diverged_message(loss, run.step))
+            run.strategy.backward(loss)  # first order: the backward pass, then clipping
+            if run.monitor is not None:  # after the Monitor's hooks saw the raw backward pass
+                run.monitor.step(run.step)
+            run.strategy.update()
+            run.step += 1
+            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+                ended = run.evaluate_and_record(float(loss.detach()), progress)
+                if ended is not None:
+                    return ended
+            if run.step % run.checkpoint_every == 0 or run.step == cfg.steps:
+                run.checkpoint()
+            if stop_after is not None and stop_after <= run.step < cfg.steps:
+                return run.pause()
+    except Exception as e:  # recorded, then re-raised so callers see the traceback
+        run.fail(e)
+        raise
+    return run.finish("completed")
+
+
+def _diverged_message(loss: torch.Tensor, step: int) -> str:
+    return f"loss is {loss.item()} at update {step}: diverged (lower the learning rate or momentum)"
+
+
+class _Run:
+    """One run's state between updates (data, model, optimizer, its training-step strategy, the
+    metrics so far, the files it writes) and the loop's small steps: evaluate, record,
+    checkpoint, finish."""
+
+    def __init__(self, cfg: Config, rd: RunDir | None, parts: tuple, previous: dict | None) -> None:
+        self.cfg, self.rd, self.previous = cfg, rd, previous  # previous: what a failure before any evaluation keeps
+        self.data, self.model, self.loss_fn, self.optimizer = parts
+        self.device = torch.device(cfg.device)
+        self.clip = GradClip(cfg.clip_grad_norm)
+        self.strategy = STEPS.get(cfg.optimizer.name)(cfg, self.model, self.loss_fn, self.optimizer, self.clip)
+        self.checkpoint_every = cfg.checkpoint_every or cfg.eval_every
+        self.start, self.wall_offset = 0, 0.0
+        self.history: list[dict] = []
+        self.writer: JsonlWriter | None = None
+        self.monitor: Any = None
+        self.t0 = time.perf_counter()
+        self.step = int(previous.get("step", 0)) if previous else 0  # until the checkpoint says otherwise
+
+    def open(self, resume: bool) -> None:
+        """Load the checkpoint (on resume), open the run folder's files, build the monitor."""
+        ckpt = None
+        if self.rd is not None:
+            self.start, self.history, ckpt, self.writer = _open_run(
+                self.rd, self.cfg, resume, self.model, self.optimizer, self.device
+            )
+            self.step = self.start
             if ckpt is not None:
-                grads.update(ckpt.get("grads", {}))
-                wall_offset = float(history[-1].get("wall_s", 0.0)) if history else 0.0
-        monitor = components.build_monitor(cfg, model, data, loss_fn, rd)
+                self.clip.load_state_dict(ckpt.get("grads", {}))
+                self.wall_offset = float(self.history[-1].get("wall_s", 0.0)) if self.history else 0.0
+        self.monitor = components.build_monitor(self.cfg, self.model, self.data, self.loss_fn, self.rd)
         if ckpt is not None:
             torch.set_rng_state(ckpt["torch_rng"])  # after everything else is built, as in the run it continues
-        if start == 0:
-            history.append(evaluate(0, float("nan")))
-            if writer:
-                writer.write(history[-1])
-        if history and should_stop(history[-1]):
-            return finish("completed", step, f"stopped at update {step}: {cfg.stop_when} is true")
-        while step < cfg.steps:
-            idx = batch_indices(n, cfg.batch_size, step, cfg.seed).to(device)
-            xb, yb = data.batch(idx)
-            optimizer.zero_grad(set_to_none=True)
-            if hessian_free:  # the whole HF iteration (parameters unchanged when the loss is not finite)
-                loss = _hessian_free_step(optimizer, model, loss_fn, xb, yb, cfg, step)
-            else:
-                loss = loss_fn(model(xb), yb)
-            if not _is_finite(loss.detach()):
-                msg = f"loss is {loss.item()} at update {step}: diverged (lower the learning rate or momentum)"
-                return finish("diverged", step, msg)
-            if not hessian_free:
-                loss.backward()
-                if cfg.clip_grad_norm is not None:
-                    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm))
-                    grads["max"] = max(grads["max"], norm) if math.isfinite(norm) else norm
-                    grads["clipped"] += int(norm > cfg.clip_grad_norm)
-            if monitor is not None:
-                monitor.step(step)
-            if not hessian_free:
-                optimizer.step()
-            step += 1
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                m = evaluate(step, float(loss.detach()))
-                history.append(m)
-                if writer:
-                    writer.write(m)
-                if progress is not None:
-                    progress(step, cfg.steps, m)
-                if not all(math.isfinite(v) for k, v in m.items() if isinstance(v, float)):
-                    return finish("diverged", step, f"non-finite evaluation metrics at update {step}: {m}")
-                if should_stop(m) and step < cfg.steps:
-                    checkpoint(step)
-                    return finish("completed", step, f"stopped at update {step}: {cfg.stop_when} is true")
-            if step % ckpt_every == 0 or step == cfg.steps:
-                checkpoint(step)
-            if stop_after is not None and step >= stop_after and step < cfg.steps:
-                checkpoint(step)
-                if writer:
-                    writer.close()
-                if monitor is not None:
-                    monitor.close()
-                return TrainResult(dict(history[-1]), "running", step, rd.root if rd else None, "stopped early")
-    except Exception as e:  # recorded, then re-raised so callers see the traceback
-        if rd is not None:
-            finish("failed", step, f"{type(e).__name__}: {e}")
-        elif monitor is not None:
-            monitor.close()
-        raise
-    return finish("completed", step)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = batch_indices(self.data.n_train, self.cfg.batch_size, self.step, self.cfg.seed).to(self.device)
+        return self.data.batch(idx)
+
+    def evaluate(self, train_loss: float) -> dict:
+        """The metrics at the current iterate: the data's (at theta_t, not Nesterov's look-ahead
+        point; not recorded by the Monitor), the strategy's, the clipping statistics, the time."""
+        paused = self.monitor.paused() if self.monitor is not None else contextlib.nullcontext()
+        with _at_theta(self.optimizer), torch.no_grad(), paused:
+            m = {"step": self.step, "train_batch_loss": train_loss}
+            m.update(self.data.evaluate(self.model, self.loss_fn))
+        m.update(self.strategy.metrics())
+        m.update(self.clip.metrics())  # since the previous evaluation
+        m["wall_s"] = self.wall_offset + time.perf_counter() - self.t0
+        components.check_stop_when(self.cfg, m)
+        return m
+
+    def record(self, m: dict) -> None:
+        self.history.append(m)
+        if self.writer:
+            self.writer.write(m)
+
+    def evaluate_and_record(self, train_loss: float, progress) -> TrainResult | None:
+        """Evaluate after an update; the run's result when this evaluation ends it."""
+        m = self.evaluate(train_loss)
+        self.record(m)
+        if progress is not None:
+            progress(self.step, self.cfg.steps, m)
+        if not all(math.isfinite(v) for v in m.values() if isinstance(v, float)):
+            return self.finish("diverged", f"non-finite evaluation metrics at update {self.step}: {m}")
+        if self.should_stop(m) and self.step < self.cfg.steps:
+            self.checkpoint()
+            return self.finish("completed", self.stopped_message())
+        return None
+
+    def should_stop(self, m: dict) -> bool:
+        return self.cfg.stop_when is not None and bool(m[self.cfg.stop_when])
+
+    def stopped_message(self) -> str:
+        return f"stopped at update {self.step}: {self.cfg.stop_when} is true"
+
+    def checkpoint(self) -> None:
+        if self.rd is None:
+            return
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "grads": self.clip.state_dict(),
+        }
+        atomic_torch_save(self.rd.checkpoint, state)
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.monitor is not None:
+            self.monitor.close()
+
+    def finish(self, status: str, message: str = "") -> TrainResult:
+        """Close the files and write the summary; the final metrics are the last evaluation's."""
+        if self.history:
+            final = dict(self.history[-1])
+        else:
+            final = self.previous.get("final", {"step": self.step}) if self.previous else {"step": self.step}
+        if self.writer is not None:
+            self.writer.close()
+        if self.rd is not None:
+            self.rd.write_summary(
+                status=status,
+                step=self.step,
+                experiment=self.cfg.experiment,
+                final=final,
+                message=message,
+                wall_time_s=time.perf_counter() - self.t0,
+            )
+        if self.monitor is not None:
+            self.monitor.close()
+        return TrainResult(final, status, self.step, self.rd.root if self.rd else None, message)
+
+    def pause(self) -> TrainResult:
+        """Stop before ``cfg.steps`` (``stop_after``): checkpoint, close, status ``running``."""
+        self.checkpoint()
+        self._close()
+        return TrainResult(
+            dict(self.history[-1]), "running", self.step, self.rd.root if self.rd else None, "stopped early"
+        )
+
+    def fail(self, error: Exception) -> None:
+        """Record a failure in the summary (with a run folder), or just close the monitor."""
+        if self.rd is not None:
+            self.finish("failed", f"{type(error).__name__}: {error}")
+        elif self.monitor is not None:
+            self.monitor.close()
 
 
 def _previous_summary(rd: RunDir | None) -> dict | None:
@@ -329,49 +349,6 @@ def _previous_summary(rd: RunDir | None) -> dict | None:
     except ValueError:
         return None
     return summary if isinstance(summary, dict) else None
-
-
-def _hessian_free_step(
-    optimizer: HessianFree, model, loss_fn: Callable, xb: torch.Tensor, yb: torch.Tensor, cfg: Config, step: int
-) -> torch.Tensor:
-    """One HF iteration on the batch: the gradient on all of it, curvature products on a
-    ``curvature_fraction`` share (a different subset at each step, a pure function of (seed, step)),
-    exact per-case gradients for the Martens preconditioner. Returns the loss before the step."""
-    structural = cfg.optimizer.options.get("structural_damping", 0) > 0
-
-    def run(x, y):  # (outputs, loss[, hidden]): structural damping penalizes changes of the hidden states
-        if structural:
-            out, hidden = model.forward_with_hidden(x)
-            return out, loss_fn(out, y), hidden
-        out = model(x)
-        return out, loss_fn(out, y)
-
-    def closure():
-        return run(xb, yb)
-
-    fraction = cfg.optimizer.options.get("curvature_fraction", HF_LOOP_OPTIONS["curvature_fraction"])
-    m = max(1, round(fraction * xb.shape[0]))
-    curvature_closure = None
-    if m < xb.shape[0]:
-        idx = batch_indices(xb.shape[0], m, step, cfg.seed + 1).to(xb.device)
-        xc, yc = xb[idx], yb[idx]
-
-        def curvature_closure():
-            return run(xc, yc)
-
-    per_example = None
-    if optimizer.param_groups[0]["preconditioner"] == "martens":
-        per_example = PerExample(model, xb, yb, loss_fn)
-    return optimizer.step(closure, curvature_closure, per_example=per_example)
-
-
-def _hessian_free_metrics(optimizer: HessianFree) -> dict:
-    c = optimizer.counters
-    return {
-        "hf_damping": optimizer.damping,
-        "hf_cg_iters": c["cg_iters_total"],
-        "hf_curvature_products": c["curvature_products"],
-    }
 
 
 def _at_theta(optimizer: Any):
