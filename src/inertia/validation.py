@@ -70,12 +70,13 @@ def accepted_number(
     if hi is None and lo is not None and integer and lo == 1 and not lo_open:
         return "a positive integer"
     if lo is None and hi is None:
-        return f"a {kind}" if integer else "a finite number"
+        return "an integer" if integer else "a finite number"
     if hi is None:
-        return f"an integer >= {lo}" if integer and not lo_open else f"a {kind} {'>' if lo_open else '>='} {lo}"
+        return f"an integer >= {lo}" if integer and not lo_open else f"a finite number {'>' if lo_open else '>='} {lo}"
     if lo is None:
-        return f"a {kind} {'<' if hi_open else '<='} {hi}"
-    return f"a {kind} in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        return f"{'an' if integer else 'a'} {kind} {'<' if hi_open else '<='} {hi}"
+    article = "an" if integer else "a"
+    return f"{article} {kind} in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
 
 
 def _outside(value: float, lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> bool:
