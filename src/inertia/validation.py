@@ -72,7 +72,7 @@ def accepted_number(
     if lo is None and hi is None:
         return "an integer" if integer else "a finite number"
     if hi is None:
-        return f"an integer >= {lo}" if integer and not lo_open else f"a finite number {'>' if lo_open else '>='} {lo}"
+        return f"{'an integer' if integer else 'a finite number'} {'>' if lo_open else '>='} {lo}"
     if lo is None:
         return f"{'an' if integer else 'a'} {kind} {'<' if hi_open else '<='} {hi}"
     article = "an" if integer else "a"
