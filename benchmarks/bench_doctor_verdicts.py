@@ -36,6 +36,7 @@ from doctor_cases import Case, all_cases
 from inertia.optim import Momentum
 
 TRAINS_BELOW = 0.5
+TRIAL_SECONDS = 600.0  # the trial runs all its updates however loaded the machine (verdicts must not depend on load)
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "runs" / "bench_doctor_verdicts" / "cache.json"
 
@@ -86,7 +87,9 @@ def verdict(case: Case) -> dict:
     kind, lr, mu = case.optimizer
     t0 = time.perf_counter()
     try:
-        report = inertia.doctor(model, x, y, loss_fn, lr=lr, momentum=mu, nesterov=kind == "nag")
+        report = inertia.doctor(
+            model, x, y, loss_fn, lr=lr, momentum=mu, nesterov=kind == "nag", trial_seconds=TRIAL_SECONDS
+        )
     except Exception as e:  # noqa: BLE001 - a crash is a verdict too, and is reported
         return {"healthy": None, "crash": f"{type(e).__name__}: {e}", "codes": [], "seconds": 0.0}
     alarms = [f for f in report.findings if f.severity in ("error", "warning")]
@@ -200,13 +203,14 @@ def summary(rows: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="run the cases whose name starts with this")
+    ap.add_argument("--split", choices=("tune", "held_out", "all"), default="all", help="run one half only")
     ap.add_argument("--no-fixes", action="store_true", help="do not apply and re-train the fixes")
     ap.add_argument("--outcomes-only", action="store_true", help="only train the cases (fill the cache)")
     ap.add_argument("--json", default=None, help="write the rows and the summary here")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cases = [c for c in all_cases() if c.name.startswith(args.only)]
+    cases = [c for c in all_cases() if c.name.startswith(args.only) and args.split in ("all", c.split)]
     t0 = time.perf_counter()
     if args.outcomes_only:
         fill_outcomes(cases)

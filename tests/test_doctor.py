@@ -30,9 +30,14 @@ def codes(report):
     return [f.code for f in report.findings if f.severity in ("error", "warning")]
 
 
-def test_tanh_mlp_with_standard_init_has_vanishing_gradients(batch):
-    # Glorot & Bengio 2010, Figure 7: the standard init's gradients shrink toward the input
-    assert doctor(mlp("tanh", "standard_uniform"), *batch).top.code == "vanishing_gradients"
+def test_tanh_mlp_with_standard_init_shrinks_backprop_but_not_weight_gradients(batch):
+    # Glorot & Bengio 2010: with the standard init the back-propagated gradients shrink toward the
+    # input (Figure 7) while the weight gradients stay about the same in every layer (their eq. 14);
+    # the verdict benchmark's tanh nets with this init train, so it is not a vanishing-gradient alarm
+    r = doctor(mlp("tanh", "standard_uniform"), *batch)
+    assert r.layers[0].backprop_std / r.layers[-1].backprop_std < 0.02
+    assert 0.05 < r.layers[0].grad_ratio / r.layers[-1].grad_ratio < 1
+    assert "vanishing_gradients" not in codes(r)
 
 
 def test_sigmoid_mlp_with_standard_init_has_vanishing_gradients_and_top_saturation(batch):

@@ -328,9 +328,9 @@ def doctor_cmd(
         for t in report.tables():
             console.print(t)
         if report.stability:
-            from .doctor import _stability_line
+            from .doctor import stability_line
 
-            console.print(_stability_line(report.stability))
+            console.print(stability_line(report.stability))
         console.print(
             "[green]healthy: no warnings or errors[/]"
             if report.healthy

@@ -110,3 +110,10 @@ def test_the_constant_prediction_loss_is_the_target_variance_for_squared_error()
     y = torch.randn(100, 3, generator=g) * torch.tensor([1.0, 2.0, 3.0])
     got = constant_prediction_loss(torch.randn(100, 3, generator=g), y, nn.functional.mse_loss)
     assert got == pytest.approx(float(((y - y.mean(0)) ** 2).mean()), rel=1e-5)
+
+
+def test_a_time_budget_stops_the_trial_and_says_so():
+    model = nn.Linear(4, 2)
+    x, y = _data()
+    run = trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), lr=0.01, steps=10_000, max_seconds=0.05)
+    assert run.out_of_time and 0 < run.steps_run < 10_000

@@ -18,6 +18,14 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
+__all__ = [
+    "JacobianSpectrum",
+    "blocks_of",
+    "input_output_jacobian_spectrum",
+    "jacobian_singular_values",
+    "layer_jacobian_singular_values",
+]
+
 
 @dataclass
 class JacobianSpectrum:
@@ -36,6 +44,7 @@ class JacobianSpectrum:
 
     @property
     def condition_number(self) -> float:
+        """The median over examples of s_max / s_min."""
         s = self.singular_values
         return float((s.max(dim=1).values / s.min(dim=1).values.clamp_min(1e-300)).median())
 
@@ -58,14 +67,14 @@ def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
             lead.append((name, m))
     if not blocks:
         raise ValueError("the model has no parameterised layers")
-    out = []
+    out: list[tuple[str, nn.Module]] = []
     for b in blocks:
         name = next(n for n, m in b if any(True for _ in m.parameters()))
         out.append((name, nn.Sequential(*[m for _, m in b])))
     return out
 
 
-def _spectrum(fn, x: torch.Tensor, gram: bool = False) -> torch.Tensor:
+def jacobian_singular_values(fn, x: torch.Tensor, gram: bool = False) -> torch.Tensor:
     """Singular values [n, min(out, in)] of the per-example Jacobians of ``fn`` at ``x``.
 
     ``gram=True`` takes square roots of the eigenvalues of the smaller Gram matrix J J^T or
@@ -96,7 +105,7 @@ def layer_jacobian_singular_values(
     h = inputs[:examples].detach()
     out = []
     for name, block in blocks:
-        out.append(JacobianSpectrum(name, _spectrum(block, h).detach()))
+        out.append(JacobianSpectrum(name, jacobian_singular_values(block, h).detach()))
         with torch.no_grad():
             h = block(h)
     return out
@@ -106,4 +115,4 @@ def input_output_jacobian_spectrum(model: nn.Module, inputs: torch.Tensor, examp
     """Singular values of the whole network's Jacobian df(x)/dx at ``examples`` inputs."""
     if not isinstance(examples, int) or examples < 1:
         raise ValueError(f"examples must be a positive integer, got {examples!r}")
-    return JacobianSpectrum("input_output", _spectrum(model, inputs[:examples].detach()).detach())
+    return JacobianSpectrum("input_output", jacobian_singular_values(model, inputs[:examples].detach()).detach())

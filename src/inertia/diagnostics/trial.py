@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,11 @@ class TrialRun:
     steps: int
     diverged: bool
     blowup: float
+    out_of_time: bool = False  # stopped by ``max_seconds`` before ``steps`` updates
+
+    @property
+    def steps_run(self) -> int:
+        return len(self.losses) - 1
 
     @property
     def initial(self) -> float:
@@ -95,6 +101,7 @@ def trial_run(
     nesterov: bool = False,
     steps: int = 20,
     blowup: float = 10.0,
+    max_seconds: float | None = None,
 ) -> TrialRun:
     """Train a copy of ``model`` for ``steps`` updates and return the losses.
 
@@ -106,12 +113,17 @@ def trial_run(
             constant values these are ``torch.optim.SGD``'s updates).
         steps: number of updates (>= 1).
         blowup: the run has diverged when a loss exceeds ``blowup`` times the first (> 1).
+        max_seconds: stop after this much wall-clock time (``out_of_time`` in the result).
     """
     check_integer("steps", steps, lo=1)
     check_number("blowup", blowup, lo=1, lo_open=True)
     if lr is not None:
         check_number("lr", lr, lo=0)
+    if max_seconds is not None:
+        check_number("max_seconds", max_seconds, lo=0, lo_open=True)
     rng = _rng_state()
+    start = time.perf_counter()
+    out_of_time = False
     try:
         twin, opt = _copies(model, optimizer, lr, momentum, nesterov)
         losses: list[float] = []
@@ -126,11 +138,14 @@ def trial_run(
                 break
             if step == steps:
                 break
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                out_of_time = True
+                break
             loss.backward()
             opt.step()
     finally:
         _set_rng_state(rng)
-    return TrialRun(losses, steps, diverged, blowup)
+    return TrialRun(losses, steps, diverged, blowup, out_of_time)
 
 
 def constant_prediction_loss(

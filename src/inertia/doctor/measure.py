@@ -1,0 +1,396 @@
+"""What the doctor measures, one function per quantity; each fills part of a :class:`DoctorReport`.
+
+Every measurement leaves the model as it found it (parameters, gradients, buffers, mode, the
+global RNG): the forward/backward pass restores gradients and buffers, the trial run trains a deep
+copy. A measurement that cannot run on a model raises; the doctor then reports it as skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import init as _init
+from ..diagnostics import curvature
+from ..diagnostics.jacobians import JacobianSpectrum, blocks_of, jacobian_singular_values
+from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
+from ..diagnostics.trial import constant_prediction_loss, trial_run
+from ..init.fans import rnn_gates
+from .report import DoctorReport, LayerDiagnosis
+
+__all__ = [
+    "CURVATURE_BATCH",
+    "TRIAL_STEPS",
+    "Examination",
+    "denormal_share",
+    "measure_curvature",
+    "measure_forward_backward",
+    "measure_jacobians",
+    "measure_layers",
+    "measure_recurrence",
+    "measure_trial",
+    "optimizer_hypers",
+    "recognize_scheme",
+    "stability_bound",
+]
+
+CURVATURE_BATCH = 128  # examples for the Hessian quantities
+TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_doctor_verdicts.py)
+JACOBIAN_ENTRIES = 1 << 22  # the largest dense per-example block Jacobian computed (32 MiB in float64)
+GATED = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
+
+
+@dataclass
+class Examination:
+    """The inputs of one doctor call and what the forward/backward pass recorded."""
+
+    model: nn.Module
+    inputs: torch.Tensor
+    targets: torch.Tensor | None
+    loss_of: Callable[[Any, Any], torch.Tensor]
+    params: list[torch.Tensor]
+    modules: dict[str, nn.Module]
+    records: dict = field(default_factory=dict)
+    dead_units: dict = field(default_factory=dict)
+    grad_ratio: dict = field(default_factory=dict)  # weight name -> |grad W|_F / |W|_F
+    outputs: torch.Tensor | None = None
+
+    def batch_loss(self, model: nn.Module, n: int | None = None) -> torch.Tensor:
+        x = self.inputs if n is None else self.inputs[:n]
+        t = self.targets if (n is None or self.targets is None) else self.targets[:n]
+        return self.loss_of(model(x), t)
+
+
+# -- recognizing the init scheme --------------------------------------------------------------
+def recognize_scheme(weight: torch.Tensor, fan_in: float, fan_out: float) -> tuple[str, float]:
+    """Name the init scheme a weight most likely came from, by its std against the fans (and
+    orthogonality / sparsity). Returns (label, std)."""
+    w = weight.detach().float().reshape(weight.shape[0], -1)
+    std = float(w.std()) if w.numel() > 1 else 0.0
+    if std == 0.0:
+        return "zeros", 0.0
+    nz = (w != 0).sum(1)
+    if float((w == 0).float().mean()) > 0.5 and bool((nz == nz[0]).all()):
+        return f"sparse ({int(nz[0])} per unit)", std
+    rows, cols = w.shape
+    if min(rows, cols) >= 2:
+        g = w @ w.T if rows <= cols else w.T @ w
+        scale = float(torch.diagonal(g).mean())
+        if scale > 0 and float((g / scale - torch.eye(g.shape[0])).abs().max()) < 1e-3:
+            return f"orthogonal (gain {math.sqrt(scale):.3g})", std
+    candidates = {
+        "standard / torch default (U[±1/sqrt(fan_in)])": 1 / math.sqrt(3 * fan_in),
+        "normalized (Glorot)": math.sqrt(2 / (fan_in + fan_out)),
+        "He": math.sqrt(2 / fan_in),
+        "LeCun": math.sqrt(1 / fan_in),
+    }
+    name, expected = min(candidates.items(), key=lambda kv: abs(math.log(std / kv[1])))
+    if abs(math.log(std / expected)) < math.log(1.1):
+        return name, std
+    return f"custom (std {std:.3g} = {std * math.sqrt(fan_in):.3g}/sqrt(fan_in))", std
+
+
+def denormal_share(tensors: Any) -> float | None:
+    """The share of the nonzero entries of the floating-point ``tensors`` that are denormal
+    (0 < |x| < ``torch.finfo(dtype).tiny``); ``None`` when there are none to count."""
+    nonzero = denormal = 0
+    for t in tensors:
+        if t is None or not t.is_floating_point():
+            continue
+        a = t.detach().abs()
+        nz = a != 0
+        nonzero += int(nz.sum())
+        denormal += int((nz & (a < torch.finfo(t.dtype).tiny)).sum())
+    return denormal / nonzero if nonzero else None
+
+
+def optimizer_hypers(optimizer: Any, lr: float | None, momentum: float | None, nesterov: bool) -> tuple | None:
+    """(lr, momentum, nesterov) now, read from the optimizer's first group, or given."""
+    if optimizer is not None:
+        g = optimizer.param_groups[0]
+        step = g.get("step", 0)
+        lr_v = g["lr"](step) if callable(g["lr"]) else float(g["lr"])
+        mu = g.get("momentum", 0.0)
+        mu_v = mu(step) if callable(mu) else float(mu or 0.0)
+        return float(lr_v), float(mu_v), bool(g.get("nesterov", False))
+    if lr is not None:
+        return float(lr), float(momentum or 0.0), bool(nesterov)
+    return None
+
+
+def stability_bound(method: str, momentum: float) -> float:
+    """The largest stable lr * lam_max on a quadratic for ``"gd"``, ``"cm"`` or ``"nag"``."""
+    if method == "gd" or momentum == 0:
+        return 2.0
+    if method == "cm":
+        return 2.0 * (1 + momentum)
+    return 2.0 * (1 + momentum) / (1 + 2 * momentum)
+
+
+# -- the forward/backward pass ------------------------------------------------------------------
+@contextlib.contextmanager
+def _hooks(ex: Examination, denormals: dict) -> Iterator[None]:
+    def dead_hook(name: str) -> Callable:
+        def hook(_m: nn.Module, _i: Any, out: Any) -> None:  # units that are zero for every example
+            if isinstance(out, torch.Tensor) and out.dim() >= 2:
+                dead_units[name] = float((out.detach() == 0).all(0).float().mean())
+
+        return hook
+
+    def denormal_hook(name: str) -> Callable:
+        def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+            if isinstance(out, torch.Tensor):
+                denormals[f"output of {name}"] = denormal_share([out])
+
+        return hook
+
+    dead_units = ex.dead_units
+    handles = [
+        m.register_forward_hook(dead_hook(n)) for n, m in ex.modules.items() if isinstance(m, (nn.ReLU, nn.ReLU6))
+    ]
+    handles += [
+        m.register_forward_hook(denormal_hook(n))
+        for n, m in ex.modules.items()
+        if n and next(m.children(), None) is None
+    ]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def _preserved(model: nn.Module, params: list[torch.Tensor]) -> Iterator[None]:
+    """Gradients, buffers (BatchNorm statistics) and the global RNG as they were, afterwards."""
+    grads = [p.grad for p in params]
+    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+    rng = torch.get_rng_state()
+    try:
+        yield
+    finally:
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        with torch.no_grad():
+            for n, b in model.named_buffers():
+                if n in buffers:
+                    b.copy_(buffers[n])
+        torch.set_rng_state(rng)
+
+
+def measure_forward_backward(ex: Examination, report: DoctorReport) -> None:
+    """One forward/backward pass with hooks: layer statistics, dead units, denormal floats, the
+    loss, and each weight's relative gradient |grad W| / |W|."""
+    denormals = {"input": denormal_share([ex.inputs])}
+    with _preserved(ex.model, ex.params), _hooks(ex, denormals):
+        with LayerStats(ex.model, kinds=LayerStats.KINDS, histograms=False) as ls:
+            ex.model.zero_grad(set_to_none=True)
+            try:
+                out = ex.model(ex.inputs)
+            except Exception as e:
+                raise ValueError(
+                    f"model(inputs) failed for inputs of shape {tuple(ex.inputs.shape)}: {type(e).__name__}: {e}"
+                ) from None
+            if not isinstance(out, torch.Tensor):
+                raise ValueError(f"the model returned {type(out).__name__}; doctor needs a tensor output")
+            loss = ex.loss_of(out, ex.targets)
+            loss.backward()
+            records = ls.collect(0)
+        denormals["gradients"] = denormal_share([p.grad for p in ex.params])
+        for name, p in ex.model.named_parameters():
+            if p.grad is not None and p.dim() >= 2:
+                w = float(p.detach().norm())
+                ex.grad_ratio[name] = float(p.grad.norm()) / w if w > 0 else math.inf
+    ex.outputs = out.detach()
+    ex.records = {(r["layer"], r["kind"]): r for r in records}
+    report.device = ex.params[0].device.type
+    report.loss = float(loss.detach())
+    counted = {k: v for k, v in denormals.items() if v is not None}
+    if counted:
+        report.denormal_where = max(counted, key=lambda k: counted[k])
+        report.denormal_share = counted[report.denormal_where]
+
+
+def _weight(module: nn.Module | None) -> torch.Tensor | None:
+    """The module's weight if it has a matrix (or convolution) weight."""
+    w = getattr(module, "weight", None)
+    return w if isinstance(w, torch.Tensor) and w.dim() >= 2 else None
+
+
+def _weight_layers_in_order(ex: Examination) -> tuple[list[str], dict[str, str]]:
+    order = list(dict.fromkeys(layer for layer, kind in ex.records if kind in ("activation", "preactivation")))
+    weight_layers = [n for n in order if isinstance(_weight(ex.modules.get(n)), torch.Tensor)]
+    act_after: dict[str, str] = {}
+    last_w = None
+    for n in order:
+        if isinstance(ex.modules.get(n), ACTIVATION_TYPES) and last_w is not None:
+            act_after.setdefault(last_w, n)  # a shared activation module counts after its first user only
+        elif n in weight_layers:
+            last_w = n
+    return weight_layers, act_after
+
+
+def measure_layers(ex: Examination, report: DoctorReport) -> None:
+    """One row per weight layer, in forward order: fans, std, recognized init, the statistics of
+    the activation after it, dead units, back-propagated gradient std and relative gradient."""
+    weight_layers, act_after = _weight_layers_in_order(ex)
+    for n in weight_layers:
+        m, w = ex.modules[n], _weight(ex.modules[n])
+        assert w is not None
+        fi, fo = _init.fans(m)
+        scheme, std = recognize_scheme(w, fi, fo)
+        row = LayerDiagnosis(n, tuple(w.shape), fi, fo, std, scheme)
+        a = ex.records.get((act_after.get(n), "activation")) or ex.records.get((n, "preactivation"))
+        if a:
+            row.activation = type(ex.modules[act_after[n]]).__name__ if n in act_after else None
+            row.act_mean, row.act_std = a["mean"], a["std"]
+            row.saturated = a.get("saturated")
+            row.dead = ex.dead_units.get(act_after.get(n, ""))
+        g = ex.records.get((n, "backprop_grad"))
+        if g:
+            row.backprop_std = g["std"]
+        row.grad_ratio = ex.grad_ratio.get(f"{n}.weight" if n else "weight")
+        report.layers.append(row)
+
+
+def measure_recurrence(ex: Examination, report: DoctorReport) -> None:
+    """The spectral radius of each recurrent weight (per gate for torch's gated RNNs)."""
+    for pname, p in ex.model.named_parameters():
+        if "weight_hh" not in pname or p.dim() != 2:
+            continue
+        mod = ex.modules.get(pname.rsplit(".", 1)[0], ex.model) if "." in pname else ex.model
+        blocks = [p.detach()]
+        with contextlib.suppress(ValueError):  # not a gated torch RNN (e.g. inertia's TanhRNN): one matrix
+            blocks = list(p.detach().chunk(rnn_gates(mod), 0))
+        radius = max(_init.spectral_radius(b) for b in blocks if b.shape[0] == b.shape[1])
+        report.layers.append(
+            LayerDiagnosis(
+                pname,
+                tuple(p.shape),
+                scheme=recognize_scheme(p, p.shape[1], p.shape[0] // len(blocks))[0],
+                std=float(p.detach().std()),
+                spectral_radius=radius,
+                gated=isinstance(mod, GATED),
+            )
+        )
+
+
+def _blocks(model: nn.Module) -> list | None:
+    if isinstance(model, nn.Sequential):
+        try:
+            return blocks_of(model)
+        except ValueError:
+            return None
+    layers = getattr(model, "layers", None)
+    if isinstance(layers, (nn.ModuleList, nn.Sequential)) and all(isinstance(m, nn.Linear) for m in layers):
+        return [(f"layers.{i}", m) for i, m in enumerate(layers)]
+    return None
+
+
+def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
+    """Layer-Jacobian singular values (sequential models) and the input-output condition number."""
+    if not ex.inputs.is_floating_point():
+        raise ValueError("input-output Jacobians need floating-point inputs (the model takes integer tokens)")
+    x_small = ex.inputs[:4].detach()
+    model = ex.model
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in ex.modules.values()):
+        # per-example Jacobians of a batch-normalized net: of a copy in eval mode (running statistics)
+        model = copy.deepcopy(ex.model).eval()
+    blocks = _blocks(model)
+    if blocks:
+        h = x_small
+        for name, block in blocks:
+            with torch.no_grad():
+                entries = block(h[:1]).numel() * h[0].numel()
+            if entries > JACOBIAN_ENTRIES:
+                raise ValueError(
+                    f"the Jacobian of block {name} has {entries} entries per example (limit {JACOBIAN_ENTRIES}): "
+                    "layer Jacobians were not computed"
+                )
+            spec = JacobianSpectrum(name, jacobian_singular_values(block, h, gram=True).detach())
+            row = next((r for r in report.layers if r.name == name), None)
+            if row is not None:
+                row.jacobian_mean, row.jacobian_std = spec.mean, spec.std
+            with torch.no_grad():
+                h = block(h)
+    if x_small[0].numel() > 4096:
+        raise ValueError(f"inputs of {x_small[0].numel()} values per example: the dense Jacobian is too large")
+    with _preserved(ex.model, ex.params):
+        io_spec = JacobianSpectrum("input_output", jacobian_singular_values(model, x_small).detach())
+    report.input_output_condition = io_spec.condition_number
+
+
+def _math_attention() -> contextlib.AbstractContextManager:
+    """Scaled-dot-product attention through its math kernel, which has a double backward (the CPU
+    flash kernel has none)."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # older torch
+        return contextlib.nullcontext()
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+def measure_curvature(ex: Examination, report: DoctorReport, hypers: tuple | None, seed: int) -> None:
+    """Per-layer Hessian Frobenius norms (Temperoni et al. 2020), lam_max and the quadratic bound."""
+    closure = lambda: ex.batch_loss(ex.model, CURVATURE_BATCH)  # noqa: E731
+    gen = torch.Generator().manual_seed(seed)
+    with _preserved(ex.model, ex.params), _math_attention():
+        for row in report.layers:
+            w = _weight(ex.modules.get(row.name))
+            if w is not None and w.requires_grad:
+                row.hessian_norm = curvature.hessian_frobenius_norm(closure, [w], probes=3, generator=gen).value
+        try:
+            eig = curvature.hessian_eigenvalues(
+                closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
+            )
+            report.lam_max = abs(float(eig.values[0]))
+        except ValueError:  # curvature overflows: reported through the non-finite findings
+            report.lam_max = None
+    if hypers is not None and report.lam_max is not None:
+        lr_v, mu_v, nes = hypers
+        method = "gd" if mu_v == 0 else ("nag" if nes else "cm")
+        bound = stability_bound(method, mu_v)
+        report.stability = {
+            "method": method,
+            "lr": lr_v,
+            "momentum": mu_v,
+            "lam_max": report.lam_max,
+            "bound": bound,
+            "max_stable_lr": bound / max(report.lam_max, 1e-300),
+        }
+
+
+def measure_trial(
+    ex: Examination, report: DoctorReport, optimizer: Any, hypers: tuple, steps: int, seconds: float
+) -> None:
+    """A trial run of the user's optimizer on a copy (``diagnostics.trial``), and the loss a
+    constant prediction reaches, its yardstick."""
+    lr, mu, nesterov = hypers
+    run = trial_run(
+        ex.model,
+        ex.batch_loss,
+        optimizer,
+        lr=None if optimizer is not None else lr,
+        momentum=mu,
+        nesterov=nesterov,
+        steps=steps,
+        max_seconds=seconds,
+    )
+    assert ex.outputs is not None
+    const = constant_prediction_loss(ex.outputs, None, lambda out: ex.loss_of(out, ex.targets))
+    report.trial = {
+        "steps": steps,
+        "steps_run": run.steps_run,
+        "losses": run.losses,
+        "diverged": run.diverged,
+        "out_of_time": run.out_of_time,
+        "constant_loss": const,
+        "reference": min(run.initial, const) if math.isfinite(run.initial) else const,
+    }

@@ -1,0 +1,155 @@
+"""The doctor's verdicts follow what training does: the trial run, scale-free gradient flow, gated
+recurrences, fixes that touch only what they name, and nothing of the model changed."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import inertia
+from inertia.doctor import RULES, Finding, Rule
+from inertia.doctor.rules import RuleContext, run_rules
+
+
+def alarms(report, severity=("error", "warning")):
+    return [f.code for f in report.findings if f.severity in severity]
+
+
+class BNConvNet(nn.Module):
+    def __init__(self, norm=True):
+        super().__init__()
+        layers = []
+        c = 3
+        for _ in range(3):
+            layers += [nn.Conv2d(c, 16, 3, padding=1, bias=not norm), nn.BatchNorm2d(16) if norm else nn.Identity()]
+            layers += [nn.ReLU()]
+            c = 16
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean((2, 3)))  # global average pooling
+
+
+def images(n=64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, 8, 8, generator=g) + torch.randn(n, 3, 1, 1, generator=g)
+    return x, (x.mean((2, 3)) @ torch.randn(3, 10, generator=g)).argmax(1)
+
+
+def test_a_batchnorm_convnet_at_the_standard_recipe_gets_no_error():
+    torch.manual_seed(0)
+    model = BNConvNet()
+    report = inertia.doctor(model, *images(), lr=0.1, momentum=0.9, nesterov=True, trial_seconds=120)
+    assert "error" not in {f.severity for f in report.findings}, report.findings
+    assert report.trial["losses"][-1] < 0.5 * report.trial["losses"][0]
+
+
+def test_a_huge_learning_rate_is_an_error_found_by_the_trial_run_with_a_runnable_fix():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
+    x, y = torch.randn(128, 10), torch.randint(0, 3, (128,))
+    optimizer = inertia.optim.Momentum(model.parameters(), lr=30.0, momentum=0.9, nesterov=True)
+    report = inertia.doctor(model, x, y, optimizer=optimizer, trial_seconds=120)
+    assert report.top.code == "unstable_lr" and report.top.severity == "error"
+    assert "trial run" in report.top.message
+    exec(report.top.fix, {"optimizer": optimizer, "model": model})  # runnable as printed
+    assert optimizer.param_groups[0]["lr"] < 3.0
+
+
+def test_global_average_pooling_does_not_raise_a_vanishing_gradient_alarm():
+    torch.manual_seed(0)
+    model = BNConvNet(norm=False)
+    report = inertia.doctor(model, *images())
+    rows = [r for r in report.layers if r.grad_ratio is not None]
+    assert rows[0].backprop_std < 0.05 * rows[-1].backprop_std  # per-element std: not comparable
+    assert "vanishing_gradients" not in alarms(report)
+
+
+def test_an_lstm_with_large_recurrent_weights_is_not_said_to_explode():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(4, 16, batch_first=True)
+    with torch.no_grad():
+        lstm.weight_hh_l0.normal_(0, 1.0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = lstm, nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    report = inertia.doctor(Net(), torch.randn(32, 10, 4), torch.randn(32, 1))
+    assert max(r.spectral_radius or 0 for r in report.layers) > 1.5
+    assert "exploding_recurrence" not in [f.code for f in report.findings]
+
+
+def test_the_exploding_recurrence_fix_changes_only_the_recurrent_weight():
+    torch.manual_seed(0)
+    model = inertia.models.TanhRNN(2, 16, 1, output="last")
+    with torch.no_grad():
+        inertia.init.echo_state_(model.weight_hh, spectral_radius=3.0, fan_in=15)
+    report = inertia.doctor(model, torch.rand(16, 20, 2), torch.rand(16, 1))
+    assert report.top.code == "exploding_recurrence"
+    before = copy.deepcopy(model.state_dict())
+    exec(report.top.fix, {"model": model, "inertia": inertia, "torch": torch})
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"weight_hh"}
+    assert inertia.init.spectral_radius(model.weight_hh.detach()) == pytest.approx(1.1, rel=1e-4)
+
+
+def test_a_tiny_learning_rate_makes_no_progress_and_the_fix_raises_it():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 3))
+    x, y = torch.randn(128, 10), torch.randint(0, 3, (128,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
+    report = inertia.doctor(model, x, y, optimizer=optimizer, trial_seconds=120)
+    assert report.top.code == "no_progress" and not report.healthy
+    exec(report.top.fix, {"optimizer": optimizer})
+    assert optimizer.param_groups[0]["lr"] >= 1e-5
+
+
+def test_the_doctor_leaves_buffers_modes_and_the_rng_as_they_were():
+    torch.manual_seed(0)
+    model = nn.Sequential(BNConvNet(), nn.Dropout(0.5))
+    before = copy.deepcopy(model.state_dict())
+    rng = torch.get_rng_state()
+    inertia.doctor(model, *images(), lr=0.1, momentum=0.9, trial_steps=5)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert model.training and torch.equal(rng, torch.get_rng_state())
+
+
+def test_a_measurement_that_cannot_run_is_reported_as_skipped_not_a_crash():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Hardsigmoid(), nn.Linear(8, 2))  # no double backward
+    report = inertia.doctor(model, torch.randn(16, 6), torch.randn(16, 2))
+    assert any(s.name == "curvature" and "not implemented" in s.why for s in report.skipped)
+    assert "skipped" in report.to_dict() and report.to_dict()["skipped"]
+
+
+def test_attention_models_get_their_curvature_through_the_math_kernel():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+    model = nn.Sequential(layer, nn.Flatten(), nn.Linear(16 * 5, 2))
+    report = inertia.doctor(model, torch.randn(8, 5, 16), torch.randint(0, 2, (8,)))
+    assert report.lam_max is not None and not any(s.name == "curvature" for s in report.skipped)
+
+
+def test_every_rule_is_registered_with_what_it_reads_and_why():
+    assert len(RULES.available()) >= 10
+    for name in RULES.available():
+        r = RULES.get(name)
+        assert r.name == name and r.reads and r.threshold and r.justification
+
+
+def test_a_rule_that_raises_is_skipped_with_why_and_the_others_still_run(monkeypatch):
+    def broken(report, ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(RULES._items, "broken_rule", Rule("broken_rule", ("loss",), "-", "-", broken))
+    report = inertia.doctor(nn.Linear(3, 2), torch.randn(4, 3), curvature_checks=False)
+    assert any(s.name == "broken_rule" and "boom" in s.why for s in report.skipped)
+    assert isinstance(run_rules(report, RuleContext({}, None)), list)
+    assert all(isinstance(f, Finding) for f in report.findings)
