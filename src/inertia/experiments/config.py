@@ -288,7 +288,6 @@ def check_device(device: Any) -> None:
         )
 
 
-HF_LOOP_OPTIONS = {"curvature_fraction": 0.25}  # options the training loop reads, not HessianFree
 
 
 def _validate_optimizer_options(cfg: Config) -> None:
@@ -300,20 +299,17 @@ def _validate_optimizer_options(cfg: Config) -> None:
             f"optimizer.options is only for optimizer.name 'hessian_free', got {o.options!r} with {o.name!r}",
         )
         return
-    import inspect
-
-    from ..optim import HessianFree
+    from ..optim.hessian_free import DEFAULTS, LOOP_DEFAULTS, HessianFree
 
     own = {"lr": "optimizer.lr", "weight_decay": "optimizer.weight_decay"}
     for key, where in own.items():
         expect(key not in o.options, f"optimizer.options.{key}: set {where} instead")
-    sig = inspect.signature(HessianFree.__init__).parameters
-    accepted = sorted({k for k in sig if k not in ("self", "params", *own)} | set(HF_LOOP_OPTIONS))
+    accepted = sorted((set(DEFAULTS) - set(own)) | set(LOOP_DEFAULTS))
     unknown = sorted(set(o.options) - set(accepted))
     expect(not unknown, f"unknown optimizer.options {unknown} for hessian_free; accepted: {accepted}")
     if "curvature_fraction" in o.options:
         _number("optimizer.options.curvature_fraction", o.options["curvature_fraction"], lo=0, hi=1, lo_open=True)
-    kwargs = {k: v for k, v in o.options.items() if k not in HF_LOOP_OPTIONS}
+    kwargs = {k: v for k, v in o.options.items() if k not in LOOP_DEFAULTS}
     try:
         HessianFree.check_options(lr=o.lr, weight_decay=o.weight_decay, **kwargs)
     except ValueError as e:  # names the option: lr and weight_decay are optimizer.*, the rest optimizer.options.*

@@ -29,7 +29,8 @@ from torch import nn
 
 from .._registry import Registry
 from ..optim import HessianFree, Momentum, PerExample
-from .config import HF_LOOP_OPTIONS, Config
+from ..optim.hessian_free import LOOP_DEFAULTS
+from .config import Config
 
 __all__ = [
     "STEPS",
@@ -186,7 +187,7 @@ class HessianFreeStep(TrainingStep):
     @classmethod
     def build_optimizer(cls, cfg: Config, model: nn.Module) -> HessianFree:
         o = cfg.optimizer
-        kwargs = {k: v for k, v in o.options.items() if k not in HF_LOOP_OPTIONS}
+        kwargs = {k: v for k, v in o.options.items() if k not in LOOP_DEFAULTS}
         return HessianFree(model.parameters(), lr=o.lr, weight_decay=o.weight_decay, **kwargs)
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple:
@@ -200,7 +201,7 @@ class HessianFreeStep(TrainingStep):
 
     def _curvature_closure(self, xb: torch.Tensor, yb: torch.Tensor, step: int) -> Callable[[], tuple] | None:
         """The forward pass on the curvature subset, or None when it is the whole batch."""
-        fraction = self.cfg.optimizer.options.get("curvature_fraction", HF_LOOP_OPTIONS["curvature_fraction"])
+        fraction = self.cfg.optimizer.options.get("curvature_fraction", LOOP_DEFAULTS["curvature_fraction"])
         m = max(1, round(fraction * xb.shape[0]))
         if m >= xb.shape[0]:
             return None
