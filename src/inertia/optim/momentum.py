@@ -60,6 +60,14 @@ def _check_momentum(value: float, where: str | Callable[[], str]) -> float:
     return float(value)
 
 
+def _check_paths(foreach, fused) -> None:
+    for name, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{name} must be True, False or None, got {value!r}")
+    if foreach and fused:
+        raise ValueError("fused=True and foreach=True cannot both be set: choose one path (or leave both None)")
+
+
 class Momentum(Optimizer):
     """Classical momentum (CM) or Nesterov's accelerated gradient (NAG), Sutskever et al. 2013.
 
@@ -72,7 +80,12 @@ class Momentum(Optimizer):
         nesterov: NAG if true (the parameters then hold the look-ahead point
             theta_t + mu_t v_t; use :meth:`at_theta` to evaluate theta_t itself).
         weight_decay: L2 coefficient, added to the gradient where it is taken.
-        foreach: use the ``torch._foreach_*`` path (default: yes when gradients are dense).
+        foreach: ``True``: the ``torch._foreach_*`` path for every tensor; ``False``: the
+            per-tensor loop.
+        fused: ``None`` (the default, with ``foreach=None``) or ``True``: torch's fused SGD kernel
+            (``torch._fused_sgd_``) for every tensor and update it applies to, the foreach path
+            for the rest; ``False``: never. See :mod:`inertia.optim.functional` and docs/optim.md
+            ("The update paths") for when it applies.
 
     Example::
 
@@ -92,9 +105,12 @@ class Momentum(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         self._validate_hypers(lr, momentum, nesterov, weight_decay, " (constructor)")
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=foreach)
+        defaults = dict(
+            lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=foreach, fused=fused
+        )
         super().__init__(params, defaults)
 
     @staticmethod
@@ -119,6 +135,7 @@ class Momentum(Optimizer):
         super().add_param_group(param_group)
         g = self.param_groups[-1]
         self._validate_hypers(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"], " (param group)")
+        _check_paths(g["foreach"], g["fused"])
         g.setdefault("step", 0)
         g["scheduled"] = _scheduled(g)
 
@@ -168,26 +185,29 @@ class Momentum(Optimizer):
         mu = self._value(group["momentum"], t, "momentum")
         params, grads, states, dirs, scales, momenta = [], [], [], [], [], []
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad.is_sparse:
+            if grad.is_sparse:
                 raise ValueError(
                     "Momentum does not support sparse gradients (got one for a parameter of shape "
                     f"{tuple(p.shape)}); use dense gradients"
                 )
             state = self.state[p]
-            if "velocity_direction" not in state:
-                state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            direction = state.get("velocity_direction")
+            if direction is None:
+                direction = state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["velocity_scale"] = 0.0
             params.append(p)
-            grads.append(p.grad)
+            grads.append(grad)
             states.append(state)
-            dirs.append(state["velocity_direction"])
+            dirs.append(direction)
             scales.append(state["velocity_scale"])
-            # NAG: the gradient was taken at theta_t + mu v_t with the mu this point was built
-            # with, so that mu is this update's (it is mu_t unless the parameter skipped an update
-            # at which mu changed); without an applied mu, v_t = 0 and any mu gives the same step.
-            momenta.append(state.get("applied_momentum", mu) if nesterov else mu)
+            if nesterov:
+                # the gradient was taken at theta_t + mu v_t with the mu this point was built with,
+                # so that mu is this update's (it is mu_t unless the parameter skipped an update at
+                # which mu changed); without an applied mu, v_t = 0 and any mu gives the same step
+                momenta.append(state.get("applied_momentum", mu))
         mu_next = self._value(group["momentum"], t + 1, "momentum") if nesterov else None
         if params:
             new_scales = F.momentum(
@@ -196,16 +216,20 @@ class Momentum(Optimizer):
                 dirs,
                 scales,
                 lr=lr,
-                momentum=momenta,
+                momentum=momenta if nesterov else mu,
                 next_momentum=mu_next,
                 nesterov=nesterov,
                 weight_decay=group["weight_decay"],
                 foreach=group["foreach"],
+                fused=group["fused"],
             )
-            for state, k in zip(states, new_scales, strict=False):
-                state["velocity_scale"] = k
-                if nesterov:
+            if nesterov:
+                for state, k in zip(states, new_scales, strict=True):
+                    state["velocity_scale"] = k
                     state["applied_momentum"] = mu_next
+            else:
+                for state, k in zip(states, new_scales, strict=True):
+                    state["velocity_scale"] = k
         group["step"] = t + 1
 
     # -- the actual iterate theta_t ----------------------------------------------------------
@@ -317,7 +341,7 @@ def _scheduled(group: dict) -> tuple:
 
 
 # keys a group may lack in an unpickled optimizer of an older version
-_OPTIONAL_DEFAULTS = dict(nesterov=False, weight_decay=0.0, foreach=None, step=0)
+_OPTIONAL_DEFAULTS = dict(nesterov=False, weight_decay=0.0, foreach=None, fused=None, step=0)
 
 
 _TORCH_SGD_ONLY = ("dampening", "maximize", "differentiable", "fused")
