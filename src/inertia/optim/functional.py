@@ -90,6 +90,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -173,7 +174,7 @@ def _fallback(foreach: bool | None, grads: list[Tensor]):
 
 def _per_tensor(value: float | Sequence[float], n: int, name: str) -> list[float]:
     if not isinstance(value, (list, tuple)):
-        return [value] * n
+        return [cast(float, value)] * n  # not float(value): under torch.compile it may be symbolic
     if len(value) != n:
         raise ValueError(f"{name} must be one number or one per tensor ({n}), got {len(value)} values")
     return list(value)
@@ -206,18 +207,22 @@ def _group(keys: list, *lists):
     value (a new graph whenever it changes, i.e. at every step, since the velocity scale does),
     while a comparison between two floats is a guard that keeps holding from step to step."""
     buckets: dict = defaultdict(list)  # (device, dtype) -> [(key, bucket)]
-    for i, items in enumerate(zip(*lists, strict=False)):
-        same_kind = buckets[(items[0].device, items[0].dtype)]
-        for key, bucket in same_kind:
-            if key == keys[i]:
-                break
-        else:
-            bucket = tuple([] for _ in range(len(lists) + 1))
-            same_kind.append((keys[i], bucket))
+    for i, items in enumerate(zip(*lists, strict=True)):
+        bucket = _bucket(buckets[(items[0].device, items[0].dtype)], keys[i], len(lists) + 1)
         for lst, item in zip(bucket, items, strict=False):
             lst.append(item)
         bucket[-1].append(i)
     return [kb for same_kind in buckets.values() for kb in same_kind]
+
+
+def _bucket(same_kind: list, key, width: int) -> tuple:
+    """The bucket of ``key`` in ``same_kind`` (a list of ``(key, bucket)``), added if new."""
+    for known, bucket in same_kind:
+        if known == key:
+            return bucket
+    bucket = tuple([] for _ in range(width))
+    same_kind.append((key, bucket))
+    return bucket
 
 
 def _multi_tensor_momentum(params, grads, directions, scales, *, lr, momenta, next_momentum, nesterov, weight_decay):
@@ -276,6 +281,7 @@ def _fused_momentum(params, grads, directions, scales, *, lr, momenta, next_mome
     n = len(params)
     new_scales = [0.0] * n
     rest: list[int] = []
+    buckets: list  # of ((k, mu), (params, grads, directions, indices))
     if n and scales.count(scales[0]) == n and momenta.count(momenta[0]) == n and _one_kind(params):
         buckets = [((scales[0], momenta[0]), (params, grads, directions, range(n)))]  # the usual case
     else:
@@ -289,6 +295,8 @@ def _fused_momentum(params, grads, directions, scales, *, lr, momenta, next_mome
             fits = [_kernel_layout(p, g, d) for p, g, d in zip(ps, gs, ds, strict=True)]
             rest += [i for i, fit in zip(idx, fits, strict=True) if not fit]
             ps, gs, ds, idx = ([x for x, fit in zip(lst, fits, strict=True) if fit] for lst in (ps, gs, ds, idx))
+            if not ps:
+                continue
         _fused_sgd(ps, gs, ds, args, nesterov, weight_decay)
         for i in idx:
             new_scales[i] = args.scale
@@ -300,7 +308,7 @@ _is_contiguous = Tensor.is_contiguous
 
 def _one_kind(tensors: list[Tensor]) -> bool:
     """Whether all ``tensors`` share one device and dtype."""
-    return len(torch._C._group_tensors_by_device_and_dtype([tensors], False)) == 1
+    return len(torch._C._group_tensors_by_device_and_dtype([cast(list[Tensor | None], tensors)], False)) == 1
 
 
 def _fused_sgd(ps: list[Tensor], gs: list[Tensor], bs: list[Tensor], args: _KernelArgs, nesterov: bool, wd: float):
@@ -368,13 +376,12 @@ def _kernel_computes_its_formula(device: torch.device, dtype: torch.dtype) -> bo
             gg = g.double() + wd * p.double()
             b_ref = gg if first else m * b.double() + c * gg
             p_ref = p.double() - lr * (gg + m * b_ref if nesterov else b_ref)
-            tensors = [[x.to(device)] for x in (p, g, b)]
-            args = _KernelArgs(lr, m, 1 - c, first, 0.0)
+            ps, gs, bs = ([x.to(device)] for x in (p, g, b))
             try:
-                _fused_sgd(*tensors, args, nesterov, wd)
+                _fused_sgd(ps, gs, bs, _KernelArgs(lr, m, 1 - c, first, 0.0), nesterov, wd)
             except (RuntimeError, NotImplementedError):  # no kernel for this device or dtype
                 return False
-            for got, ref in ((tensors[0][0], p_ref), (tensors[2][0], b_ref)):
+            for got, ref in ((ps[0], p_ref), (bs[0], b_ref)):
                 # a few roundings of each intermediate; a skipped or wrong update errs by O(1)
                 bound = 6 * torch.finfo(dtype).eps * (ref.abs() + 1)
                 if not bool(((got.cpu().double() - ref).abs() <= bound).all()):

@@ -25,14 +25,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch.optim import Optimizer
 
 from . import functional as F
 
-Hyper = Union[float, Callable[[int], float]]
+Hyper = float | Callable[[int], float]
 
 _SCHEDULE_PLACEHOLDER = "__schedule__"
 
@@ -236,25 +236,27 @@ class Momentum(Optimizer):
     @contextlib.contextmanager
     def at_theta(self):
         """Temporarily put theta_t into the parameters (for NAG they hold theta_t + mu v_t, mu
-        each parameter's applied momentum); restores the look-ahead points on exit. A no-op for CM."""
+        each parameter's applied momentum); restores the look-ahead points on exit, exactly (from
+        a copy: moving back by mu v would round). A no-op for CM."""
         moved = []
         with torch.no_grad():
             for group in self.param_groups:
                 if not group["nesterov"]:
                     continue
                 ps = [p for p in group["params"] if "applied_momentum" in self.state.get(p, {})]
+                if not ps:
+                    continue
+                saved = [p.detach().clone() for p in ps]
                 ds = [self.state[p]["velocity_direction"] for p in ps]
                 ks = [self.state[p]["velocity_scale"] for p in ps]
-                mus = [self.state[p]["applied_momentum"] for p in ps]
-                if ps:
-                    F.shift_by_velocity(ps, ds, ks, [-mu for mu in mus])
-                    moved.append((ps, ds, ks, mus))
+                F.shift_by_velocity(ps, ds, ks, [-self.state[p]["applied_momentum"] for p in ps])
+                moved.append((ps, saved))
         try:
             yield self
         finally:
             with torch.no_grad():
-                for ps, ds, ks, mus in moved:
-                    F.shift_by_velocity(ps, ds, ks, mus)
+                for ps, saved in moved:
+                    torch._foreach_copy_(ps, saved)
 
     def velocity(self, param: torch.Tensor) -> torch.Tensor:
         """The velocity v_t of ``param`` (zeros before its first update)."""
