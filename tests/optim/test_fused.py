@@ -290,8 +290,8 @@ def test_fused_true_with_foreach_false_runs_the_kernel(kernel_calls):
     "kwargs,match",
     [
         ({"fused": True, "foreach": True}, r"fused=True and foreach=True cannot both be set"),
-        ({"fused": "yes"}, r"fused must be True, False or None, got 'yes'"),
-        ({"foreach": 1}, r"foreach must be True, False or None, got 1"),
+        ({"fused": "yes"}, r"fused must be True or False \(or None\), got 'yes'"),
+        ({"foreach": 1}, r"foreach must be True or False \(or None\), got 1"),
     ],
 )
 def test_contradictory_or_malformed_path_options_raise_at_construction(kwargs, match):

@@ -262,7 +262,7 @@ def test_at_theta_restores_every_lookahead_point_bitwise(foreach):
     "kwargs,match",
     [
         ({"lr": -0.1}, r"lr must be a non-negative finite number.*got -0.1"),
-        ({"lr": 0.1, "momentum": 1.5}, r"momentum must be in \[0, 1\).*got 1.5"),
+        ({"lr": 0.1, "momentum": 1.5}, r"momentum must be a finite number in \[0, 1\).*got 1.5"),
         ({"lr": 0.1, "momentum": 0.0, "nesterov": True}, r"nesterov=True needs momentum > 0"),
         ({"lr": 0.1, "weight_decay": -1.0}, r"weight_decay must be a non-negative finite number, got -1.0"),
     ],
@@ -283,7 +283,9 @@ def test_schedule_returning_nan_raises_at_that_step():
 def test_schedule_returning_out_of_range_momentum_raises():
     x = torch.nn.Parameter(torch.ones(1))
     opt = Momentum([x], lr=0.1, momentum=lambda t: 1.0)
-    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\) \(schedule .* at step 0\), got 1.0"):
+    with pytest.raises(
+        ValueError, match=r"momentum must be a finite number in \[0, 1\) \(schedule .* at step 0\), got 1.0"
+    ):
         _train(opt, x, 1, 0)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from ..validation import accepted_number, check_bool, check_number
 from . import functional as F
 
 Hyper = float | Callable[[int], float]
@@ -43,27 +44,27 @@ def _where(where: str | Callable[[], str]) -> str:
     return where() if callable(where) else where
 
 
-def _is_finite(value: float) -> bool:
-    # comparisons, not math.isfinite: under torch.compile a schedule's value is a symbolic float
-    return value == value and abs(value) != math.inf
+def _check_hyper(name: str, value: float, where: str | Callable[[], str], hi: int | None = None) -> float:
+    """``inertia.validation.check_number``'s test (a finite number in [0, hi)) and wording, with
+    comparisons for the finiteness: under torch.compile a schedule's value is a symbolic float."""
+    real = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (real and value == value and abs(value) != math.inf and value >= 0 and (hi is None or value < hi)):
+        raise ValueError(f"{name} must be {accepted_number(0, hi, hi_open=True)}{_where(where)}, got {value!r}")
+    return float(value)
 
 
 def _check_lr(value: float, where: str | Callable[[], str]) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or value < 0:
-        raise ValueError(f"lr must be a non-negative finite number{_where(where)}, got {value!r}")
-    return float(value)
+    return _check_hyper("lr", value, where)
 
 
 def _check_momentum(value: float, where: str | Callable[[], str]) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or not 0 <= value < 1:
-        raise ValueError(f"momentum must be in [0, 1){_where(where)}, got {value!r}")
-    return float(value)
+    return _check_hyper("momentum", value, where, hi=1)
 
 
 def _check_paths(foreach, fused) -> None:
     for name, value in (("foreach", foreach), ("fused", fused)):
-        if value is not None and not isinstance(value, bool):
-            raise ValueError(f"{name} must be True, False or None, got {value!r}")
+        if value is not None:
+            check_bool(name, value, where=" (or None)")
     if foreach and fused:
         raise ValueError("fused=True and foreach=True cannot both be set: choose one path (or leave both None)")
 
@@ -119,17 +120,10 @@ class Momentum(Optimizer):
             _check_lr(lr, where)
         if not callable(momentum):
             _check_momentum(momentum, where)
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+        check_bool("nesterov", nesterov)
         if nesterov and not callable(momentum) and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0 (with momentum 0 it is plain SGD: use nesterov=False)")
-        if (
-            not isinstance(weight_decay, (int, float))
-            or isinstance(weight_decay, bool)
-            or not math.isfinite(weight_decay)
-            or weight_decay < 0
-        ):
-            raise ValueError(f"weight_decay must be a non-negative finite number, got {weight_decay!r}")
+        check_number("weight_decay", weight_decay, lo=0)
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
