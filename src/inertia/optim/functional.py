@@ -279,28 +279,39 @@ def _fused_momentum(params, grads, directions, scales, *, lr, momenta, next_mome
     """The fused path for the tensors it applies to; returns the new scales and the indices of
     the tensors left for another path."""
     n = len(params)
-    new_scales = [0.0] * n
-    rest: list[int] = []
     buckets: list  # of ((k, mu), (params, grads, directions, indices))
     if n and scales.count(scales[0]) == n and momenta.count(momenta[0]) == n and _one_kind(params):
         buckets = [((scales[0], momenta[0]), (params, grads, directions, range(n)))]  # the usual case
     else:
         buckets = _group(list(zip(scales, momenta, strict=True)), params, grads, directions)
+    new_scales, rest = [0.0] * n, []
     for (k, mu), (ps, gs, ds, idx) in buckets:
         args = _kernel_args(k, mu, lr, mu if next_momentum is None else next_momentum, nesterov)
         if args is None or not fused_kernel_applies(ps[0].device, ps[0].dtype):
             rest += idx
             continue
-        if not (all(map(_is_contiguous, ps)) and all(map(_is_contiguous, gs)) and all(map(_is_contiguous, ds))):
-            fits = [_kernel_layout(p, g, d) for p, g, d in zip(ps, gs, ds, strict=True)]
-            rest += [i for i, fit in zip(idx, fits, strict=True) if not fit]
-            ps, gs, ds, idx = ([x for x, fit in zip(lst, fits, strict=True) if fit] for lst in (ps, gs, ds, idx))
-            if not ps:
-                continue
-        _fused_sgd(ps, gs, ds, args, nesterov, weight_decay)
-        for i in idx:
-            new_scales[i] = args.scale
+        fits = _fused_sgd_where_it_fits(ps, gs, ds, args, nesterov, weight_decay)
+        if fits is None and len(idx) == n:  # every tensor in one call
+            return [args.scale] * n, []
+        for i, fit in zip(idx, fits or [True] * len(idx), strict=True):
+            if fit:
+                new_scales[i] = args.scale
+            else:
+                rest.append(i)
     return new_scales, rest
+
+
+def _fused_sgd_where_it_fits(ps, gs, ds, args: _KernelArgs, nesterov: bool, wd: float) -> list[bool] | None:
+    """One kernel call over the tensors whose layout it handles; ``None`` if that is all of them,
+    else which ones."""
+    if all(map(_is_contiguous, ps)) and all(map(_is_contiguous, gs)) and all(map(_is_contiguous, ds)):
+        _fused_sgd(ps, gs, ds, args, nesterov, wd)
+        return None
+    fits = [_kernel_layout(p, g, d) for p, g, d in zip(ps, gs, ds, strict=True)]
+    if any(fits):
+        ps, gs, ds = ([x for x, fit in zip(lst, fits, strict=True) if fit] for lst in (ps, gs, ds))
+        _fused_sgd(ps, gs, ds, args, nesterov, wd)
+    return fits
 
 
 _is_contiguous = Tensor.is_contiguous

@@ -177,31 +177,25 @@ class Momentum(Optimizer):
         nesterov = group["nesterov"]
         lr = self._value(group["lr"], t, "lr")
         mu = self._value(group["momentum"], t, "momentum")
-        params, grads, states, dirs, scales, momenta = [], [], [], [], [], []
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            if grad.is_sparse:
-                raise ValueError(
-                    "Momentum does not support sparse gradients (got one for a parameter of shape "
-                    f"{tuple(p.shape)}); use dense gradients"
-                )
-            state = self.state[p]
-            direction = state.get("velocity_direction")
-            if direction is None:
-                direction = state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        params = [p for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
+        if any(g.is_sparse for g in grads):
+            shape = next(tuple(p.shape) for p, g in zip(params, grads, strict=True) if g.is_sparse)
+            raise ValueError(
+                f"Momentum does not support sparse gradients (got one for a parameter of shape {shape}); "
+                "use dense gradients"
+            )
+        states = [self.state[p] for p in params]
+        for p, state in zip(params, states, strict=True):
+            if "velocity_direction" not in state:
+                state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["velocity_scale"] = 0.0
-            params.append(p)
-            grads.append(grad)
-            states.append(state)
-            dirs.append(direction)
-            scales.append(state["velocity_scale"])
-            if nesterov:
-                # the gradient was taken at theta_t + mu v_t with the mu this point was built with,
-                # so that mu is this update's (it is mu_t unless the parameter skipped an update at
-                # which mu changed); without an applied mu, v_t = 0 and any mu gives the same step
-                momenta.append(state.get("applied_momentum", mu))
+        dirs = [state["velocity_direction"] for state in states]
+        scales = [state["velocity_scale"] for state in states]
+        # NAG: the gradient was taken at theta_t + mu v_t with the mu this point was built with, so
+        # that mu is this update's (it is mu_t unless the parameter skipped an update at which mu
+        # changed); without an applied mu, v_t = 0 and any mu gives the same step
+        momenta = [state.get("applied_momentum", mu) for state in states] if nesterov else mu
         mu_next = self._value(group["momentum"], t + 1, "momentum") if nesterov else None
         if params:
             new_scales = F.momentum(
@@ -210,7 +204,7 @@ class Momentum(Optimizer):
                 dirs,
                 scales,
                 lr=lr,
-                momentum=momenta if nesterov else mu,
+                momentum=momenta,
                 next_momentum=mu_next,
                 nesterov=nesterov,
                 weight_decay=group["weight_decay"],
