@@ -5,8 +5,9 @@ See :mod:`inertia.optim.functional` for the update rules. The class holds state 
 hyperparameters only:
 
 - per parameter: its velocity v = -k d, stored as a direction tensor ``state[p]["velocity_direction"]``
-  and a float scale ``state[p]["velocity_scale"]`` (see :mod:`inertia.optim.functional` for why:
-  it saves a quarter of the memory traffic); :meth:`Momentum.velocity` returns v;
+  and a float scale ``state[p]["velocity_scale"]``, one state for every update path (see
+  :mod:`inertia.optim.functional`: the scale is what lets torch's fused SGD kernel, or one lerp
+  pass, make the exact update); :meth:`Momentum.velocity` returns v;
 - per parameter, for NAG: ``applied_momentum``, the mu that its current look-ahead point
   phi_t = theta_t + mu_t v_t was built with (per parameter, not per group: a parameter without a
   gradient at an update keeps its point, built with the mu before it);
