@@ -266,6 +266,8 @@ def _kernel_args(k: float, mu: float, lr: float, mu_next: float, nesterov: bool)
         if fresh:
             return _KernelArgs(lr, mu_next, 0.0, True, lr)
         k_new = math.sqrt(mu / mu_next * k * lr)
+        if k_new == 0:  # the product underflowed
+            return None
         c = lr / k_new
         return _KernelArgs(lr, mu_next / c, 1.0 - c, False, k_new)
     if fresh:
