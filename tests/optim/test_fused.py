@@ -355,6 +355,7 @@ def test_state_dict_saved_before_the_fused_option_existed_loads_with_the_optimiz
 
 
 # -- torch.compile -------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("nesterov", [False, True], ids=["CM", "NAG"])
 def test_compiled_default_step_is_one_graph_without_breaks_and_equals_eager_foreach(nesterov):
     # under torch.compile the kernel's float arguments would be constants (a graph break and a

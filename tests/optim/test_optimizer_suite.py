@@ -369,6 +369,7 @@ def eager_twin(case):
     return next(c for c in MOMENTUM if c.id == case.id.replace("fused", "foreach"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", MOMENTUM, ids=ids(MOMENTUM))
 def test_compiled_step_stops_building_graphs_and_matches_eager(case, torch_sgd_graphs):
     params, counts = _compiled_run(case.make, 14)
@@ -380,6 +381,7 @@ def test_compiled_step_stops_building_graphs_and_matches_eager(case, torch_sgd_g
     assert_same(params, run(eager_twin(case), 14)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", list(PATHS))
 def test_compiled_step_with_schedules_that_change_late_stays_bounded(path, torch_sgd_graphs):
     # lr halves at step 4 and mu first changes at step 5: NAG's applied momentum, a constant
