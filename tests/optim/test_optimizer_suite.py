@@ -96,6 +96,14 @@ def ids(cases):
     return [c.id for c in cases]
 
 
+def eager_twin(case):
+    """The case eager runs match under torch.compile: itself, or for the fused path the foreach
+    path (the fused kernel's float arguments cannot be symbolic, see docs/optim.md)."""
+    if case.path != "fused":
+        return case
+    return next(c for c in MOMENTUM if c.id == case.id.replace("fused", "foreach"))
+
+
 def assert_same(params_a, params_b):
     for a, b in zip(params_a, params_b, strict=False):
         assert torch.equal(a, b)
@@ -359,14 +367,6 @@ def _compiled_run(make, steps):
 def torch_sgd_graphs():
     """How many graphs ``torch.compile`` builds for torch's own SGD(momentum) on this problem."""
     return _compiled_run(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), 6)[1][-1]
-
-
-def eager_twin(case):
-    """The case eager runs match under torch.compile: itself, or for the fused path the foreach
-    path (the fused kernel's float arguments cannot be symbolic, see docs/optim.md)."""
-    if case.path != "fused":
-        return case
-    return next(c for c in MOMENTUM if c.id == case.id.replace("fused", "foreach"))
 
 
 @pytest.mark.slow
