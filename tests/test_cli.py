@@ -110,7 +110,7 @@ def test_schedules_plot_bad_parameter_exits_2(tmp_path):
     res = runner.invoke(
         app, ["schedules", "plot", "sutskever_momentum", "-p", "mu_max=2", "--out", str(tmp_path / "m.png")]
     )
-    assert res.exit_code == 2 and "mu_max must be in [0, 1), got 2" in res.output
+    assert res.exit_code == 2 and "mu_max must be a finite number in [0, 1), got 2" in res.output
 
 
 def _one_error_line(res):

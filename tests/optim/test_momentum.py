@@ -10,6 +10,7 @@ import torch
 from inertia.optim import Momentum, schedules
 
 D = 5
+PATHS = {"per_tensor": {"foreach": False}, "foreach": {"foreach": True}, "fused": {}}  # fused: the default
 
 
 def quadratic(seed=0):
@@ -45,10 +46,10 @@ def reference(a, b, x0, steps, nesterov):
     return np.array(points), np.array(thetas)
 
 
-def run_ours(a, b, x0, steps, nesterov, foreach=None):
+def run_ours(a, b, x0, steps, nesterov, path="fused"):
     x = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
     at, bt = torch.tensor(a), torch.tensor(b)
-    opt = Momentum([x], lr=lr_at, momentum=mu_at, nesterov=nesterov, foreach=foreach)
+    opt = Momentum([x], lr=lr_at, momentum=mu_at, nesterov=nesterov, **PATHS[path])
     points, thetas = [], []
     for _ in range(steps):
         points.append(x.detach().numpy().copy())
@@ -61,11 +62,11 @@ def run_ours(a, b, x0, steps, nesterov, foreach=None):
 
 
 @pytest.mark.parametrize("nesterov", [False, True], ids=["CM", "NAG"])
-@pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
-def test_matches_float64_reference_with_lr_and_momentum_changing_every_step(nesterov, foreach):
+@pytest.mark.parametrize("path", list(PATHS))
+def test_matches_float64_reference_with_lr_and_momentum_changing_every_step(nesterov, path):
     a, b, x0 = quadratic()
     ref_points, ref_thetas = reference(a, b, x0, 60, nesterov)
-    points, thetas = run_ours(a, b, x0, 60, nesterov, foreach)
+    points, thetas = run_ours(a, b, x0, 60, nesterov, path)
     np.testing.assert_allclose(points, ref_points, rtol=0, atol=1e-10)
     np.testing.assert_allclose(thetas, ref_thetas, rtol=0, atol=1e-10)
 
@@ -243,11 +244,25 @@ def test_at_theta_restores_the_lookahead_point():
     assert torch.equal(x, before)
 
 
+@pytest.mark.parametrize("foreach", [None, True], ids=["fused", "foreach"])
+def test_at_theta_restores_every_lookahead_point_bitwise(foreach):
+    # moving back by +mu v would round (phi - s) + s != phi at some of these entries
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.Parameter(torch.randn(1000, generator=g, dtype=torch.float64))
+    opt = Momentum([x], lr=0.1, momentum=0.9, nesterov=True, foreach=foreach)
+    _train(opt, x, 3, 0)
+    before = x.detach().clone()
+    with opt.at_theta():
+        shifted = x.detach() - before
+    assert shifted.abs().min() > 0 and ((before + shifted) - shifted != before).any()
+    assert torch.equal(x, before)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
         ({"lr": -0.1}, r"lr must be a non-negative finite number.*got -0.1"),
-        ({"lr": 0.1, "momentum": 1.5}, r"momentum must be in \[0, 1\).*got 1.5"),
+        ({"lr": 0.1, "momentum": 1.5}, r"momentum must be a finite number in \[0, 1\).*got 1.5"),
         ({"lr": 0.1, "momentum": 0.0, "nesterov": True}, r"nesterov=True needs momentum > 0"),
         ({"lr": 0.1, "weight_decay": -1.0}, r"weight_decay must be a non-negative finite number, got -1.0"),
     ],
@@ -268,7 +283,9 @@ def test_schedule_returning_nan_raises_at_that_step():
 def test_schedule_returning_out_of_range_momentum_raises():
     x = torch.nn.Parameter(torch.ones(1))
     opt = Momentum([x], lr=0.1, momentum=lambda t: 1.0)
-    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\) \(schedule .* at step 0\), got 1.0"):
+    with pytest.raises(
+        ValueError, match=r"momentum must be a finite number in \[0, 1\) \(schedule .* at step 0\), got 1.0"
+    ):
         _train(opt, x, 1, 0)
 
 
@@ -328,8 +345,8 @@ def _nag_reference_with_skips(lams, x0, steps, has_grad, mu_of, lr):
     return torch.stack(points), torch.stack(thetas)
 
 
-@pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
-def test_nag_parameter_without_gradient_when_momentum_changes_keeps_its_own_applied_momentum(foreach):
+@pytest.mark.parametrize("path", list(PATHS))
+def test_nag_parameter_without_gradient_when_momentum_changes_keeps_its_own_applied_momentum(path):
     # mu goes 0.9 -> 0.5 at step 3; the second parameter has no gradient at step 2, whose update
     # would have placed its look-ahead point with mu_3 = 0.5: it keeps the point built with 0.9.
     lams = torch.tensor([1.0, 3.0], dtype=torch.float64)
@@ -343,7 +360,7 @@ def test_nag_parameter_without_gradient_when_momentum_changes_keeps_its_own_appl
 
     ref_points, ref_thetas = _nag_reference_with_skips(lams, x0, 6, has_grad, mu_of, 0.1)
     ps = [torch.nn.Parameter(x0[i : i + 1].clone()) for i in range(2)]
-    opt = Momentum(ps, lr=0.1, momentum=mu_of, nesterov=True, foreach=foreach)
+    opt = Momentum(ps, lr=0.1, momentum=mu_of, nesterov=True, **PATHS[path])
     points, thetas = [], []
     for t in range(6):
         for i, p in enumerate(ps):

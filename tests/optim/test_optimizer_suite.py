@@ -1,6 +1,6 @@
 """One generic suite over every optimizer configuration (in the spirit of torch's OptimizerInfo
 tests): ``Momentum`` as CM and NAG, with constant and scheduled lr and momentum, on the
-per-tensor and the foreach path, and ``HessianFree`` wherever a behaviour applies to it.
+per-tensor, the foreach and the fused path, and ``HessianFree`` wherever a behaviour applies to it.
 
 Every case trains the same tiny least-squares problem, out = x W + b, with a fresh batch per
 step (so a continuation that lost or mixed up state shows in the parameters)."""
@@ -49,6 +49,7 @@ def outputs_and_loss(params, x, y):
 class Case:
     id: str
     make: Callable  # params -> optimizer
+    path: str = ""  # Momentum's update path: a key of PATHS
     hessian_free: bool = False
     nesterov: bool = False
     lr: object = None
@@ -59,30 +60,32 @@ class Case:
         for t in range(start, start + steps):
             x, y = batch(t, dtype)
             if self.hessian_free:
-                opt.step(lambda: outputs_and_loss(params, x, y))
+                opt.step(lambda x=x, y=y: outputs_and_loss(params, x, y))
             else:
                 opt.zero_grad()
                 outputs_and_loss(params, x, y)[1].backward()
                 opt.step()
 
 
-def _momentum_case(nesterov, scheduled, foreach):
+# Momentum's options for each update path (the fused one is the default)
+PATHS = {"per_tensor": {"foreach": False}, "foreach": {"foreach": True}, "fused": {}}
+
+
+def _momentum_case(nesterov, scheduled, path):
     lr = schedules.cosine(0.2, 40, final=0.05) if scheduled else 0.1
     momentum = schedules.sutskever_momentum(0.99, period=2) if scheduled else 0.9
-    name = (
-        f"{'NAG' if nesterov else 'CM'}-{'scheduled' if scheduled else 'constant'}-"
-        f"{'foreach' if foreach else 'per_tensor'}"
-    )
+    name = f"{'NAG' if nesterov else 'CM'}-{'scheduled' if scheduled else 'constant'}-{path}"
     return Case(
         name,
-        lambda ps: Momentum(ps, lr=lr, momentum=momentum, nesterov=nesterov, foreach=foreach),
+        lambda ps: Momentum(ps, lr=lr, momentum=momentum, nesterov=nesterov, **PATHS[path]),
+        path=path,
         nesterov=nesterov,
         lr=lr,
         momentum=momentum,
     )
 
 
-MOMENTUM = [_momentum_case(n, s, f) for n in (False, True) for s in (False, True) for f in (False, True)]
+MOMENTUM = [_momentum_case(n, s, p) for n in (False, True) for s in (False, True) for p in PATHS]
 HF = Case(
     "HessianFree", lambda ps: HessianFree(ps, damping=1.0, cg_max_iter=4, preconditioner_examples=4), hessian_free=True
 )
@@ -91,6 +94,14 @@ ALL = MOMENTUM + [HF]
 
 def ids(cases):
     return [c.id for c in cases]
+
+
+def eager_twin(case):
+    """The case eager runs match under torch.compile: itself, or for the fused path the foreach
+    path (the fused kernel's float arguments cannot be symbolic, see docs/optim.md)."""
+    if case.path != "fused":
+        return case
+    return next(c for c in MOMENTUM if c.id == case.id.replace("fused", "foreach"))
 
 
 def assert_same(params_a, params_b):
@@ -122,7 +133,7 @@ def test_state_dict_round_trip_mid_run_continues_identically(case):
 
 
 OPTIONAL_KEYS = {
-    "Momentum": ("foreach", "weight_decay", "nesterov", "scheduled"),
+    "Momentum": ("foreach", "fused", "weight_decay", "nesterov", "scheduled"),
     "HessianFree": ("preconditioner_examples", "cg_min_iter", "curvature", "damping_bounds"),
 }
 
@@ -146,7 +157,7 @@ def test_state_dict_without_optional_keys_loads_and_continues_identically(case):
 
 # options newer than the first version, at the values the cases use (their defaults)
 NEWER_OPTIONS = {
-    "Momentum": ("foreach", "weight_decay", "scheduled"),
+    "Momentum": ("foreach", "fused", "weight_decay", "scheduled"),
     "HessianFree": ("cg_min_iter", "curvature", "damping_bounds"),
 }
 
@@ -164,6 +175,9 @@ def test_unpickled_older_optimizer_without_newer_options_gets_their_defaults(cas
         state["defaults"].pop(key, None)
     older = type(twin).__new__(type(twin))
     older.__setstate__(state)
+    if not case.hessian_free:  # the defaults choose the update path: continue the original on it
+        for g in opt.param_groups:
+            g["foreach"] = g["fused"] = None
     case.train(opt, params, 3, 3)
     case.train(older, twin_params, 3, 3)
     assert_same(params, twin_params)
@@ -197,7 +211,7 @@ def test_param_groups_with_their_own_lr_and_momentum_match_one_optimizer_per_gro
     opt.add_param_group({"params": [b], "lr": 0.03, "momentum": 0.5})
     w2, b2 = (torch.nn.Parameter(p.detach().clone()) for p in (w, b))
     opt_w = case.make([w2])
-    opt_b = Momentum([b2], lr=0.03, momentum=0.5, nesterov=case.nesterov)
+    opt_b = Momentum([b2], lr=0.03, momentum=0.5, nesterov=case.nesterov, **PATHS[case.path])
     for t in range(6):
         x, y = batch(t)
         for o in (opt, opt_w, opt_b):
@@ -244,7 +258,7 @@ def test_hessian_free_step_returns_the_closures_loss_before_the_step():
     assert torch.equal(opt.step(lambda: outputs_and_loss(params, x, y)), before)
 
 
-# -- foreach == per-tensor --------------------------------------------------------------------
+# -- foreach == per-tensor, fused ~ foreach ---------------------------------------------------
 PAIRS = [
     (a, b)
     for a in MOMENTUM
@@ -256,6 +270,13 @@ PAIRS = [
 @pytest.mark.parametrize("per_tensor,foreach", PAIRS, ids=[a.id.rsplit("-", 1)[0] for a, _ in PAIRS])
 def test_foreach_and_per_tensor_paths_are_bitwise_identical(per_tensor, foreach):
     assert_same(run(per_tensor, 8)[0], run(foreach, 8)[0])
+
+
+@pytest.mark.parametrize("fused", [c for c in MOMENTUM if c.path == "fused"], ids=lambda c: c.id)
+def test_fused_path_follows_the_foreach_path_to_float64_rounding(fused):
+    foreach = next(c for c in MOMENTUM if c.id == fused.id.replace("fused", "foreach"))
+    for a, b in zip(run(fused, 8)[0], run(foreach, 8)[0], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
 
 
 # -- dtypes -----------------------------------------------------------------------------------
@@ -357,12 +378,12 @@ def test_compiled_step_stops_building_graphs_and_matches_eager(case, torch_sgd_g
     # first time and takes it as a constant; when it changes at step 2 it becomes a symbolic
     # float, and from then on the same graph serves every step, schedules included
     assert counts[-1] == counts[2] <= torch_sgd_graphs + 1
-    assert_same(params, run(case, 14)[0])
+    assert_same(params, run(eager_twin(case), 14)[0])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("foreach", [False, True], ids=["per_tensor", "foreach"])
-def test_compiled_step_with_schedules_that_change_late_stays_bounded(foreach, torch_sgd_graphs):
+@pytest.mark.parametrize("path", list(PATHS))
+def test_compiled_step_with_schedules_that_change_late_stays_bounded(path, torch_sgd_graphs):
     # lr halves at step 4 and mu first changes at step 5: NAG's applied momentum, a constant
     # until then, becomes symbolic (one graph), and foreach's lerp, which branches on whether
     # its weight eps/k is at least 1/2, takes its other branch once (one graph)
@@ -372,13 +393,16 @@ def test_compiled_step_with_schedules_that_change_late_stays_bounded(foreach, to
             lr=schedules.step_decay(0.1, 0.5, every=4),
             momentum=schedules.sutskever_momentum(0.99, period=5),
             nesterov=True,
-            foreach=foreach,
+            **PATHS[path],
         )
 
     params, counts = _compiled_run(make, 20)
     assert counts[-1] == counts[6] <= torch_sgd_graphs + 3
     eager = make_params()
-    Case("late", make).train(make(eager), eager, 0, 20)
+    eager_opt = make(eager)
+    if path == "fused":  # compiled, the fused path is the foreach path
+        eager_opt.param_groups[0].update(foreach=True, fused=None)
+    Case("late", make).train(eager_opt, eager, 0, 20)
     assert_same(params, eager)
 
 

@@ -80,10 +80,10 @@ def test_registry_and_from_config():
 @pytest.mark.parametrize(
     "make,match",
     [
-        (lambda: S.sutskever_momentum(1.0), r"mu_max must be in \[0, 1\), got 1.0"),
-        (lambda: S.sutskever_momentum(0.9, period=0), r"period must be an integer >= 1, got 0"),
+        (lambda: S.sutskever_momentum(1.0), r"mu_max must be a finite number in \[0, 1\), got 1.0"),
+        (lambda: S.sutskever_momentum(0.9, period=0), r"period must be a positive integer, got 0"),
         (lambda: S.join([S.constant(1)], [3]), r"len\(boundaries\) == len\(schedules\) - 1"),
-        (lambda: S.cosine(1.0, 0), r"total_steps must be an integer >= 1, got 0"),
+        (lambda: S.cosine(1.0, 0), r"total_steps must be a positive integer, got 0"),
     ],
 )
 def test_bad_arguments_are_named(make, match):

@@ -5,8 +5,9 @@ See :mod:`inertia.optim.functional` for the update rules. The class holds state 
 hyperparameters only:
 
 - per parameter: its velocity v = -k d, stored as a direction tensor ``state[p]["velocity_direction"]``
-  and a float scale ``state[p]["velocity_scale"]`` (see :mod:`inertia.optim.functional` for why:
-  it saves a quarter of the memory traffic); :meth:`Momentum.velocity` returns v;
+  and a float scale ``state[p]["velocity_scale"]``, one state for every update path (see
+  :mod:`inertia.optim.functional`: the scale is what lets torch's fused SGD kernel, or one lerp
+  pass, make the exact update); :meth:`Momentum.velocity` returns v;
 - per parameter, for NAG: ``applied_momentum``, the mu that its current look-ahead point
   phi_t = theta_t + mu_t v_t was built with (per parameter, not per group: a parameter without a
   gradient at an update keeps its point, built with the mu before it);
@@ -25,14 +26,15 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch.optim import Optimizer
 
+from ..validation import accepted_number, check_bool, check_number
 from . import functional as F
 
-Hyper = Union[float, Callable[[int], float]]
+Hyper = float | Callable[[int], float]
 
 _SCHEDULE_PLACEHOLDER = "__schedule__"
 
@@ -43,21 +45,29 @@ def _where(where: str | Callable[[], str]) -> str:
     return where() if callable(where) else where
 
 
-def _is_finite(value: float) -> bool:
-    # comparisons, not math.isfinite: under torch.compile a schedule's value is a symbolic float
-    return value == value and abs(value) != math.inf
+def _check_hyper(name: str, value: float, where: str | Callable[[], str], hi: int | None = None) -> float:
+    """``inertia.validation.check_number``'s test (a finite number in [0, hi)) and wording, with
+    comparisons for the finiteness: under torch.compile a schedule's value is a symbolic float."""
+    real = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (real and value == value and abs(value) != math.inf and value >= 0 and (hi is None or value < hi)):
+        raise ValueError(f"{name} must be {accepted_number(0, hi, hi_open=True)}{_where(where)}, got {value!r}")
+    return float(value)
 
 
 def _check_lr(value: float, where: str | Callable[[], str]) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or value < 0:
-        raise ValueError(f"lr must be a non-negative finite number{_where(where)}, got {value!r}")
-    return float(value)
+    return _check_hyper("lr", value, where)
 
 
 def _check_momentum(value: float, where: str | Callable[[], str]) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not _is_finite(value) or not 0 <= value < 1:
-        raise ValueError(f"momentum must be in [0, 1){_where(where)}, got {value!r}")
-    return float(value)
+    return _check_hyper("momentum", value, where, hi=1)
+
+
+def _check_paths(foreach, fused) -> None:
+    for name, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None:
+            check_bool(name, value, where=" (or None)")
+    if foreach and fused:
+        raise ValueError("fused=True and foreach=True cannot both be set: choose one path (or leave both None)")
 
 
 class Momentum(Optimizer):
@@ -72,7 +82,12 @@ class Momentum(Optimizer):
         nesterov: NAG if true (the parameters then hold the look-ahead point
             theta_t + mu_t v_t; use :meth:`at_theta` to evaluate theta_t itself).
         weight_decay: L2 coefficient, added to the gradient where it is taken.
-        foreach: use the ``torch._foreach_*`` path (default: yes when gradients are dense).
+        foreach: ``True``: the ``torch._foreach_*`` path for every tensor; ``False``: the
+            per-tensor loop.
+        fused: ``None`` (the default, with ``foreach=None``) or ``True``: torch's fused SGD kernel
+            (``torch._fused_sgd_``) for every tensor and update it applies to, the foreach path
+            for the rest; ``False``: never. See :mod:`inertia.optim.functional` and docs/optim.md
+            ("The update paths") for when it applies.
 
     Example::
 
@@ -92,9 +107,12 @@ class Momentum(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         self._validate_hypers(lr, momentum, nesterov, weight_decay, " (constructor)")
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=foreach)
+        defaults = dict(
+            lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=foreach, fused=fused
+        )
         super().__init__(params, defaults)
 
     @staticmethod
@@ -103,22 +121,16 @@ class Momentum(Optimizer):
             _check_lr(lr, where)
         if not callable(momentum):
             _check_momentum(momentum, where)
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+        check_bool("nesterov", nesterov)
         if nesterov and not callable(momentum) and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0 (with momentum 0 it is plain SGD: use nesterov=False)")
-        if (
-            not isinstance(weight_decay, (int, float))
-            or isinstance(weight_decay, bool)
-            or not math.isfinite(weight_decay)
-            or weight_decay < 0
-        ):
-            raise ValueError(f"weight_decay must be a non-negative finite number, got {weight_decay!r}")
+        check_number("weight_decay", weight_decay, lo=0)
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
         g = self.param_groups[-1]
         self._validate_hypers(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"], " (param group)")
+        _check_paths(g["foreach"], g["fused"])
         g.setdefault("step", 0)
         g["scheduled"] = _scheduled(g)
 
@@ -166,28 +178,25 @@ class Momentum(Optimizer):
         nesterov = group["nesterov"]
         lr = self._value(group["lr"], t, "lr")
         mu = self._value(group["momentum"], t, "momentum")
-        params, grads, states, dirs, scales, momenta = [], [], [], [], [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise ValueError(
-                    "Momentum does not support sparse gradients (got one for a parameter of shape "
-                    f"{tuple(p.shape)}); use dense gradients"
-                )
-            state = self.state[p]
+        params = [p for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
+        if any(g.is_sparse for g in grads):
+            shape = next(tuple(p.shape) for p, g in zip(params, grads, strict=True) if g.is_sparse)
+            raise ValueError(
+                f"Momentum does not support sparse gradients (got one for a parameter of shape {shape}); "
+                "use dense gradients"
+            )
+        states = [self.state[p] for p in params]
+        for p, state in zip(params, states, strict=True):
             if "velocity_direction" not in state:
                 state["velocity_direction"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["velocity_scale"] = 0.0
-            params.append(p)
-            grads.append(p.grad)
-            states.append(state)
-            dirs.append(state["velocity_direction"])
-            scales.append(state["velocity_scale"])
-            # NAG: the gradient was taken at theta_t + mu v_t with the mu this point was built
-            # with, so that mu is this update's (it is mu_t unless the parameter skipped an update
-            # at which mu changed); without an applied mu, v_t = 0 and any mu gives the same step.
-            momenta.append(state.get("applied_momentum", mu) if nesterov else mu)
+        dirs = [state["velocity_direction"] for state in states]
+        scales = [state["velocity_scale"] for state in states]
+        # NAG: the gradient was taken at theta_t + mu v_t with the mu this point was built with, so
+        # that mu is this update's (it is mu_t unless the parameter skipped an update at which mu
+        # changed); without an applied mu, v_t = 0 and any mu gives the same step
+        momenta = [state.get("applied_momentum", mu) for state in states] if nesterov else mu
         mu_next = self._value(group["momentum"], t + 1, "momentum") if nesterov else None
         if params:
             new_scales = F.momentum(
@@ -201,36 +210,42 @@ class Momentum(Optimizer):
                 nesterov=nesterov,
                 weight_decay=group["weight_decay"],
                 foreach=group["foreach"],
+                fused=group["fused"],
             )
-            for state, k in zip(states, new_scales, strict=False):
-                state["velocity_scale"] = k
-                if nesterov:
+            if nesterov:
+                for state, k in zip(states, new_scales, strict=True):
+                    state["velocity_scale"] = k
                     state["applied_momentum"] = mu_next
+            else:
+                for state, k in zip(states, new_scales, strict=True):
+                    state["velocity_scale"] = k
         group["step"] = t + 1
 
     # -- the actual iterate theta_t ----------------------------------------------------------
     @contextlib.contextmanager
     def at_theta(self):
         """Temporarily put theta_t into the parameters (for NAG they hold theta_t + mu v_t, mu
-        each parameter's applied momentum); restores the look-ahead points on exit. A no-op for CM."""
+        each parameter's applied momentum); restores the look-ahead points on exit, exactly (from
+        a copy: moving back by mu v would round). A no-op for CM."""
         moved = []
         with torch.no_grad():
             for group in self.param_groups:
                 if not group["nesterov"]:
                     continue
                 ps = [p for p in group["params"] if "applied_momentum" in self.state.get(p, {})]
+                if not ps:
+                    continue
+                saved = [p.detach().clone() for p in ps]
                 ds = [self.state[p]["velocity_direction"] for p in ps]
                 ks = [self.state[p]["velocity_scale"] for p in ps]
-                mus = [self.state[p]["applied_momentum"] for p in ps]
-                if ps:
-                    F.shift_by_velocity(ps, ds, ks, [-mu for mu in mus])
-                    moved.append((ps, ds, ks, mus))
+                F.shift_by_velocity(ps, ds, ks, [-self.state[p]["applied_momentum"] for p in ps])
+                moved.append((ps, saved))
         try:
             yield self
         finally:
             with torch.no_grad():
-                for ps, ds, ks, mus in moved:
-                    F.shift_by_velocity(ps, ds, ks, mus)
+                for ps, saved in moved:
+                    torch._foreach_copy_(ps, saved)
 
     def velocity(self, param: torch.Tensor) -> torch.Tensor:
         """The velocity v_t of ``param`` (zeros before its first update)."""
@@ -317,7 +332,7 @@ def _scheduled(group: dict) -> tuple:
 
 
 # keys a group may lack in an unpickled optimizer of an older version
-_OPTIONAL_DEFAULTS = dict(nesterov=False, weight_decay=0.0, foreach=None, step=0)
+_OPTIONAL_DEFAULTS = dict(nesterov=False, weight_decay=0.0, foreach=None, fused=None, step=0)
 
 
 _TORCH_SGD_ONLY = ("dampening", "maximize", "differentiable", "fused")

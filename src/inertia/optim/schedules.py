@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from .._registry import Registry
+from ..validation import accepted_number, check_integer, check_number
 
 Schedule = Callable[[int], float]
 
@@ -38,21 +39,6 @@ __all__ = [
 ]
 
 
-def _num(name: str, value, *, lo: float | None = None, hi: float | None = None, hi_open=False) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if lo is not None and value < lo or hi is not None and (value >= hi if hi_open else value > hi):
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be in {rng}, got {value!r}")
-    return float(value)
-
-
-def _int(name: str, value, lo: int = 0) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return value
-
-
 def _check_step(step) -> int:
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         try:
@@ -60,7 +46,7 @@ def _check_step(step) -> int:
                 return int(step)
         except (TypeError, ValueError):
             pass
-        raise ValueError(f"step must be a non-negative integer, got {step!r}")
+        raise ValueError(f"step must be {accepted_number(0, integer=True)}, got {step!r}")
     return step
 
 
@@ -102,11 +88,11 @@ class sutskever_momentum(_Base):  # noqa: N801 - a schedule reads like a functio
         final_steps: int = 1000,
         final_momentum: float = 0.9,
     ) -> None:
-        self.mu_max = _num("mu_max", mu_max, lo=0, hi=1, hi_open=True)
-        self.period = _int("period", period, lo=1)
-        self.total_steps = None if total_steps is None else _int("total_steps", total_steps)
-        self.final_steps = _int("final_steps", final_steps)
-        self.final_momentum = _num("final_momentum", final_momentum, lo=0, hi=1, hi_open=True)
+        self.mu_max = check_number("mu_max", mu_max, lo=0, hi=1, hi_open=True)
+        self.period = check_integer("period", period, lo=1)
+        self.total_steps = None if total_steps is None else check_integer("total_steps", total_steps, lo=0)
+        self.final_steps = check_integer("final_steps", final_steps, lo=0)
+        self.final_momentum = check_number("final_momentum", final_momentum, lo=0, hi=1, hi_open=True)
 
     def __call__(self, step: int) -> float:
         t = _check_step(step)
@@ -122,7 +108,7 @@ class constant(_Base):  # noqa: N801
     _fields = ("value",)
 
     def __init__(self, value: float) -> None:
-        self.value = _num("value", value)
+        self.value = check_number("value", value)
 
     def __call__(self, step: int) -> float:
         _check_step(step)
@@ -135,9 +121,9 @@ class step_decay(_Base):  # noqa: N801
     _fields = ("init", "factor", "every")
 
     def __init__(self, init: float, factor: float = 0.1, every: int = 1000) -> None:
-        self.init = _num("init", init)
-        self.factor = _num("factor", factor, lo=0)
-        self.every = _int("every", every, lo=1)
+        self.init = check_number("init", init)
+        self.factor = check_number("factor", factor, lo=0)
+        self.every = check_integer("every", every, lo=1)
 
     def __call__(self, step: int) -> float:
         return self.init * self.factor ** (_check_step(step) // self.every)
@@ -149,9 +135,9 @@ class exponential_decay(_Base):  # noqa: N801
     _fields = ("init", "rate", "decay_steps")
 
     def __init__(self, init: float, rate: float = 0.5, decay_steps: int = 1000) -> None:
-        self.init = _num("init", init)
-        self.rate = _num("rate", rate, lo=0)
-        self.decay_steps = _int("decay_steps", decay_steps, lo=1)
+        self.init = check_number("init", init)
+        self.rate = check_number("rate", rate, lo=0)
+        self.decay_steps = check_integer("decay_steps", decay_steps, lo=1)
 
     def __call__(self, step: int) -> float:
         return self.init * self.rate ** (_check_step(step) / self.decay_steps)
@@ -163,9 +149,9 @@ class linear_warmup(_Base):  # noqa: N801
     _fields = ("peak", "warmup_steps", "init")
 
     def __init__(self, peak: float, warmup_steps: int, init: float = 0.0) -> None:
-        self.peak = _num("peak", peak)
-        self.warmup_steps = _int("warmup_steps", warmup_steps, lo=1)
-        self.init = _num("init", init)
+        self.peak = check_number("peak", peak)
+        self.warmup_steps = check_integer("warmup_steps", warmup_steps, lo=1)
+        self.init = check_number("init", init)
 
     def __call__(self, step: int) -> float:
         t = _check_step(step)
@@ -181,9 +167,9 @@ class cosine(_Base):  # noqa: N801
     _fields = ("init", "total_steps", "final")
 
     def __init__(self, init: float, total_steps: int, final: float = 0.0) -> None:
-        self.init = _num("init", init)
-        self.total_steps = _int("total_steps", total_steps, lo=1)
-        self.final = _num("final", final)
+        self.init = check_number("init", init)
+        self.total_steps = check_integer("total_steps", total_steps, lo=1)
+        self.final = check_number("final", final)
 
     def __call__(self, step: int) -> float:
         t = min(_check_step(step), self.total_steps)
@@ -206,7 +192,7 @@ class join(_Base):  # noqa: N801
                 f"for {len(schedules)} schedules"
             )
         for b in boundaries:
-            _int("boundary", b)
+            check_integer("boundary", b, lo=0)
         if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:], strict=False)):
             raise ValueError(f"boundaries must be strictly increasing, got {boundaries}")
         self.schedules, self.boundaries = schedules, boundaries
@@ -252,7 +238,7 @@ def from_config(spec) -> Schedule:
 def plot(schedule: Schedule, steps: int, ax=None, path=None, label: str | None = None):
     """Plot ``schedule`` over ``range(steps)``; save to ``path`` (PNG/SVG by suffix) if given.
     Returns the matplotlib figure."""
-    steps = _int("steps", steps, lo=1)
+    steps = check_integer("steps", steps, lo=1)
     if ax is None:  # a Figure without pyplot: the user's backend is left alone
         from matplotlib.figure import Figure
 
