@@ -39,6 +39,7 @@ __all__ = [
 DENORMAL_SHARE = 1e-4  # a share of denormal entries (input, activations or gradients) worth a warning on a CPU
 TRAINS_BELOW = 0.8  # benchmark: the trial trains when its last loss is below 0.8 x min(first, constant-prediction loss)
 APPLY_FIX = "inertia.init.apply(model, {!r})"
+HIGH_MOMENTUM = 0.99
 
 
 @dataclass
@@ -51,6 +52,15 @@ class RuleContext:
     @property
     def activation_kinds(self) -> set[str]:
         return {type(m).__name__ for m in self.modules.values() if isinstance(m, ACTIVATION_TYPES)}
+
+    @property
+    def init_fix(self) -> str:
+        """The fix for a bad signal at init: the right init, and tanh units instead of sigmoids
+        (Glorot & Bengio 2010: deep sigmoid nets train badly with either init)."""
+        fix = APPLY_FIX.format(self.good_init)
+        if "Sigmoid" in self.activation_kinds:
+            return "inertia.models.replace_modules(model, torch.nn.Sigmoid, torch.nn.Tanh); " + fix
+        return fix
 
     @property
     def good_init(self) -> str:
@@ -141,7 +151,7 @@ def _activations(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
     first, last = acts[0].act_std, acts[-2].act_std  # last hidden layer (the output is not an activation)
     assert first is not None and last is not None
     ratio = last / max(first, 1e-30)
-    fix = APPLY_FIX.format(ctx.good_init)
+    fix = ctx.init_fix
     if ratio < 0.01:
         msg = (
             f"activation std falls from {first:.3g} ({acts[0].name}) to {last:.3g} ({acts[-2].name}): "
@@ -172,7 +182,7 @@ def _gradients(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
     bottom, top = rows[0], rows[-1]
     assert bottom.grad_ratio is not None and top.grad_ratio is not None
     ratio = bottom.grad_ratio / max(top.grad_ratio, 1e-300)
-    fix = APPLY_FIX.format(ctx.good_init)
+    fix = ctx.init_fix
     if ratio < GRADIENT_RATIO:
         msg = (
             f"the relative weight gradient |grad W|/|W| falls from {top.grad_ratio:.3g} at the top ({top.name}) to "
@@ -238,7 +248,10 @@ def _sigmoid_top(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
         f"sigmoid hidden units have mean {top.act_mean:.2g} (not zero-centred): in deep sigmoid nets the top hidden "
         "layer is driven to saturation at 0 early in training"
     )
-    fix = "use tanh or softsign units with inertia.init.apply(model, 'glorot_uniform')"
+    fix = (
+        "inertia.models.replace_modules(model, torch.nn.Sigmoid, torch.nn.Tanh); "
+        "inertia.init.apply(model, 'glorot_uniform')"
+    )
     return [Finding("warning", "sigmoid_top_saturation", msg, fix, "Glorot & Bengio 2010, sec. 3.1", top.name, 1.0)]
 
 
@@ -328,16 +341,19 @@ def _unstable(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
     assert t is not None and ctx.hypers is not None
     if not t["diverged"]:
         return []
-    lr = ctx.hypers[0]
+    lr, mu = ctx.hypers[0], ctx.hypers[1]
     suggested = lr / 10
     if report.stability is not None:
         suggested = min(suggested, report.stability["max_stable_lr"])
+    fix = _lr_fix(suggested)
+    if mu >= HIGH_MOMENTUM:  # benchmark (tune half): at mu >= 0.99 a smaller lr alone does not stop it
+        fix = 'for g in optimizer.param_groups: g["momentum"] = 0.9'
     msg = (
         f"training diverges: in a trial run of {t['steps_run']} update(s) with lr {lr:.3g} "
         f"(momentum {ctx.hypers[1]:.3g}{', Nesterov' if ctx.hypers[2] else ''}) the loss went from "
         f"{t['losses'][0]:.4g} to {t['losses'][-1]:.4g}"
     )
-    return [Finding("error", "unstable_lr", msg, _lr_fix(suggested), "trial run on a copy of the model", None, 5.0)]
+    return [Finding("error", "unstable_lr", msg, fix, "trial run on a copy of the model", None, 5.0)]
 
 
 @rule(
@@ -357,14 +373,13 @@ def _no_progress(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
         f"the loss barely falls: {first:.4g} -> {last:.4g} in a trial run of {t['steps_run']} updates "
         f"(a constant prediction reaches {t['constant_loss']:.4g})"
     )
-    if mu >= 0.99:
-        fix = 'for g in optimizer.param_groups: g["momentum"] = 0.9'
-        msg += f"; momentum {mu:.3g} carries the iterates past the minimum"
-    else:
-        s = report.stability
-        target = 0.5 * s["max_stable_lr"] if s is not None else 10 * lr
-        fix = _lr_fix(max(target, 10 * lr) if target > lr else 10 * lr)
-        msg += f"; lr {lr:.3g} may be too small"
+    s = report.stability
+    target = 0.5 * s["max_stable_lr"] if s is not None else 10 * lr
+    fix = _lr_fix(max(target, 10 * lr) if target > lr else 10 * lr)
+    msg += f"; lr {lr:.3g} may be too small"
+    if mu >= HIGH_MOMENTUM:
+        fix += '; g["momentum"] = 0.9'
+        msg += f", and momentum {mu:.3g} carries the iterates past the minimum"
     return [Finding("warning", "no_progress", msg, fix, "trial run on a copy of the model", None, 1.0)]
 
 

@@ -37,6 +37,7 @@ from .feedforward import (
     deep_autoencoder,
     deep_linear,
     mlp,
+    replace_modules,
 )
 from .rnn import TanhRNN, tanh_recurrence
 
@@ -66,6 +67,7 @@ __all__ = [
     "TanhRNN",
     "tanh_recurrence",
     "activation_module",
+    "replace_modules",
     "ACTIVATIONS",
     "CURVES_SIZES",
     "MNIST_SIZES",

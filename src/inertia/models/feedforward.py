@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
@@ -271,3 +271,26 @@ def deep_linear(d_in: int, width: int, depth: int, d_out: int) -> DeepLinear:
     -19.8663
     """
     return DeepLinear(d_in, width, depth, d_out)
+
+
+def replace_modules(model: nn.Module, old: type[nn.Module], new: Callable[[], nn.Module]) -> int:
+    """Replace every submodule of type ``old`` in ``model`` by ``new()`` in place (e.g. each
+    ``nn.Sigmoid`` by ``nn.Tanh``: Glorot & Bengio 2010's fix for deep sigmoid nets); returns how
+    many were replaced.
+
+    Examples:
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Sequential(nn.Linear(4, 4), nn.Sigmoid()))
+        >>> replace_modules(net, nn.Sigmoid, nn.Tanh)
+        2
+        >>> [type(m).__name__ for m in net.modules() if not list(m.children())]
+        ['Linear', 'Tanh', 'Linear', 'Tanh']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"replace_modules needs an nn.Module, got {type(model).__name__}")
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, old):
+                setattr(parent, name, new())
+                count += 1
+    return count
