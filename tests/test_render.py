@@ -217,6 +217,17 @@ def test_save_figure_writes_the_format_of_the_suffix_into_new_folders(tmp_path, 
     assert path.read_bytes().startswith(magic)
 
 
+def test_save_figure_with_crop_keeps_a_colorbar_shared_by_two_axes(tmp_path):
+    fig = Figure(figsize=(4, 2))
+    axes = fig.subplots(1, 2)
+    mesh = axes[0].pcolormesh([[0, 1], [1, 0]])
+    fig.colorbar(mesh, ax=axes)
+    positions = [ax.get_position().bounds for ax in axes]
+    path = save_figure(fig, tmp_path / "cropped.png", crop=True)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert [ax.get_position().bounds for ax in axes] == positions  # no tight_layout: the layout is kept
+
+
 def test_save_figure_rejects_an_unknown_suffix_before_writing(tmp_path):
     with pytest.raises(ValueError, match="fig.txt"):
         save_figure(line_figure(), tmp_path / "new" / "fig.txt")

@@ -482,9 +482,11 @@ def _check_figure(fig: Any) -> None:
         )
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path, *, crop: bool = False) -> Path:
     """Lay out ``fig`` (``tight_layout``) and write it to ``path`` (PNG, SVG or PDF by the suffix;
-    parent folders are made); return ``path``.
+    parent folders are made); return ``path``. ``crop=True`` instead keeps the layout and crops the
+    image to what is drawn (``bbox_inches="tight"``: for a colorbar shared by several axes, which
+    ``tight_layout`` cannot place).
 
     Examples:
         >>> import tempfile
@@ -499,8 +501,11 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     if path.suffix.lower() not in FIGURE_SUFFIXES:
         raise ValueError(f"figure path must end in {', '.join(FIGURE_SUFFIXES)}, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
+    if crop:
+        fig.savefig(path, bbox_inches="tight")
+    else:
+        fig.tight_layout()
+        fig.savefig(path)
     return path
 
 

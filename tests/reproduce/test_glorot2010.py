@@ -82,7 +82,7 @@ def _brute_force(width, examples, act, init, jac_examples):
     for lin in linears[1:5]:
         per_example = []
         for e in range(jac_examples):
-            jac = torch.autograd.functional.jacobian(lambda z: phi(lin(z)), hid[e])  # [width, width]
+            jac = torch.autograd.functional.jacobian(lambda z, lin=lin: phi(lin(z)), hid[e])  # [width, width]
             per_example.append(float(torch.linalg.svdvals(jac).mean()))
         svs.append(statistics.fmean(per_example))
         with torch.no_grad():

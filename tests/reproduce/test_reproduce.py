@@ -60,3 +60,81 @@ def test_temperoni2020_smoke_decides_every_claim(tmp_path, monkeypatch):
     rows = r.tables["first-layer Hessian norm at init and the result of training"]
     assert [row["init"] for row in rows][:2] == ["std 1e-5", "std 0.01"]
     assert rows[0]["first-layer Hessian norm at init"] < rows[1]["first-layer Hessian norm at init"]
+
+
+@pytest.mark.parametrize("paper", reproduce.PAPERS)
+def test_each_paper_has_one_frozen_sizes_record_per_mode(paper):
+    import dataclasses
+    import importlib
+
+    module = importlib.import_module(f"inertia.reproduce.{paper}")
+    assert set(module.SIZES) == {"smoke", "quick", "full"}
+    for sizes in module.SIZES.values():
+        assert isinstance(sizes, module.Sizes) and module.Sizes.__dataclass_params__.frozen
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            sizes.__setattr__(dataclasses.fields(sizes)[0].name, None)
+
+
+def test_the_quick_sizes_are_the_ones_the_claims_were_fixed_for():
+    from inertia.reproduce import glorot2010, hu2020, sutskever2013, temperoni2020
+
+    s = sutskever2013.SIZES["quick"]
+    assert (s.ae_sizes, s.ae_images, s.ae_steps, s.ae_period, s.final_steps) == (
+        [784, 200, 100, 50, 25, 6],
+        10_000,
+        1000,
+        5,
+        100,
+    )
+    assert (s.addition_t, s.addition_hidden, s.addition_steps, s.memorization_t, s.memorization_steps) == (
+        40,
+        50,
+        3000,
+        15,
+        2000,
+    )
+    assert (s.hf_ae_steps, s.hf_addition_steps, s.rnn_seeds, s.sparse_scales) == (24, 20, 3, [0.25, 0.5, 1.0, 2.0])
+    g = glorot2010.SIZES["quick"]
+    assert (g.width, g.steps, g.n, g.init_width, g.init_examples, g.jacobian_examples) == (
+        200,
+        18_000,
+        10_000,
+        500,
+        300,
+        8,
+    )
+    h = hu2020.SIZES["quick"]
+    assert (h.widths, h.depths, h.steps) == ([32, 64, 128, 256], [2, 4, 8, 16, 32, 64, 128, 256], 100)
+    t = temperoni2020.SIZES["quick"]
+    assert (t.steps, t.n_train, t.n_test, t.seeds) == (1000, 4000, 1000, 3)
+    m = momentum.SIZES["quick"]
+    assert (len(m.lrs), m.mus, m.max_steps, m.target, m.rosenbrock_steps) == (
+        13,
+        [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99],
+        3000,
+        1e-8,
+        1000,
+    )
+
+
+def test_the_reproduction_report_escapes_claims_and_tables_and_embeds_figures(tmp_path):
+    from matplotlib.figure import Figure as MplFigure
+
+    from inertia.render import save_figure
+    from inertia.reproduce import Claim, Figure, PaperResult, write_report
+
+    fig = MplFigure(figsize=(2, 2))
+    fig.subplots().plot([1, 2])
+    png = save_figure(fig, tmp_path / "p" / "f.png")
+    r = PaperResult("p", "a <b> title", "quick")
+    r.claims.append(Claim("x < y | z", 0.123456, "<script>", True, None))
+    r.tables["t <1>"] = [{"a|b": [0.5, None]}]
+    r.figures.append(Figure(png, "caption 'quoted'"))
+    _, md, page = write_report([r], tmp_path)
+    text = page.read_text()
+    assert "<script>" not in text and "&lt;script&gt;" in text and "<h3>t &lt;1&gt;</h3>" in text
+    assert text.index("1 of 1 claims pass.") < text.index("<h2>p: a &lt;b&gt; title</h2>") < text.index("<figure>")
+    assert "alt='caption &#x27;quoted&#x27;'" in text and "data:image/png;base64," in text
+    md_text = md.read_text()
+    assert "| p | x < y \\| z | 0.1235 | - | <script> | PASS |" in md_text
+    assert "| a\\|b |" in md_text and "| 0.5, - |" in md_text and "![caption 'quoted'](p/f.png)" in md_text

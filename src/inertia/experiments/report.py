@@ -8,14 +8,15 @@ as base64 in the HTML, so the HTML needs nothing else to display.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
+from functools import partial
 from pathlib import Path
 
-from .._atomic import atomic_write_bytes
+from ..render import Code, Image, Page, Section, Table, save_figure
 from .config import ConfigError
 from .store import UnreadableFileError, read_json, read_jsonl
+
+__all__ = ["report_run", "report_sweep", "write_report", "write_tensorboard"]
 
 
 def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Path | None:
@@ -35,117 +36,58 @@ def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True)
     ax.set_title(title)
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def _num(v):
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _run_figures(run: Path, metrics: list, label_prefix: str = "") -> list:
-    figs = []
-    keys = [k for k in ("train_loss", "test_loss", "train_error", "test_error") if any(k in m for m in metrics)]
-    loss = {
+def _series(metrics: list, keys: list) -> dict:
+    """key -> (steps, values) of the records where ``key`` is a number."""
+    return {
         k: (
             [m["step"] for m in metrics if _num(m.get(k)) is not None],
             [m[k] for m in metrics if _num(m.get(k)) is not None],
         )
         for k in keys
-        if "loss" in k
     }
-    err = {
-        k: (
-            [m["step"] for m in metrics if _num(m.get(k)) is not None],
-            [m[k] for m in metrics if _num(m.get(k)) is not None],
-        )
-        for k in keys
-        if "error" in k
-    }
-    for name, series, ylabel in (("loss.png", loss, "loss"), ("error.png", err, "error")):
-        p = _curves(series, run / name, f"{label_prefix}{ylabel} over training", ylabel)
-        if p:
-            figs.append((f"{ylabel} over training", p))
-    diag = read_jsonl(run / "diagnostics.jsonl")
-    if diag:
-        from ..diagnostics import plots
 
-        for title, fn, fname in (
-            (
-                "activations per layer (mean, std, 98th percentile)",
-                lambda p: plots.plot_layer_stats(diag, "activation", path=p),
-                "activations.png",
-            ),
-            (
-                "curvature over training",
-                lambda p: plots.plot_curvature(
-                    diag, keys=("hessian_frobenius_norm", "hessian_top_eigenvalue", "hessian_trace"), path=p
-                ),
-                "curvature.png",
-            ),
-        ):
-            try:
-                fn(run / fname)
-                figs.append((title, run / fname))
-            except ValueError:  # that quantity was not monitored
-                pass
+
+def _monitor_figures(run: Path) -> list[Image]:
+    """The monitor's figures, for the quantities the run monitored."""
+    diag = read_jsonl(run / "diagnostics.jsonl")
+    if not diag:
+        return []
+    from ..diagnostics import plots
+
+    curvature = ("hessian_frobenius_norm", "hessian_top_eigenvalue", "hessian_trace")
+    figs = []
+    for title, name, draw in (
+        (
+            "activations per layer (mean, std, 98th percentile)",
+            "activations.png",
+            partial(plots.plot_layer_stats, diag),
+        ),
+        ("curvature over training", "curvature.png", partial(plots.plot_curvature, diag, keys=curvature)),
+    ):
+        try:
+            draw(path=run / name)
+        except ValueError:  # that quantity was not monitored
+            continue
+        figs.append(Image(title, path=run / name))
     return figs
 
 
-def _md_cell(v) -> str:
-    text = f"{v:.4g}" if isinstance(v, float) else str(v)
-    return text.replace("|", "\\|").replace("\n", " ")  # a message must not end or split the table
-
-
-def _md_table(rows: list) -> str:
-    if not rows:
-        return "_(no rows)_\n"
-    cols = list(rows[0])
-    out = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    for r in rows:
-        out += "| " + " | ".join(_md_cell(r[c]) for c in cols) + " |\n"
-    return out
-
-
-def _html_table(rows: list) -> str:
-    if not rows:
-        return "<p>(no rows)</p>"
-    cols = list(rows[0])
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(f'{r[c]:.4g}' if isinstance(r[c], float) else str(r[c]))}</td>" for c in cols)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _write(directory: Path, title: str, sections: list) -> tuple[Path, Path]:
-    """sections: (heading, markdown text, html text, figures)."""
-    md = f"# {title}\n\n"
-    body = f"<h1>{html.escape(title)}</h1>"
-    for heading, md_text, html_text, figs in sections:
-        md += f"## {heading}\n\n{md_text}\n"
-        body += f"<h2>{html.escape(heading)}</h2>{html_text}"
-        for cap, path in figs:
-            rel = path.relative_to(directory) if path.is_relative_to(directory) else path
-            md += f"![{cap}]({rel})\n\n"
-            b64 = base64.b64encode(path.read_bytes()).decode()
-            body += (
-                f"<figure><img alt='{html.escape(cap)}' src='data:image/png;base64,{b64}'>"
-                f"<figcaption>{html.escape(cap)}</figcaption></figure>"
-            )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px}pre{background:#f6f6f6;padding:1em;overflow:auto}"
-        "img{max-width:700px}</style></head><body>" + body + "</body></html>"
-    )
-    atomic_write_bytes(directory / "report.md", md.encode("utf-8"))
-    atomic_write_bytes(directory / "report.html", page.encode("utf-8"))
-    return directory / "report.md", directory / "report.html"
+def _run_figures(run: Path, metrics: list) -> list[Image]:
+    """Loss and error curves (the metrics the run evaluated), then the monitor's figures."""
+    keys = [k for k in ("train_loss", "test_loss", "train_error", "test_error") if any(k in m for m in metrics)]
+    figs = []
+    for name, kind in (("loss.png", "loss"), ("error.png", "error")):
+        path = _curves(_series(metrics, [k for k in keys if kind in k]), run / name, f"{kind} over training", kind)
+        if path:
+            figs.append(Image(f"{kind} over training", path=path))
+    return figs + _monitor_figures(run)
 
 
 def _read_or_note(path: Path, reader, default, problems: list, kind: type = object):
@@ -164,17 +106,14 @@ def _read_or_note(path: Path, reader, default, problems: list, kind: type = obje
     return value
 
 
-def _problems_section(problems: list) -> list:
-    if not problems:
-        return []
-    rows = [{"file": p} for p in problems]
-    return [("unreadable files", _md_table(rows), _html_table(rows), [])]
+def _problems_section(problems: list) -> list[Section]:
+    return [Section("unreadable files", [Table([{"file": p} for p in problems])])] if problems else []
 
 
 def report_run(run: Path) -> tuple[Path, Path]:
     """A run's report. Files that do not parse are listed (named) and the rest is still shown; a
     run whose summary is unreadable has status ``unreadable``."""
-    problems: list = []
+    problems: list[str] = []
     summary = _read_or_note(run / "summary.json", read_json, None, problems, dict)
     config = _read_or_note(run / "config.json", read_json, None, problems, dict)
     metrics = _read_or_note(run / "metrics.jsonl", read_jsonl, [], problems)
@@ -197,17 +136,17 @@ def report_run(run: Path) -> tuple[Path, Path]:
     except UnreadableFileError as e:  # diagnostics.jsonl: the run's other parts are still shown
         problems.append(f"{e} (figures skipped)")
         figs = []
-    return _write(
-        run,
+    page = Page(
         f"run {run.name}",
         [
-            ("status", _md_table(status), _html_table(status), []),
+            Section("status", [Table(status)]),
             *_problems_section(problems),
-            ("final metrics", _md_table(final_rows), _html_table(final_rows), []),
-            ("curves", "", "", figs),
-            ("config", f"```json\n{cfg_text}\n```\n", f"<pre>{html.escape(cfg_text)}</pre>", []),
+            Section("final metrics", [Table(final_rows)]),
+            Section("curves", figs),
+            Section("config", [Code(cfg_text, "json")]),
         ],
     )
+    return page.write(run)
 
 
 def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
@@ -225,7 +164,8 @@ def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
         }
         for t in res.trials
     ]
-    series, problems = {}, []
+    series: dict = {}
+    problems: list[str] = []
     for t in res.trials:
         ms = _read_or_note(root / "trials" / t["id"] / "metrics.jsonl", read_jsonl, [], problems)
         pts = [(m["step"], m[metric]) for m in ms if _num(m.get(metric)) is not None]
@@ -234,16 +174,16 @@ def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
     fig = _curves(series, root / "trials.png", f"{metric} of every trial", metric)
     stored = read_json(root / "sweep.json")
     meta = json.dumps(stored.get("grid", stored.get("configs")) if isinstance(stored, dict) else stored, indent=2)
-    return _write(
-        root,
+    page = Page(
         f"sweep {root.name}",
         [
-            (f"best learning rate per setting ({metric})", _md_table(table), _html_table(table), []),
+            Section(f"best learning rate per setting ({metric})", [Table(table)]),
             *_problems_section(problems),
-            ("trials", _md_table(trials), _html_table(trials), [(f"{metric} of every trial", fig)] if fig else []),
-            ("grid", f"```json\n{meta}\n```\n", f"<pre>{html.escape(meta)}</pre>", []),
+            Section("trials", [Table(trials), *([Image(f"{metric} of every trial", path=fig)] if fig else [])]),
+            Section("grid", [Code(meta, "json")]),
         ],
     )
+    return page.write(root)
 
 
 def write_report(directory: str | Path, metric: str = "train_error") -> tuple[Path, Path]:

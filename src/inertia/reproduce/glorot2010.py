@@ -40,16 +40,19 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..diagnostics.plots import subplots
 from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_configs
-from .claims import Claim, Figure, PaperResult, pyplot, save_figure
+from ..render import save_figure
+from .claims import Claim, Figure, PaperResult, mode_name
 
 TITLE = "Understanding the difficulty of training deep feedforward neural networks (Glorot & Bengio 2010)"
 ACTIVATIONS = ("sigmoid", "tanh", "softsign")
@@ -64,23 +67,34 @@ PAPER_TABLE1 = {
     ("tanh", "normalized"): 15.60,
     ("sigmoid", "standard"): 82.61,
 }
-# sizes per mode: training width/updates/data, and the init-time measurement's width and examples
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes and budget of one mode: the training runs' width, updates and training / test
+    images, and the init-time measurement's width, images and images for the Jacobians."""
+
+    width: int
+    steps: int
+    n: int
+    n_test: int
+    init_width: int
+    init_examples: int
+    jacobian_examples: int
+
+
 SIZES = {
-    "smoke": dict(width=32, steps=60, n=500, n_test=200, init_width=32, init_examples=60, jacobian_examples=2),
-    "quick": dict(
+    "smoke": Sizes(width=32, steps=60, n=500, n_test=200, init_width=32, init_examples=60, jacobian_examples=2),
+    "quick": Sizes(
         width=200, steps=18_000, n=10_000, n_test=2000, init_width=500, init_examples=300, jacobian_examples=8
     ),
-    "full": dict(
+    "full": Sizes(
         width=1000, steps=1_000_000, n=100_000, n_test=10_000, init_width=1000, init_examples=300, jacobian_examples=16
     ),
 }
 PROBE_IMAGES = 300  # the paper computes activation statistics on 300 fixed test images
 TANH_SATURATED_P98 = 0.97  # a tanh layer counts as saturated once its 98th percentile reaches this
 SIGMOID_LOWER_BAND = 0.15  # sigmoid's lower layers "stay near 0.5": |mean - 0.5| <= this throughout
-
-
-def _mode(quick: bool, smoke: bool) -> str:
-    return "smoke" if smoke else "quick" if quick else "full"
 
 
 def get_config(quick: bool = True, smoke: bool = False) -> Config:
@@ -92,23 +106,24 @@ def get_config(quick: bool = True, smoke: bool = False) -> Config:
     18,000 updates on the easy Shapeset variant (10,000 images); full: m = 1000, 1,000,000 updates
     on the faithful Shapeset-3x2 (100,000 images). The init-time measurements' sizes are in
     ``SIZES``. Command: ``inertia reproduce glorot2010 --quick|--full [--device cuda]``."""
-    s = SIZES[_mode(quick, smoke)]
-    every = max(s["steps"] // 40, 1)
+    mode = mode_name(quick, smoke)
+    s = SIZES[mode]
+    every = max(s.steps // 40, 1)
     return from_dict(
         dict(
             experiment="glorot2010",
             data={
-                "name": "shapeset" if _mode(quick, smoke) == "full" else "shapeset_easy",
-                "n": s["n"],
-                "n_test": s["n_test"],
+                "name": "shapeset" if mode == "full" else "shapeset_easy",
+                "n": s.n,
+                "n_test": s.n_test,
             },
-            model={"name": "mlp", "sizes": [1024] + [s["width"]] * HIDDEN + [9], "activation": "tanh"},
+            model={"name": "mlp", "sizes": [1024] + [s.width] * HIDDEN + [9], "activation": "tanh"},
             init={"scheme": INITS["standard"]},
             optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.0},
             loss="cross_entropy",
-            steps=s["steps"],
+            steps=s.steps,
             batch_size=10,
-            eval_every=max(s["steps"] // 10, 1),
+            eval_every=max(s.steps // 10, 1),
             # layer statistics on 300 fixed test images, as the paper's Figures 2-4 (smoke: 50)
             monitor={"quantities": ["layer_stats"], "every": every, "probe": 50 if smoke else PROBE_IMAGES},
         )
@@ -249,7 +264,7 @@ def activation_curves(diag: list, names: list) -> dict:
     The last record per layer is used (records from before ``Monitor.paused`` existed could also
     hold evaluation passes' statistics, listed first)."""
     keys = ("mean", "std", "p98", "saturated")
-    out = {"step": [], **{k: [] for k in keys}}
+    out: dict[str, list] = {"step": [], **{k: [] for k in keys}}
     for rec in diag:
         last = {r["layer"]: r for r in rec.get("layers", []) if r.get("kind") == "activation"}
         if all(n in last for n in names):
@@ -376,20 +391,31 @@ def run(
     quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
 ) -> PaperResult:
     t0 = time.perf_counter()
-    mode = _mode(quick, smoke)
-    s = SIZES[mode]
+    mode = mode_name(quick, smoke)
     base = get_config(quick, smoke)
     if device != "cpu":
         base = base.replace(device=device)
     fig_dir = Path(out) / "glorot2010"
     fig_dir.mkdir(parents=True, exist_ok=True)
     res = PaperResult("glorot2010", TITLE, _setting(mode, base, seeds))
+    # at initialization first: the training pool takes every core
+    at_initialization(res, SIZES[mode], fig_dir, seed=base.seed, device=device)
+    training = _train(base, seeds, fig_dir, mode)
+    training_table(res, training)
+    res.claims.append(sigmoid_saturation_claim(training.curves[("sigmoid", "standard")]))
+    res.claims.append(tanh_saturation_claim(training.curves[("tanh", "standard")]))
+    res.claims.extend(error_claims(training.mean_error, base.data["n_test"] * seeds))
+    training_figures(res, training, fig_dir)
+    res.wall_time_s = time.perf_counter() - t0
+    return res
 
-    # 1. at initialization (before the training pool, which takes every core)
+
+def at_initialization(res: PaperResult, s: Sizes, fig_dir: Path, seed: int, device: str = "cpu") -> None:
+    """Figures 6-8 and section 4.2.2: the init-time table, its four claims and two figures."""
     m = init_measurements(
-        s["init_width"], s["init_examples"], seed=base.seed, jacobian_examples=s["jacobian_examples"], device=device
+        s.init_width, s.init_examples, seed=seed, jacobian_examples=s.jacobian_examples, device=device
     )
-    res.tables[f"at initialization (faithful Shapeset-3x2, width {s['init_width']}, {s['init_examples']} images)"] = [
+    res.tables[f"at initialization (faithful Shapeset-3x2, width {s.init_width}, {s.init_examples} images)"] = [
         {
             "activation": a,
             "init": i,
@@ -421,22 +447,45 @@ def run(
         )
     )
 
-    # 2. training: six settings x seeds in one resumable pool
+
+@dataclass
+class Training:
+    """What the six settings' training runs measured, per (activation, init): the test errors (one
+    per seed; 1.0 for a run that did not complete) and statuses, and seed 0's test-error history
+    and activation curves."""
+
+    errors: dict = field(default_factory=dict)
+    status: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+
+    @property
+    def mean_error(self) -> dict:
+        return {key: statistics.fmean(v) for key, v in self.errors.items()}
+
+
+def _train(base: Config, seeds: int, fig_dir: Path, mode: str) -> Training:
+    """Six settings x seeds in one resumable pool."""
     configs = {f"{a}|{i}|{k}": setting_config(base, a, i, k) for a in ACTIVATIONS for i in INITS for k in range(seeds)}
-    sweep = run_configs(configs, out=fig_dir, name=f"train-{mode}", workers=1 if smoke else None, resume=True)
+    sweep = run_configs(configs, out=fig_dir, name=f"train-{mode}", workers=1 if mode == "smoke" else None, resume=True)
     _, act_names = hidden_layer_names(make_net(2, "tanh", "standard"))  # the same module names at any width
-    err, status, history, curves = {}, {}, {}, {}
+    out = Training()
     for t in sweep.trials:
         a, i, k = t["overrides"]["label"].split("|")
         d = sweep.directory / "trials" / t["id"]
         metrics = read_jsonl(d / "metrics.jsonl")
         e = smoothed_error(metrics) if t["status"] == "completed" else None
-        err.setdefault((a, i), []).append(1.0 if e is None else e)  # a diverged or failed run scores 100%
-        status.setdefault((a, i), []).append(t["status"])
+        out.errors.setdefault((a, i), []).append(1.0 if e is None else e)  # a diverged or failed run scores 100%
+        out.status.setdefault((a, i), []).append(t["status"])
         if k == "0":
-            history[(a, i)] = [(mm["step"], mm["test_error"]) for mm in metrics if "test_error" in mm]
-            curves[(a, i)] = activation_curves(read_jsonl(d / "diagnostics.jsonl"), act_names)
-    mean_err = {key: statistics.fmean(v) for key, v in err.items()}
+            out.history[(a, i)] = [(mm["step"], mm["test_error"]) for mm in metrics if "test_error" in mm]
+            out.curves[(a, i)] = activation_curves(read_jsonl(d / "diagnostics.jsonl"), act_names)
+    return out
+
+
+def training_table(res: PaperResult, training: Training) -> None:
+    """Table 1: the test error of each setting after training."""
+    mean_err, history = training.mean_error, training.history
     res.tables["test error after training (%)"] = [
         {
             "activation": a,
@@ -444,17 +493,18 @@ def run(
             "test error (%), mean of the last 3 evaluations": 100 * mean_err[(a, i)],
             "final evaluation (%)": 100 * history[(a, i)][-1][1] if history.get((a, i)) else None,
             "paper (faithful Shapeset, long training)": PAPER_TABLE1.get((a, i)),
-            "status": ", ".join(status[(a, i)]),
+            "status": ", ".join(training.status[(a, i)]),
         }
         for a in ACTIVATIONS
         for i in INITS
     ]
-    res.claims.append(sigmoid_saturation_claim(curves[("sigmoid", "standard")]))
-    res.claims.append(tanh_saturation_claim(curves[("tanh", "standard")]))
-    res.claims.extend(error_claims(mean_err, base.data["n_test"] * seeds))
+
+
+def training_figures(res: PaperResult, training: Training, fig_dir: Path) -> None:
+    """Figures 2-4 (activations along training) and Figure 11 (test error along training)."""
     res.figures.append(
         Figure(
-            _plot_activation_curves(curves, fig_dir / "activations_over_training.png"),
+            _plot_activation_curves(training.curves, fig_dir / "activations_over_training.png"),
             "Glorot & Bengio, Figures 2-4 (standard init): top, mean and std (band) of each "
             "hidden layer's activations during training: sigmoid's top hidden layer is driven to "
             "0 while the lower layers stay near 0.5; bottom, the 98th percentiles: tanh's layers "
@@ -463,13 +513,11 @@ def run(
     )
     res.figures.append(
         Figure(
-            _plot_test_error(history, fig_dir / "test_error.png"),
+            _plot_test_error(training.history, fig_dir / "test_error.png"),
             "Glorot & Bengio, Figure 11 and Table 1: test error during training for the six "
             "settings; sigmoid is worst, and the normalized init helps tanh most.",
         )
     )
-    res.wall_time_s = time.perf_counter() - t0
-    return res
 
 
 def _setting(mode: str, base: Config, seeds: int) -> str:
@@ -480,9 +528,9 @@ def _setting(mode: str, base: Config, seeds: int) -> str:
         else "the faithful Shapeset-3x2"
     )
     return (
-        f"{mode}: init-time measurements on the faithful Shapeset-3x2 ({s['init_examples']} images, width "
-        f"{s['init_width']}, Jacobians at {s['jacobian_examples']} images); training on {data}, width "
-        f"{s['width']}, {base.data['n']} training and {base.data['n_test']} test images, SGD lr "
+        f"{mode}: init-time measurements on the faithful Shapeset-3x2 ({s.init_examples} images, width "
+        f"{s.init_width}, Jacobians at {s.jacobian_examples} images); training on {data}, width "
+        f"{s.width}, {base.data['n']} training and {base.data['n_test']} test images, SGD lr "
         f"{base.optimizer.lr} for every model, minibatch {base.batch_size}, {base.steps} updates, layer "
         f"statistics on {base.monitor.probe} fixed test images every {base.monitor.every} updates, {seeds} "
         f"seed(s) per setting (paper: width 1000, the faithful data online, lr tuned per model, long training)"
@@ -500,13 +548,12 @@ def _density(rec: dict) -> tuple[list, list]:
 
 
 def _plot_histograms(m: dict, path: Path) -> Path:
-    plt = pyplot()
     kinds = (
         ("activation", "activation value"),
         ("backprop_grad", "back-propagated gradient d loss / d a"),
         ("weight_grad", "weight gradient d loss / d W"),
     )
-    fig, axes = plt.subplots(len(kinds), 2, figsize=(11, 9))
+    fig, axes = subplots(len(kinds), 2, figsize=(11, 9))
     for col, init in enumerate(INITS):
         v = m[("tanh", init)]
         for row, (kind, label) in enumerate(kinds):
@@ -524,8 +571,7 @@ def _plot_histograms(m: dict, path: Path) -> Path:
 
 
 def _plot_jacobians(m: dict, path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for ci, act in enumerate(ACTIVATIONS):
         for init, ls in zip(INITS, ("--", "-"), strict=False):
             sv = m[(act, init)]["jacobian_mean_sv"]
@@ -541,8 +587,7 @@ def _plot_jacobians(m: dict, path: Path) -> Path:
 
 
 def _plot_activation_curves(curves: dict, path: Path) -> Path:
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7))
+    fig, axes = subplots(2, 3, figsize=(15, 7))
     for col, act in enumerate(ACTIVATIONS):
         c = curves.get((act, "standard")) or {"step": []}
         for li in range(HIDDEN if c["step"] else 0):
@@ -566,8 +611,7 @@ def _plot_activation_curves(curves: dict, path: Path) -> Path:
 
 
 def _plot_test_error(history: dict, path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for ci, act in enumerate(ACTIVATIONS):
         for init, ls in zip(INITS, ("--", "-"), strict=False):
             h = history.get((act, init)) or []
@@ -594,4 +638,9 @@ __all__ = [
     "setting_config",
     "TITLE",
     "SIZES",
+    "Sizes",
+    "Training",
+    "at_initialization",
+    "training_figures",
+    "training_table",
 ]

@@ -46,15 +46,18 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..diagnostics.plots import subplots
 from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_configs
-from .claims import Claim, Figure, PaperResult, pyplot
+from ..render import save_figure
+from .claims import Claim, Figure, PaperResult, mode_name
 
 TITLE = "Provable benefit of orthogonal initialization in optimizing deep linear networks (Hu, Xiao & Pennington 2020)"
 D_IN, N, D_OUT = 1024, 16, 10
@@ -70,20 +73,35 @@ def step_size(x: torch.Tensor, depth: int, d_out: int = D_OUT) -> float:
     return d_out / (2 * depth * float(torch.linalg.matrix_norm(x.to(torch.float64), ord=2)) ** 2)
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """The grid and budget of one mode: widths, depths and full-batch GD steps per cell."""
+
+    widths: list
+    depths: list
+    steps: int
+
+
+SIZES = {
+    # seconds, for the tests; too small to show the effect (widths >= d_y, as in the paper)
+    "smoke": Sizes(widths=[16, 64], depths=[2, 8, 32], steps=30),
+    "quick": Sizes(widths=[32, 64, 128, 256], depths=[2, 4, 8, 16, 32, 64, 128, 256], steps=100),
+    "full": Sizes(
+        widths=[16, 32, 64, 128, 256, 512, 1024], depths=[2, 4, 8, 16, 32, 64, 128, 256, 512, 700], steps=1000
+    ),
+}
+
+
 def get_config(quick: bool = True, smoke: bool = False) -> dict:
     """Hu, Xiao & Pennington 2020, section 5: the (width, depth) grid of losses after a fixed
     number of full-batch GD steps, orthogonal against Gaussian init.
 
     Returns ``{"base": Config, "widths": [...], "depths": [...]}``: ``base`` is one cell's
     ``train`` config (data, model, loss, steps, float64); :func:`cell_config` sets a cell's
-    width, depth, init, seed and step size. Smoke: widths {16, 64} x depths {2, 8, 32}, 30 steps
-    (seconds, for the tests; too small to show the effect). Command: ``inertia reproduce hu2020 --quick|--full``."""
-    if smoke:
-        widths, depths, steps = [16, 64], [2, 8, 32], 30  # widths >= d_y, as in the paper
-    elif quick:
-        widths, depths, steps = [32, 64, 128, 256], [2, 4, 8, 16, 32, 64, 128, 256], 100
-    else:
-        widths, depths, steps = [16, 32, 64, 128, 256, 512, 1024], [2, 4, 8, 16, 32, 64, 128, 256, 512, 700], 1000
+    width, depth, init, seed and step size. The grids are ``SIZES``; smoke: widths {16, 64} x
+    depths {2, 8, 32}, 30 steps. Command: ``inertia reproduce hu2020 --quick|--full``."""
+    sizes = SIZES[mode_name(quick, smoke)]
+    widths, depths, steps = list(sizes.widths), list(sizes.depths), sizes.steps
     base = from_dict(
         dict(
             experiment="hu2020",
@@ -163,8 +181,6 @@ def _ratio(sweep, trial) -> float:
 def run(
     quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
 ) -> PaperResult:
-    from ..data import deep_linear_regression
-
     t0 = time.perf_counter()
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
@@ -172,31 +188,12 @@ def run(
     base, widths, depths = cfg["base"], cfg["widths"], cfg["depths"]
     if device != "cpu":
         base = base.replace(device=device)
-    mode = "smoke" if smoke else "quick" if quick else "full"
-    cells = []
-    for s in range(seeds):
-        eta = {L: step_size(deep_linear_regression(D_IN, N, D_OUT, seed=s).X, L) for L in depths}  # train's X
-        cells += [(init, w, L, s, eta[L]) for init in INITS for w in widths for L in depths]
-    # the pool takes trials in order: the costliest first (cost ~ L m^2 per step), so that the two
-    # workers finish together instead of one running a depth-256 cell alone at the end
-    cells.sort(key=lambda c: -(c[2] * c[1] ** 2 + D_IN * c[1]))
-    configs = {f"{init}|{w}|{L}|{s}": cell_config(base, w, L, init, e, seed=s) for init, w, L, s, e in cells}
-    out = Path(out)
-    fig_dir = out / "hu2020"
+    mode = mode_name(quick, smoke)
+    fig_dir = Path(out) / "hu2020"
     fig_dir.mkdir(parents=True, exist_ok=True)
+    configs = grid_configs(base, widths, depths, seeds)
     sweep = run_configs(configs, out=fig_dir, name=f"grid-{mode}", workers=1 if smoke else None, resume=True)
-    per_seed: dict = {}
-    for t in sweep.trials:
-        init, w, L, _ = t["overrides"]["label"].split("|")
-        per_seed.setdefault((init, int(w), int(L)), []).append(_ratio(sweep, t))
-    # median over seeds; np.median of [r, inf] is inf, so one diverged seed of two fails the cell
-    ratio = {k: float(np.median(v)) for k, v in per_seed.items()}
-
-    def converged(init: str, threshold: float = CONVERGED) -> dict:
-        return {(w, L): ratio[(init, w, L)] < threshold for w in widths for L in depths}
-
-    conv = {init: converged(init) for init in INITS}
-    fits = {init: boundary_slope(conv[init], widths, depths) for init in INITS}
+    grid = Grid(loss_ratios(sweep), widths, depths)
     res = PaperResult(
         "hu2020",
         TITLE,
@@ -204,83 +201,11 @@ def run(
         f"{base.steps} full-batch GD steps at eta = d_y / (2 L ||X||^2); float64; {seeds} seed(s) "
         f"(median ratio); converged = loss after / loss before < {CONVERGED:g}",
     )
-
-    def cell(r: float):
-        return round(math.log10(r), 1) if 0 < r < math.inf else ("diverged" if r == math.inf else "0 loss")
-
-    for init in INITS:
-        res.tables[f"{init} init: log10(final loss / initial loss) (rows: width, columns: depth)"] = [
-            {"width": w, **{f"L={L}": cell(ratio[(init, w, L)]) for L in depths}} for w in widths
-        ]
-    res.tables[f"converged (loss ratio < {CONVERGED:g}): O orthogonal, G Gaussian, - neither"] = [
-        {
-            "width": w,
-            **{
-                f"L={L}": ("O" if conv["orthogonal"][(w, L)] else "") + ("G" if conv["gaussian"][(w, L)] else "") or "-"
-                for L in depths
-            },
-        }
-        for w in widths
-    ]
-    res.tables["the boundary: smallest converging width per depth (- : none in the grid)"] = [
-        {"depth": L, **{init: fits[init][2][L] for init in INITS}} for L in depths
-    ]
-    gd = max_converging_depth(conv["gaussian"], widths, depths)
-    res.tables["largest converging depth per width"] = [
-        {"width": w, "orthogonal": max_converging_depth(conv["orthogonal"], widths, depths)[w], "gaussian": gd[w]}
-        for w in widths
-    ]
-    sens = []
-    for thr in SENSITIVITY:
-        s = {init: boundary_slope(converged(init, thr), widths, depths) for init in INITS}
-        sens.append(
-            {
-                "threshold": thr,
-                "orthogonal: depths with no converging width": sum(v is None for v in s["orthogonal"][2].values()),
-                "orthogonal slope": round(s["orthogonal"][0], 2),
-                "gaussian slope": round(s["gaussian"][0], 2),
-            }
-        )
-    res.tables["boundary slopes at other convergence thresholds (not used for the verdicts)"] = sens
-
-    o_slope, _, ob = fits["orthogonal"]
-    missing = [L for L in depths if ob[L] is None]
-    res.claims.append(
-        Claim(
-            "orthogonal init: the width needed to converge does not grow with depth",
-            f"smallest converging width {_widths(ob, depths)} at depths {depths}; log-log slope {o_slope:.2f}",
-            f"a converging width at every depth and log-log slope of width against depth < {FLAT_SLOPE}",
-            not missing and abs(o_slope) < FLAT_SLOPE,
-            "width independent of depth (Theorem 4.1): slope 0",
-        )
-    )
-    g_slope, _, gb = fits["gaussian"]
-    beyond = [L for L in depths if gb[L] is None]
-    res.claims.append(
-        Claim(
-            "Gaussian init: the width needed to converge grows with depth",
-            f"smallest converging width {_widths(gb, depths)} at depths {depths}; log-log slope {g_slope:.2f} over "
-            f"the depths where a width converges" + (f" (none converges at depths {beyond})" if beyond else ""),
-            f"log-log slope of width against depth >= {GROWTH_SLOPE}",
-            bool(g_slope >= GROWTH_SLOPE),
-            "width linear in depth: slope 1",
-        )
-    )
-    deep = depths[-1]
-    o_ok = [w for w in widths if conv["orthogonal"][(w, deep)]]
-    g_ok = [w for w in widths if conv["gaussian"][(w, deep)]]
-    res.claims.append(
-        Claim(
-            f"at depth {deep}, orthogonal converges at a width where Gaussian does not",
-            f"orthogonal converges at widths {o_ok}, Gaussian at {g_ok}",
-            "some width converges only with orthogonal",
-            bool(set(o_ok) - set(g_ok)),
-            "orthogonal trains every depth at modest width; Gaussian fails beyond a line",
-        )
-    )
+    res.tables.update(grid_tables(grid))
+    res.claims.extend(boundary_claims(grid))
     res.figures.append(
         Figure(
-            _heatmaps(ratio, widths, depths, fits, fig_dir / "heatmaps.png"),
+            _heatmaps(grid, fig_dir / "heatmaps.png"),
             "Hu et al., the width x depth grid: log10 of the loss ratio after the budget; orthogonal "
             "init converges at every depth once the width suffices (a flat boundary), Gaussian init "
             "needs a width growing with depth (circles: smallest converging width; dashed: the "
@@ -289,6 +214,131 @@ def run(
     )
     res.wall_time_s = time.perf_counter() - t0
     return res
+
+
+def grid_configs(base: Config, widths: list, depths: list, seeds: int) -> dict[str, Config]:
+    """Every cell's config, labelled ``init|width|depth|seed``, the costliest first: the pool takes
+    trials in order (cost ~ L m^2 per step), so that the workers finish together instead of one
+    running a depth-256 cell alone at the end."""
+    from ..data import deep_linear_regression
+
+    cells = []
+    for s in range(seeds):
+        eta = {L: step_size(deep_linear_regression(D_IN, N, D_OUT, seed=s).X, L) for L in depths}  # train's X
+        cells += [(init, w, L, s, eta[L]) for init in INITS for w in widths for L in depths]
+    cells.sort(key=lambda c: -(c[2] * c[1] ** 2 + D_IN * c[1]))
+    return {f"{init}|{w}|{L}|{s}": cell_config(base, w, L, init, e, seed=s) for init, w, L, s, e in cells}
+
+
+def loss_ratios(sweep) -> dict[tuple[str, int, int], float]:
+    """``(init, width, depth)`` -> the median over seeds of final / initial training loss (np.median
+    of [r, inf] is inf, so one diverged seed of two fails the cell)."""
+    per_seed: dict = {}
+    for t in sweep.trials:
+        init, w, L, _ = t["overrides"]["label"].split("|")
+        per_seed.setdefault((init, int(w), int(L)), []).append(_ratio(sweep, t))
+    return {k: float(np.median(v)) for k, v in per_seed.items()}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The measured grid: each cell's loss ratio, and what is decided from it at a threshold."""
+
+    ratio: dict
+    widths: list
+    depths: list
+
+    def converged(self, init: str, threshold: float = CONVERGED) -> dict:
+        """``(width, depth)`` -> whether the cell's loss ratio is below ``threshold``."""
+        return {(w, L): self.ratio[(init, w, L)] < threshold for w in self.widths for L in self.depths}
+
+    def fit(self, init: str, threshold: float = CONVERGED) -> tuple[float, float, dict]:
+        """:func:`boundary_slope` of ``init``'s converged cells: ``(slope, intercept, boundary)``."""
+        return boundary_slope(self.converged(init, threshold), self.widths, self.depths)
+
+
+def _log_ratio(r: float):
+    return round(math.log10(r), 1) if 0 < r < math.inf else ("diverged" if r == math.inf else "0 loss")
+
+
+def grid_tables(g: Grid) -> dict[str, list[dict]]:
+    """The section-5 grid as tables: each init's log10 loss ratios, the converged map, both
+    boundaries, the largest converging depths, and the slopes at other thresholds."""
+    conv = {init: g.converged(init) for init in INITS}
+    fits = {init: g.fit(init) for init in INITS}
+    tables = {
+        f"{init} init: log10(final loss / initial loss) (rows: width, columns: depth)": [
+            {"width": w, **{f"L={L}": _log_ratio(g.ratio[(init, w, L)]) for L in g.depths}} for w in g.widths
+        ]
+        for init in INITS
+    }
+    tables[f"converged (loss ratio < {CONVERGED:g}): O orthogonal, G Gaussian, - neither"] = [
+        {
+            "width": w,
+            **{
+                f"L={L}": ("O" if conv["orthogonal"][(w, L)] else "") + ("G" if conv["gaussian"][(w, L)] else "") or "-"
+                for L in g.depths
+            },
+        }
+        for w in g.widths
+    ]
+    tables["the boundary: smallest converging width per depth (- : none in the grid)"] = [
+        {"depth": L, **{init: fits[init][2][L] for init in INITS}} for L in g.depths
+    ]
+    deepest = {init: max_converging_depth(conv[init], g.widths, g.depths) for init in INITS}
+    tables["largest converging depth per width"] = [
+        {"width": w, "orthogonal": deepest["orthogonal"][w], "gaussian": deepest["gaussian"][w]} for w in g.widths
+    ]
+    tables["boundary slopes at other convergence thresholds (not used for the verdicts)"] = [
+        _sensitivity_row(g, thr) for thr in SENSITIVITY
+    ]
+    return tables
+
+
+def _sensitivity_row(g: Grid, threshold: float) -> dict:
+    s = {init: g.fit(init, threshold) for init in INITS}
+    return {
+        "threshold": threshold,
+        "orthogonal: depths with no converging width": sum(v is None for v in s["orthogonal"][2].values()),
+        "orthogonal slope": round(s["orthogonal"][0], 2),
+        "gaussian slope": round(s["gaussian"][0], 2),
+    }
+
+
+def boundary_claims(g: Grid) -> list[Claim]:
+    """Claims 1-3 (module docstring), decided at the threshold ``CONVERGED``."""
+    depths, widths = g.depths, g.widths
+    o_slope, _, ob = g.fit("orthogonal")
+    missing = [L for L in depths if ob[L] is None]
+    g_slope, _, gb = g.fit("gaussian")
+    beyond = [L for L in depths if gb[L] is None]
+    deep = depths[-1]
+    o_ok = [w for w in widths if g.converged("orthogonal")[(w, deep)]]
+    g_ok = [w for w in widths if g.converged("gaussian")[(w, deep)]]
+    return [
+        Claim(
+            "orthogonal init: the width needed to converge does not grow with depth",
+            f"smallest converging width {_widths(ob, depths)} at depths {depths}; log-log slope {o_slope:.2f}",
+            f"a converging width at every depth and log-log slope of width against depth < {FLAT_SLOPE}",
+            not missing and abs(o_slope) < FLAT_SLOPE,
+            "width independent of depth (Theorem 4.1): slope 0",
+        ),
+        Claim(
+            "Gaussian init: the width needed to converge grows with depth",
+            f"smallest converging width {_widths(gb, depths)} at depths {depths}; log-log slope {g_slope:.2f} over "
+            f"the depths where a width converges" + (f" (none converges at depths {beyond})" if beyond else ""),
+            f"log-log slope of width against depth >= {GROWTH_SLOPE}",
+            bool(g_slope >= GROWTH_SLOPE),
+            "width linear in depth: slope 1",
+        ),
+        Claim(
+            f"at depth {deep}, orthogonal converges at a width where Gaussian does not",
+            f"orthogonal converges at widths {o_ok}, Gaussian at {g_ok}",
+            "some width converges only with orthogonal",
+            bool(set(o_ok) - set(g_ok)),
+            "orthogonal trains every depth at modest width; Gaussian fails beyond a line",
+        ),
+    ]
 
 
 def _widths(boundary: dict, depths) -> str:
@@ -303,15 +353,14 @@ def _edges(v) -> np.ndarray:
     return np.exp(np.concatenate([[2 * lv[0] - mid[0]], mid, [2 * lv[-1] - mid[-1]]]))
 
 
-def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
-    plt = pyplot()
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+def _heatmaps(g: Grid, path: Path) -> Path:
+    widths, depths = g.widths, g.depths
+    fig, axes = subplots(1, 2, figsize=(11, 4.2), sharey=True)
     xe, ye = _edges(depths), _edges(widths)
     for ax, init in zip(axes, INITS, strict=False):
         z = np.array(
             [
-                [math.log10(ratio[(init, w, L)]) if 0 < ratio[(init, w, L)] < math.inf else 2.0 for L in depths]
+                [math.log10(g.ratio[(init, w, L)]) if 0 < g.ratio[(init, w, L)] < math.inf else 2.0 for L in depths]
                 for w in widths
             ]
         )
@@ -321,15 +370,7 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
         ax.set_xticks(depths, [str(L) for L in depths], rotation=45 if len(depths) > 8 else 0)
         ax.set_yticks(widths, [str(w) for w in widths])
         ax.minorticks_off()
-        slope, intercept, b = fits[init]
-        pts = [(L, w) for L, w in b.items() if w is not None]
-        if pts:
-            ax.plot(
-                *zip(*pts, strict=False), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width"
-            )
-        if math.isfinite(slope):
-            ls = np.geomspace(xe[0], xe[-1], 50)
-            ax.plot(ls, np.exp(intercept) * ls**slope, "--", color="red", lw=2, label=f"fit: width ~ depth^{slope:.2f}")
+        _boundary_overlay(ax, g.fit(init), xe)
         ax.set_xlim(xe[0], xe[-1])
         ax.set_ylim(ye[0], ye[-1])
         ax.set_xlabel("depth L")
@@ -337,6 +378,37 @@ def _heatmaps(ratio: dict, widths, depths, fits: dict, path: Path) -> Path:
         ax.legend(fontsize="small", loc="lower right")
     axes[0].set_ylabel("width m")
     fig.colorbar(mesh, ax=axes, label="log10(final / initial loss) (diverged: 2)")
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, crop=True)  # the colorbar spans both axes
+
+
+def _boundary_overlay(ax, fit: tuple, xe) -> None:
+    """The smallest converging widths (circles) and their log-log fit (dashed)."""
+    slope, intercept, b = fit
+    pts = [(L, w) for L, w in b.items() if w is not None]
+    if pts:
+        ax.plot(*zip(*pts, strict=False), "o", mfc="none", mec="white", mew=2, ms=9, label="smallest converging width")
+    if math.isfinite(slope):
+        ls = np.geomspace(xe[0], xe[-1], 50)
+        ax.plot(ls, np.exp(intercept) * ls**slope, "--", color="red", lw=2, label=f"fit: width ~ depth^{slope:.2f}")
+
+
+__all__ = [
+    "CONVERGED",
+    "SIZES",
+    "TITLE",
+    "Grid",
+    "Sizes",
+    "boundary_claims",
+    "boundary_slope",
+    "cell_config",
+    "fit_boundary",
+    "fit_slope",
+    "get_config",
+    "grid_configs",
+    "grid_tables",
+    "loss_ratios",
+    "max_converging_depth",
+    "min_converging_width",
+    "run",
+    "step_size",
+]

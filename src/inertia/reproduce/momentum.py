@@ -20,46 +20,86 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..diagnostics.plots import subplots
 from ..optim import Momentum
-from .claims import Claim, Figure, PaperResult, pyplot
+from ..render import save_figure
+from .claims import Claim, Figure, PaperResult, mode_name
 
 TITLE = "Classical momentum and Nesterov's accelerated gradient (note; Sutskever et al. 2013, sec. 2)"
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """The grids and budgets of one mode: the quadratic (curvatures, start, the loss reduction to
+    reach within ``max_steps``), the (lr, mu) grids searched for each method, Rosenbrock's budget and
+    grids, and the momenta of the convergence-factor figure."""
+
+    curvatures: list
+    start: list
+    target: float
+    max_steps: int
+    lrs: list
+    mus: list
+    rosenbrock_steps: int
+    rosenbrock_lrs: list
+    rosenbrock_mus: list
+    rate_mus: list
+
+
+SIZES = {
+    "smoke": Sizes(
+        curvatures=[1.0, 100.0],
+        start=[1.0, 1.0],
+        target=1e-4,
+        max_steps=400,
+        lrs=[0.02, 0.01],
+        mus=[0.8],
+        rosenbrock_steps=100,
+        rosenbrock_lrs=[1e-3],
+        rosenbrock_mus=[0.9],
+        rate_mus=[0.0, 0.9],
+    ),
+    "quick": Sizes(
+        curvatures=[1.0, 100.0],  # condition number 100
+        start=[1.0, 1.0],
+        target=1e-8,  # loss reduction factor to reach
+        max_steps=3000,
+        lrs=list(np.geomspace(1e-3, 2.5e-2, 13)),
+        mus=[0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99],
+        rosenbrock_steps=1000,
+        rosenbrock_lrs=list(np.geomspace(2e-4, 2e-3, 4)),
+        rosenbrock_mus=[0.9, 0.99],
+        rate_mus=[0.0, 0.5, 0.9, 0.99],
+    ),
+    "full": Sizes(
+        curvatures=[1.0, 100.0],
+        start=[1.0, 1.0],
+        target=1e-8,
+        max_steps=3000,
+        lrs=list(np.geomspace(1e-3, 2.5e-2, 25)),
+        mus=list(np.linspace(0.3, 0.99, 24)),
+        rosenbrock_steps=20000,
+        rosenbrock_lrs=list(np.geomspace(2e-4, 2e-3, 12)),
+        rosenbrock_mus=[0.8, 0.9, 0.95, 0.99, 0.995],
+        rate_mus=[0.0, 0.5, 0.9, 0.99],
+    ),
+}
+# (lam lr, mu) points where the optimizer's measured rate is compared with the iteration matrix's
+RATE_POINTS = [(0.05, 0.9), (0.5, 0.9), (1.0, 0.5), (0.3, 0.99), (2.5, 0.9)]
+
+
 def get_config(quick: bool = True, smoke: bool = False) -> dict:
     """Momentum on known problems (the note on momentum; Sutskever et al. 2013, section 2 and its
-    Figure 1's analysis of CM vs NAG). Command: ``inertia reproduce momentum --quick|--full``.
-    ``smoke`` shrinks every grid for the test suite (claims are still decided, on less)."""
-    if smoke:
-        return {
-            "curvatures": [1.0, 100.0],
-            "start": [1.0, 1.0],
-            "target": 1e-4,
-            "max_steps": 400,
-            "lrs": [0.02, 0.01],
-            "mus": [0.8],
-            "rosenbrock_steps": 100,
-            "rosenbrock_lrs": [1e-3],
-            "rosenbrock_mus": [0.9],
-            "rate_mus": [0.0, 0.9],
-        }
-    return {
-        "curvatures": [1.0, 100.0],  # condition number 100
-        "start": [1.0, 1.0],
-        "target": 1e-8,  # loss reduction factor to reach
-        "max_steps": 3000,
-        "lrs": list(np.geomspace(1e-3, 2.5e-2, 13 if quick else 25)),
-        "mus": [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99] if quick else list(np.linspace(0.3, 0.99, 24)),
-        "rosenbrock_steps": 1000 if quick else 20000,
-        "rosenbrock_lrs": list(np.geomspace(2e-4, 2e-3, 4 if quick else 12)),
-        "rosenbrock_mus": [0.9, 0.99] if quick else [0.8, 0.9, 0.95, 0.99, 0.995],
-        "rate_mus": [0.0, 0.5, 0.9, 0.99],
-    }
+    Figure 1's analysis of CM vs NAG): the mode's :class:`Sizes` as a dict. Command:
+    ``inertia reproduce momentum --quick|--full``. ``smoke`` shrinks every grid for the test suite
+    (claims are still decided, on less)."""
+    return asdict(SIZES[mode_name(quick, smoke)])
 
 
 def _quadratic(lams):
@@ -108,6 +148,8 @@ def _best(f, x0, lrs, mus, nesterov, steps, target=None):
             key = (hit if hit is not None else steps + 1, final)
             if best is None or key < best[0]:
                 best = (key, float(lr), float(mu), path)
+    if best is None:
+        raise ValueError("the lr and mu grids must not be empty")
     (hit, final), lr, mu, path = best
     return (None if hit > steps else hit), final, lr, mu, path
 
@@ -141,13 +183,11 @@ def _measured_rate(lam_lr: float, mu: float, nesterov: bool, steps: int = 400) -
     return (norms[b] / norms[a]) ** (1.0 / (b - a))
 
 
-def _plot_trajectories(fname, f_np, paths, xlim, ylim, title, out: Path, log_levels=True):
-    plt = pyplot()
-
-    xs, ys = np.linspace(*xlim, 300), np.linspace(*ylim, 300)
+def _plot_trajectories(fname, f_np, paths, xlim: tuple, ylim: tuple, title, out: Path, log_levels=True) -> Path:
+    xs, ys = np.linspace(xlim[0], xlim[1], 300), np.linspace(ylim[0], ylim[1], 300)
     xx, yy = np.meshgrid(xs, ys)
     zz = f_np(xx, yy)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = subplots(figsize=(6.5, 4.5))
     levels = np.geomspace(max(zz.min(), 1e-6), zz.max(), 25) if log_levels else 25
     ax.contour(xx, yy, zz, levels=levels, cmap="Greys", linewidths=0.6)
     for (label, path), color in zip(paths.items(), ("C0", "C1", "C2"), strict=False):
@@ -157,49 +197,56 @@ def _plot_trajectories(fname, f_np, paths, xlim, ylim, title, out: Path, log_lev
     ax.set_ylim(*ylim)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(out / fname)
-    plt.close(fig)
-    return out / fname
+    return save_figure(fig, out / fname)
 
 
 def run(
     quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
 ) -> PaperResult:  # noqa: ARG001 (analytic problems: CPU float64 always)
     t0 = time.perf_counter()
-    cfg = get_config(quick, smoke)
+    mode = mode_name(quick, smoke)
+    s = SIZES[mode]
     out = Path(out) / "momentum"
     out.mkdir(parents=True, exist_ok=True)
     res = PaperResult(
         "momentum",
         TITLE,
-        ("smoke" if smoke else "quick" if quick else "full") + f": lr grid of {len(cfg['lrs'])}, "
-        f"mu grid of {len(cfg['mus'])}, Rosenbrock {cfg['rosenbrock_steps']} steps",
+        f"{mode}: lr grid of {len(s.lrs)}, mu grid of {len(s.mus)}, Rosenbrock {s.rosenbrock_steps} steps",
     )
+    quadratic(res, s, out)
+    rosenbrock(res, s, out)
+    convergence_factors(res, s, out)
+    res.wall_time_s = time.perf_counter() - t0
+    return res
 
-    # 1. ill-conditioned quadratic: steps to reduce the loss by `target`
-    f = _quadratic(cfg["curvatures"])
-    runs = {}
-    for label, mus, nes in (("GD", [0.0], False), ("CM", cfg["mus"], False), ("NAG", cfg["mus"], True)):
-        runs[label] = _best(f, cfg["start"], cfg["lrs"], mus, nes, cfg["max_steps"], cfg["target"])
+
+def _methods(mus: list) -> tuple:
+    """(label, momenta searched, nesterov) of GD, CM and NAG."""
+    return (("GD", [0.0], False), ("CM", mus, False), ("NAG", mus, True))
+
+
+def quadratic(res: PaperResult, s: Sizes, out: Path) -> None:
+    """Claim 1: steps to reduce an ill-conditioned quadratic's loss by ``s.target`` (table, claims,
+    trajectories over the contours)."""
+    f = _quadratic(s.curvatures)
+    runs = {label: _best(f, s.start, s.lrs, mus, nes, s.max_steps, s.target) for label, mus, nes in _methods(s.mus)}
     steps = {k: v[0] for k, v in runs.items()}
     res.tables["steps to reduce the quadratic's loss by 1e8 (condition number 100)"] = [
-        {"method": k, "steps": v[0] if v[0] is not None else f"> {cfg['max_steps']}", "lr": v[2], "mu": v[3]}
+        {"method": k, "steps": v[0] if v[0] is not None else f"> {s.max_steps}", "lr": v[2], "mu": v[3]}
         for k, v in runs.items()
     ]
-    gd = steps["GD"] or cfg["max_steps"] + 1
+    gd = steps["GD"] or s.max_steps + 1
     for m in ("CM", "NAG"):
-        ok = steps[m] is not None and steps[m] * 3 <= gd
         res.claims.append(
             Claim(
                 f"with a well-chosen mu, {m} reaches the loss in far fewer steps than GD",
                 f"{m} {steps[m]} steps vs GD {steps['GD']}",
                 "at most 1/3 of GD's steps",
-                ok,
+                steps[m] is not None and steps[m] * 3 <= gd,
                 "O(sqrt(kappa)) vs O(kappa) iterations",
             )
         )
-    lam = np.array(cfg["curvatures"])
+    lam = np.array(s.curvatures)
     res.figures.append(
         Figure(
             _plot_trajectories(
@@ -215,15 +262,15 @@ def run(
         )
     )
 
-    # 2. Rosenbrock
-    rb = {}
-    for label, mus, nes in (
-        ("GD", [0.0], False),
-        ("CM", cfg["rosenbrock_mus"], False),
-        ("NAG", cfg["rosenbrock_mus"], True),
-    ):
-        rb[label] = _best(_rosenbrock, [-1.2, 1.0], cfg["rosenbrock_lrs"], mus, nes, cfg["rosenbrock_steps"])
-    res.tables[f"Rosenbrock after {cfg['rosenbrock_steps']} steps from (-1.2, 1)"] = [
+
+def rosenbrock(res: PaperResult, s: Sizes, out: Path) -> None:
+    """Claim 2: the final value on Rosenbrock's function after ``s.rosenbrock_steps`` (table, claim,
+    trajectories)."""
+    rb = {
+        label: _best(_rosenbrock, [-1.2, 1.0], s.rosenbrock_lrs, mus, nes, s.rosenbrock_steps)
+        for label, mus, nes in _methods(s.rosenbrock_mus)
+    }
+    res.tables[f"Rosenbrock after {s.rosenbrock_steps} steps from (-1.2, 1)"] = [
         {"method": k, "final f": v[1], "lr": v[2], "mu": v[3]} for k, v in rb.items()
     ]
     best_mom = min(rb["CM"][1], rb["NAG"][1])
@@ -250,39 +297,21 @@ def run(
         )
     )
 
-    # 3-4. convergence factor per eigendirection
-    grid = np.linspace(0.01, 4.5, 300)
-    plt = pyplot()
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, mu in enumerate(cfg["rate_mus"]):
-        for nes, ls in ((False, "-"), (True, "--")):
-            if mu == 0 and nes:
-                continue
-            ax.plot(
-                grid,
-                [min(convergence_factor(g, mu, nes), 1.5) for g in grid],
-                ls,
-                color=f"C{i}",
-                label=f"{'NAG' if nes else ('CM' if mu else 'GD')} mu={mu}",
-            )
-    ax.axhline(1.0, color="k", lw=0.5)
-    ax.set_xlabel("curvature x learning rate (lam * lr)")
-    ax.set_ylabel("convergence factor per step")
-    ax.legend(fontsize="x-small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "convergence_factor.png")
-    plt.close(fig)
+def convergence_factors(res: PaperResult, s: Sizes, out: Path) -> None:
+    """Claims 3-4: the per-eigendirection convergence factor (figure), our optimizer's measured rate
+    against it, and NAG against CM in high-curvature directions."""
     res.figures.append(
         Figure(
-            out / "convergence_factor.png",
+            _plot_convergence_factor(s.rate_mus, out / "convergence_factor.png"),
             "Sutskever et al. 2013, sec. 2.1: NAG is CM with momentum mu(1 - lam lr) per "
             "eigendirection, so it damps high-curvature directions; factor > 1 diverges.",
         )
     )
-    points = [(0.05, 0.9), (0.5, 0.9), (1.0, 0.5), (0.3, 0.99), (2.5, 0.9)]
     errs = [
-        abs(_measured_rate(g, mu, nes) - convergence_factor(g, mu, nes)) for g, mu in points for nes in (False, True)
+        abs(_measured_rate(g, mu, nes) - convergence_factor(g, mu, nes))
+        for g, mu in RATE_POINTS
+        for nes in (False, True)
     ]
     res.claims.append(
         Claim(
@@ -305,5 +334,38 @@ def run(
             "NAG tolerates larger mu",
         )
     )
-    res.wall_time_s = time.perf_counter() - t0
-    return res
+
+
+def _plot_convergence_factor(mus: list, path: Path) -> Path:
+    grid = np.linspace(0.01, 4.5, 300)
+    fig, ax = subplots(figsize=(7, 4))
+    for i, mu in enumerate(mus):
+        for nes, ls in ((False, "-"), (True, "--")):
+            if mu == 0 and nes:
+                continue
+            ax.plot(
+                grid,
+                [min(convergence_factor(g, mu, nes), 1.5) for g in grid],
+                ls,
+                color=f"C{i}",
+                label=f"{'NAG' if nes else ('CM' if mu else 'GD')} mu={mu}",
+            )
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set_xlabel("curvature x learning rate (lam * lr)")
+    ax.set_ylabel("convergence factor per step")
+    ax.legend(fontsize="x-small", ncol=2)
+    return save_figure(fig, path)
+
+
+__all__ = [
+    "SIZES",
+    "TITLE",
+    "Sizes",
+    "convergence_factor",
+    "convergence_factors",
+    "get_config",
+    "iteration_matrix",
+    "quadratic",
+    "rosenbrock",
+    "run",
+]

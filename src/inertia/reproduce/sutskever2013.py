@@ -45,12 +45,16 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..diagnostics.plots import subplots
 from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_configs
-from .claims import Claim, Figure, PaperResult, pyplot, save_figure
+from ..render import save_figure
+from .claims import Claim, Figure, PaperResult, mode_name
 
 TITLE = "On the importance of initialization and momentum in deep learning (Sutskever, Martens, Dahl & Hinton 2013)"
 
@@ -64,10 +68,6 @@ MEMORIZATION_T_QUICK = 15
 MEMORIZATION_SGD_LRS = [0.03]  # the best of {0.01, 0.03, 0.1, 0.3} in prototypes at T = 10-20
 HF_AE_ITERS_QUICK = 24
 HF_RNN_ITERS_QUICK = 20
-
-
-def _sizes(quick: bool) -> list:
-    return [784, 200, 100, 50, 25, 6] if quick else [784, 400, 200, 100, 50, 25, 6]
 
 
 def _sparse_init(sizes: list, scale: float) -> dict:
@@ -85,6 +85,150 @@ def _sparse_init(sizes: list, scale: float) -> dict:
     return {"scheme": "sparse", "std": scale, "fan_in": 15, "rules": rules}
 
 
+# (label, mu_max, nesterov, learning rates tried); mu_max 0 is SGD. Quick tries the paper's two largest
+# rates at mu_max 0.999 (where 0.05 can be unstable), else only 0.05 (at quick size NAG 0.99 and CM 0.99
+# reached 10.3 and 14.4 with 0.05 against 16.8 and 16.7 with 0.01).
+_AE_SETTINGS_SMOKE = [("SGD", 0.0, False, [0.05]), ("NAG 0.99", 0.99, True, [0.05]), ("CM 0.99", 0.99, False, [0.05])]
+_AE_SETTINGS_QUICK = [
+    ("SGD", 0.0, False, [0.05]),
+    ("NAG 0.9", 0.9, True, [0.05]),
+    ("NAG 0.99", 0.99, True, [0.05]),
+    ("NAG 0.999", 0.999, True, [0.05, 0.01]),
+    ("CM 0.99", 0.99, False, [0.05]),
+    ("CM 0.999", 0.999, False, [0.05, 0.01]),
+]
+_AE_SETTINGS_FULL = [("SGD", 0.0, False, PAPER_LRS)] + [
+    (f"{m} {mu}", mu, m == "NAG", PAPER_LRS) for m in ("NAG", "CM") for mu in (0.9, 0.99, 0.995, 0.999)
+]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes and budgets of one mode (module docstring): the autoencoder (encoder sizes, images,
+    updates, schedule period, final-phase updates, the settings and sparse-init scales tried), the
+    addition and memorization RNNs (sequence length, examples, hidden units, updates, schedule
+    period, seeds), and Hessian-Free's batches and iterations."""
+
+    ae_sizes: list
+    ae_images: int
+    ae_test_images: int
+    ae_steps: int
+    ae_period: int
+    final_steps: int
+    ae_settings: list
+    sparse_scales: list
+    addition_t: int
+    addition_n: int
+    addition_n_test: int
+    addition_hidden: int
+    addition_steps: int
+    memorization_t: int
+    memorization_n: int
+    memorization_n_test: int
+    memorization_hidden: int
+    memorization_steps: int
+    memorization_eval_every: int
+    memorization_sgd_lrs: list
+    rnn_period: int
+    rnn_seeds: int
+    hf_ae_batch: int
+    hf_ae_steps: int
+    hf_addition_batch: int
+    hf_addition_steps: int
+    hf_eval_every: int
+
+
+SIZES = {
+    "smoke": Sizes(
+        ae_sizes=[784, 40, 20, 6],
+        ae_images=400,
+        ae_test_images=200,
+        ae_steps=40,
+        ae_period=5,
+        final_steps=10,
+        ae_settings=_AE_SETTINGS_SMOKE,
+        sparse_scales=[0.25, 1.0],
+        addition_t=10,
+        addition_n=500,
+        addition_n_test=200,
+        addition_hidden=50,
+        addition_steps=30,
+        memorization_t=5,
+        memorization_n=500,
+        memorization_n_test=200,
+        memorization_hidden=20,
+        memorization_steps=30,
+        memorization_eval_every=10,
+        memorization_sgd_lrs=[0.1],
+        rnn_period=50,
+        rnn_seeds=1,
+        hf_ae_batch=400,
+        hf_ae_steps=3,
+        hf_addition_batch=250,
+        hf_addition_steps=3,
+        hf_eval_every=1,
+    ),
+    "quick": Sizes(
+        ae_sizes=[784, 200, 100, 50, 25, 6],
+        ae_images=10_000,
+        ae_test_images=2000,
+        ae_steps=1000,
+        ae_period=5,
+        final_steps=100,
+        ae_settings=_AE_SETTINGS_QUICK,
+        sparse_scales=[0.25, 0.5, 1.0, 2.0],
+        addition_t=40,
+        addition_n=20_000,
+        addition_n_test=1000,
+        addition_hidden=50,
+        addition_steps=3000,
+        memorization_t=MEMORIZATION_T_QUICK,
+        memorization_n=2000,
+        memorization_n_test=500,
+        memorization_hidden=100,
+        memorization_steps=2000,
+        memorization_eval_every=50,
+        memorization_sgd_lrs=MEMORIZATION_SGD_LRS,
+        rnn_period=50,
+        rnn_seeds=3,
+        hf_ae_batch=2000,
+        hf_ae_steps=HF_AE_ITERS_QUICK,
+        hf_addition_batch=1000,
+        hf_addition_steps=HF_RNN_ITERS_QUICK,
+        hf_eval_every=2,
+    ),
+    "full": Sizes(
+        ae_sizes=[784, 400, 200, 100, 50, 25, 6],
+        ae_images=20_000,
+        ae_test_images=2000,
+        ae_steps=750_000,
+        ae_period=250,
+        final_steps=1000,
+        ae_settings=_AE_SETTINGS_FULL,
+        sparse_scales=[0.25, 0.5, 1.0, 2.0, 4.0],
+        addition_t=80,
+        addition_n=20_000,
+        addition_n_test=1000,
+        addition_hidden=100,
+        addition_steps=50_000,
+        memorization_t=200,
+        memorization_n=2000,
+        memorization_n_test=500,
+        memorization_hidden=100,
+        memorization_steps=50_000,
+        memorization_eval_every=500,
+        memorization_sgd_lrs=MEMORIZATION_SGD_LRS,
+        rnn_period=250,
+        rnn_seeds=5,
+        hf_ae_batch=5000,
+        hf_ae_steps=2000,
+        hf_addition_batch=2000,
+        hf_addition_steps=5000,
+        hf_eval_every=2,
+    ),
+}
+
+
 def get_config(quick: bool = True, smoke: bool = False) -> dict:
     """Sutskever et al. 2013, Tables 1-3 (deep autoencoder on CURVES) and Table 5 (RNN, addition).
 
@@ -92,152 +236,131 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
     "grid": {...}}``: the base configs (the NAG mu_max 0.99 autoencoder, the NAG addition and 5-bit
     memorization RNNs, and Hessian-Free on the autoencoder and on addition) and the grids varied
     around them.
-    Quick: reduced sizes and updates (module docstring); full: the paper's.
+    Quick: reduced sizes and updates (module docstring, ``SIZES``); full: the paper's.
     Command: ``inertia reproduce sutskever2013 --quick|--full``."""
-    sizes = [784, 40, 20, 6] if smoke else _sizes(quick)
-    steps = 40 if smoke else (1000 if quick else 750_000)
-    final = 10 if smoke else (100 if quick else 1000)
-    period = 5 if (quick or smoke) else 250
-    ae = from_dict(
+    s = SIZES[mode_name(quick, smoke)]
+    ae, addition = _autoencoder_config(s), _addition_config(s)
+    ae_hf, add_hf = _hessian_free_configs(s, ae, addition)
+    return {
+        "autoencoder": ae,
+        "addition": addition,
+        "memorization": _memorization_config(s),
+        "hf_autoencoder": ae_hf,
+        "hf_addition": add_hf,
+        "grid": {
+            "ae_settings": s.ae_settings,
+            "sparse_scales": s.sparse_scales,
+            # (label, mu_max, lr): SGD at its best usable lr (the issue's prototype: 0.02, near divergence)
+            "rnn_settings": [("NAG 0.995", 0.995, 0.003), ("SGD", 0.0, 0.02)],
+            "rnn_seeds": s.rnn_seeds,
+            # 5-bit memorization: NAG against SGD at its best rate in a small grid
+            # (label, mu_max, lrs, gradient-norm clip): the claims use the first two (the paper's protocol);
+            # the third, NAG with the gradient clipped, is reported beside them (not a claim of the paper)
+            "mem_settings": [
+                ("NAG 0.99", 0.99, [0.01], None),
+                ("SGD", 0.0, s.memorization_sgd_lrs, None),
+                ("NAG 0.99, gradient clipped at 1", 0.99, [0.01], 1.0),
+            ],
+        },
+    }
+
+
+def _autoencoder_config(s: Sizes) -> Config:
+    """Table 1's deep autoencoder: NAG with the momentum schedule (mu_max 0.99) and its final phase."""
+    return from_dict(
         dict(
             experiment="sutskever2013",
-            data={
-                "name": "curves",
-                "n": 400 if smoke else (10_000 if quick else 20_000),
-                "n_test": 200 if smoke else 2000,
-            },
-            model={"name": "deep_autoencoder", "sizes": sizes},
-            init=_sparse_init(sizes, 1.0),
+            data={"name": "curves", "n": s.ae_images, "n_test": s.ae_test_images},
+            model={"name": "deep_autoencoder", "sizes": s.ae_sizes},
+            init=_sparse_init(s.ae_sizes, 1.0),
             optimizer={"name": "momentum", "lr": 0.05, "momentum": 0.0, "nesterov": True},
             schedule={
                 "name": "sutskever_momentum",
                 "mu_max": 0.99,
-                "period": period,
-                "total_steps": steps,
-                "final_steps": final,
+                "period": s.ae_period,
+                "total_steps": s.ae_steps,
+                "final_steps": s.final_steps,
                 "final_momentum": 0.9,
             },
             loss="sum_squared",
-            steps=steps,
+            steps=s.ae_steps,
             batch_size=200,
-            eval_every=max(steps // 20, 1),
+            eval_every=max(s.ae_steps // 20, 1),
         )
     )
-    t_add = 10 if smoke else (40 if quick else 80)
-    rnn_steps = 30 if smoke else (3000 if quick else 50_000)
-    addition = from_dict(
+
+
+def _addition_config(s: Sizes) -> Config:
+    """Table 5's addition problem: the echo-state tanh RNN with NAG (mu_max 0.995); solved runs stop."""
+    return from_dict(
         dict(
             experiment="sutskever2013",
-            data={
-                "name": "addition",
-                "n": 500 if smoke else 20_000,
-                "seq_len": t_add,
-                "n_test": 200 if smoke else 1000,
-            },
+            data={"name": "addition", "n": s.addition_n, "seq_len": s.addition_t, "n_test": s.addition_n_test},
             model={
                 "name": "tanh_rnn",
                 "input_size": 2,
-                "hidden_size": 50 if quick or smoke else 100,
+                "hidden_size": s.addition_hidden,
                 "output_size": 1,
                 "output": "last",
             },
             init=_rnn_init(input_std=0.001),
             optimizer={"name": "momentum", "lr": 0.003, "momentum": 0.0, "nesterov": True},
-            schedule={"name": "sutskever_momentum", "mu_max": 0.995, "period": 50 if quick or smoke else 250},
+            schedule={"name": "sutskever_momentum", "mu_max": 0.995, "period": s.rnn_period},
             loss="auto",
-            steps=rnn_steps,
+            steps=s.addition_steps,
             batch_size=100,
-            eval_every=max(rnn_steps // 60, 1),
+            eval_every=max(s.addition_steps // 60, 1),
             stop_when="test_solved",
         )
     )
-    t_mem = 5 if smoke else (MEMORIZATION_T_QUICK if quick else 200)
-    mem_steps = 30 if smoke else (2000 if quick else 50_000)
-    memorization = from_dict(
+
+
+def _memorization_config(s: Sizes) -> Config:
+    """Table 5's 5-bit memorization: an output at every step, NAG with mu_max 0.99; solved runs stop."""
+    return from_dict(
         dict(
             experiment="sutskever2013",
             data={
                 "name": "memorization5",
-                "n": 500 if smoke else 2000,
-                "seq_len": t_mem,
-                "n_test": 200 if smoke else 500,
+                "n": s.memorization_n,
+                "seq_len": s.memorization_t,
+                "n_test": s.memorization_n_test,
             },
             model={
                 "name": "tanh_rnn",
                 "input_size": 4,
-                "hidden_size": 20 if smoke else 100,
+                "hidden_size": s.memorization_hidden,
                 "output_size": 3,
                 "output": "all",
             },
             init=_rnn_init(input_std=0.1),
             optimizer={"name": "momentum", "lr": 0.01, "momentum": 0.0, "nesterov": True},
-            schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": 50 if quick or smoke else 250},
+            schedule={"name": "sutskever_momentum", "mu_max": 0.99, "period": s.rnn_period},
             loss="auto",
-            steps=mem_steps,
+            steps=s.memorization_steps,
             batch_size=100,
-            eval_every=10 if smoke else 50 if quick else 500,
+            eval_every=s.memorization_eval_every,
             stop_when="test_solved",
         )
     )
-    # Hessian-Free (Martens 2010) on the same autoencoder and addition problem: large gradient
-    # batches, curvature on a quarter of each, Martens' initial damping 45 for the autoencoder
+
+
+def _hessian_free_configs(s: Sizes, ae: Config, addition: Config) -> tuple[Config, Config]:
+    """Hessian-Free (Martens 2010) on the same autoencoder and addition problem: large gradient
+    batches, curvature on a quarter of each, Martens' initial damping 45 for the autoencoder."""
     hf = {"name": "hessian_free", "lr": 1.0, "momentum": 0.0, "options": {"damping": 45.0, "curvature_fraction": 0.25}}
     ae_hf = ae.replace(
-        optimizer=hf,
-        schedule=None,
-        batch_size=400 if smoke else (2000 if quick else 5000),
-        steps=3 if smoke else (HF_AE_ITERS_QUICK if quick else 2000),
-        eval_every=1 if smoke else 2,
+        optimizer=hf, schedule=None, batch_size=s.hf_ae_batch, steps=s.hf_ae_steps, eval_every=s.hf_eval_every
     )
     add_hf = addition.replace(
         optimizer=dict(hf, options={"damping": 1.0, "curvature_fraction": 0.25}),
         schedule=None,
-        batch_size=250 if smoke else (1000 if quick else 2000),
-        steps=3 if smoke else (HF_RNN_ITERS_QUICK if quick else 5000),
-        eval_every=1 if smoke else 2,
+        batch_size=s.hf_addition_batch,
+        steps=s.hf_addition_steps,
+        eval_every=s.hf_eval_every,
         stop_when="test_solved",
     )
-    grid = {
-        # (label, mu_max, nesterov); mu_max 0 is SGD
-        # (label, mu_max, nesterov, learning rates tried); mu_max 0 is SGD. Quick tries the paper's two
-        # largest rates at mu_max 0.999 (where 0.05 can be unstable), else only 0.05 (at quick size
-        # NAG 0.99 and CM 0.99 reached 10.3 and 14.4 with 0.05 against 16.8 and 16.7 with 0.01).
-        "ae_settings": (
-            [("SGD", 0.0, False, [0.05]), ("NAG 0.99", 0.99, True, [0.05]), ("CM 0.99", 0.99, False, [0.05])]
-            if smoke
-            else [
-                ("SGD", 0.0, False, [0.05]),
-                ("NAG 0.9", 0.9, True, [0.05]),
-                ("NAG 0.99", 0.99, True, [0.05]),
-                ("NAG 0.999", 0.999, True, [0.05, 0.01]),
-                ("CM 0.99", 0.99, False, [0.05]),
-                ("CM 0.999", 0.999, False, [0.05, 0.01]),
-            ]
-            if quick
-            else [("SGD", 0.0, False, PAPER_LRS)]
-            + [(f"{m} {mu}", mu, m == "NAG", PAPER_LRS) for m in ("NAG", "CM") for mu in (0.9, 0.99, 0.995, 0.999)]
-        ),
-        "sparse_scales": [0.25, 1.0] if smoke else ([0.25, 0.5, 1.0, 2.0] if quick else [0.25, 0.5, 1.0, 2.0, 4.0]),
-        # (label, mu_max, lr): SGD at its best usable lr (the issue's prototype: 0.02, near divergence)
-        "rnn_settings": [("NAG 0.995", 0.995, 0.003), ("SGD", 0.0, 0.02)],
-        "rnn_seeds": 1 if smoke else (3 if quick else 5),
-        # 5-bit memorization: NAG against SGD at its best rate in a small grid
-        # (label, mu_max, lrs, gradient-norm clip): the claims use the first two (the paper's protocol);
-        # the third, NAG with the gradient clipped, is reported beside them (not a claim of the paper)
-        "mem_settings": [
-            ("NAG 0.99", 0.99, [0.01], None),
-            ("SGD", 0.0, [0.1] if smoke else MEMORIZATION_SGD_LRS, None),
-            ("NAG 0.99, gradient clipped at 1", 0.99, [0.01], 1.0),
-        ],
-    }
-    return {
-        "autoencoder": ae,
-        "addition": addition,
-        "memorization": memorization,
-        "hf_autoencoder": ae_hf,
-        "hf_addition": add_hf,
-        "grid": grid,
-    }
+    return ae_hf, add_hf
 
 
 def _rnn_init(input_std: float) -> dict:
@@ -303,67 +426,117 @@ def run(
 ) -> PaperResult:
     t0 = time.perf_counter()
     cfg = get_config(quick, smoke)
-    mode = "smoke" if smoke else "quick" if quick else "full"
-    ae, add, grid = cfg["autoencoder"], cfg["addition"], cfg["grid"]
     if device != "cpu":
-        ae, add = ae.replace(device=device), add.replace(device=device)
-    n_rnn_seeds = max(seeds, grid["rnn_seeds"])
-    out = Path(out)
-    fig_dir = out / "sutskever2013"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    workers = 1 if smoke else None
+        cfg = {k: v.replace(device=device) if isinstance(v, Config) else v for k, v in cfg.items()}
+    mode = mode_name(quick, smoke)
+    n_rnn_seeds = max(seeds, cfg["grid"]["rnn_seeds"])
+    p = _run_pools(cfg, n_rnn_seeds, Path(out) / "sutskever2013", mode)
+    res = PaperResult("sutskever2013", TITLE, _setting(mode, cfg, n_rnn_seeds))
+    table1(res, p)
+    table2(res, p)
+    table3(res, p)
+    table5_addition(res, p)
+    table5_memorization(res, p)
+    hessian_free(res, p)
+    res.wall_time_s = time.perf_counter() - t0
+    return res
 
-    mem, ae_hf, add_hf = cfg["memorization"], cfg["hf_autoencoder"], cfg["hf_addition"]
-    if device != "cpu":
-        mem, ae_hf, add_hf = (c.replace(device=device) for c in (mem, ae_hf, add_hf))
 
-    # the final-phase and sparse-scale runs vary NAG mu_max 0.99 at its best lr: in the stage-1 pool
-    # when it has one lr (quick), else in a second pool once stage 1 has chosen it (full)
-    ref_label = "NAG 0.99"
-    ref_lrs = next(lrs for label, _, _, lrs in grid["ae_settings"] if label == ref_label)
+REFERENCE = "NAG 0.99"  # the setting whose final phase (Table 2) and init scale (Table 3) are varied
 
-    def ref_runs(lr: float) -> dict:
-        runs = {f"nofinal|{ref_label}|{lr}": _ae_config(ae, 0.99, True, lr, final_phase=False)}
-        runs.update(
-            {f"scale|{sc}": _ae_config(ae, 0.99, True, lr, scale=sc) for sc in grid["sparse_scales"] if sc != 1.0}
-        )
-        return runs
 
-    # stage 1: everything else, one pool, the longest runs first
-    stage1 = {"hf|addition": add_hf}
+@dataclass
+class Pools:
+    """What the training pools ran, shared by the tables: the configs and grid (``cfg``, as
+    :func:`get_config` returns them), the stage-1 sweep and every trial by label (``by``: stage 1,
+    and stage 2's final-phase and scale runs when the reference lr had to be chosen first), the
+    autoencoder's best lr and error per setting, and the mean-image error."""
+
+    cfg: dict
+    n_seeds: int
+    fig_dir: Path
+    stage1: Any
+    by: dict
+    ae_err: dict  # setting -> (best lr, final train error)
+    baseline: float
+
+    @property
+    def grid(self) -> dict:
+        return self.cfg["grid"]
+
+    @property
+    def ref_lr(self) -> float:
+        return self.ae_err[REFERENCE][0]
+
+    @property
+    def best_momentum(self) -> str:
+        """The momentum setting with the lowest autoencoder error."""
+        return min((lb for lb in self.ae_err if lb != "SGD"), key=lambda lb: self.ae_err[lb][1])
+
+    def curves(self, t: dict) -> list:
+        return _curves(self.stage1, t)
+
+    def addition_runs(self) -> dict:
+        """setting -> its addition trials, one per seed."""
+        return {
+            label: [self.by[f"addition|{label}|{s}"] for s in range(self.n_seeds)]
+            for label, _, _ in self.grid["rnn_settings"]
+        }
+
+
+def _reference_runs(ae: Config, grid: dict, lr: float) -> dict:
+    """The reference setting at ``lr`` without the final phase, and at the other sparse-init scales."""
+    runs = {f"nofinal|{REFERENCE}|{lr}": _ae_config(ae, 0.99, True, lr, final_phase=False)}
+    runs.update({f"scale|{sc}": _ae_config(ae, 0.99, True, lr, scale=sc) for sc in grid["sparse_scales"] if sc != 1.0})
+    return runs
+
+
+def _stage1_configs(cfg: dict, n_seeds: int) -> dict:
+    """Every run but the reference's variations, labelled, the longest first."""
+    mem, add, ae, grid = cfg["memorization"], cfg["addition"], cfg["autoencoder"], cfg["grid"]
+    stage1 = {"hf|addition": cfg["hf_addition"]}
     for label, mu, lrs, clip in grid["mem_settings"]:
         for lr in lrs:
-            for s in range(n_rnn_seeds):
+            for s in range(n_seeds):
                 stage1[f"memorization|{label}|{lr}|{s}"] = _rnn_config(mem, mu, lr, mem.seed + s, clip)
-    stage1["hf|ae"] = ae_hf
+    stage1["hf|ae"] = cfg["hf_autoencoder"]
     for label, mu, lr in grid["rnn_settings"]:
-        for s in range(n_rnn_seeds):
+        for s in range(n_seeds):
             stage1[f"addition|{label}|{s}"] = _rnn_config(add, mu, lr, add.seed + s)
     for label, mu, nes, lrs in grid["ae_settings"]:
         for lr in lrs:
             stage1[f"ae|{label}|{lr}"] = _ae_config(ae, mu, nes, lr)
+    return stage1
+
+
+def _run_pools(cfg: dict, n_seeds: int, out: Path, mode: str) -> Pools:
+    """The final-phase and sparse-scale runs vary the reference at its best lr: in the stage-1 pool
+    when it has one lr (quick), else in a second pool once stage 1 has chosen it (full)."""
+    ae, grid = cfg["autoencoder"], cfg["grid"]
+    out.mkdir(parents=True, exist_ok=True)
+    workers = 1 if mode == "smoke" else None
+    ref_lrs = next(lrs for label, _, _, lrs in grid["ae_settings"] if label == REFERENCE)
+    stage1 = _stage1_configs(cfg, n_seeds)
     if len(ref_lrs) == 1:
-        stage1.update(ref_runs(ref_lrs[0]))
-    s1 = run_configs(stage1, out=out / "sutskever2013", name=f"stage1-{mode}", workers=workers, resume=True)
-    by1 = {t["overrides"]["label"]: t for t in s1.trials}
-
-    ae_err = {}  # setting -> (best lr, final train error)
+        stage1.update(_reference_runs(ae, grid, ref_lrs[0]))
+    s1 = run_configs(stage1, out=out, name=f"stage1-{mode}", workers=workers, resume=True)
+    by = {t["overrides"]["label"]: t for t in s1.trials}
+    ae_err = {}
     for label, _, _, lrs in grid["ae_settings"]:
-        errs = {lr: _final(by1[f"ae|{label}|{lr}"]) for lr in lrs}
-        best_lr = min(errs, key=errs.get)
+        errs = {lr: _final(by[f"ae|{label}|{lr}"]) for lr in lrs}
+        best_lr = min(errs, key=lambda lr: errs[lr])
         ae_err[label] = (best_lr, errs[best_lr])
-    ref_lr = ae_err[ref_label][0]
-    by2 = by1
-    if len(ref_lrs) > 1:  # stage 2
-        s2 = run_configs(
-            ref_runs(ref_lr), out=out / "sutskever2013", name=f"stage2-{mode}", workers=workers, resume=True
-        )
-        by2 = {t["overrides"]["label"]: t for t in s2.trials}
+    if len(ref_lrs) > 1:
+        runs = _reference_runs(ae, grid, ae_err[REFERENCE][0])
+        s2 = run_configs(runs, out=out, name=f"stage2-{mode}", workers=workers, resume=True)
+        by = {**by, **{t["overrides"]["label"]: t for t in s2.trials}}
+    return Pools(cfg, n_seeds, out, s1, by, ae_err, mean_image_error(ae))
 
-    baseline = mean_image_error(ae)
-    res = PaperResult("sutskever2013", TITLE, _setting(mode, cfg, n_rnn_seeds))
 
-    # Table 1
+def table1(res: PaperResult, p: Pools) -> None:
+    """Table 1: the deep autoencoder's final training error per setting at its best lr; momentum
+    against SGD, NAG against CM, mu_max 0.9 against 0.99; its figure."""
+    ae_err, grid = p.ae_err, p.grid
     res.tables["deep autoencoder, final training error (summed squared error per case; best lr per setting)"] = [
         {
             "setting": label,
@@ -373,15 +546,14 @@ def run(
         }
         for label, _, _, _ in grid["ae_settings"]
     ]
-    sgd = ae_err["SGD"][1]
-    best_mom_label = min((lb for lb in ae_err if lb != "SGD"), key=lambda lb: ae_err[lb][1])
-    best_mom = ae_err[best_mom_label][1]
+    sgd, best_label = ae_err["SGD"][1], p.best_momentum
+    best = ae_err[best_label][1]
     res.claims.append(
         Claim(
             "momentum with the schedule beats SGD by a large factor on the deep autoencoder",
-            f"SGD {sgd:.3g} vs {best_mom_label} {best_mom:.3g} ({sgd / best_mom:.2g}x; mean-image error {baseline:.3g})",
+            f"SGD {sgd:.3g} vs {best_label} {best:.3g} ({sgd / best:.2g}x; mean-image error {p.baseline:.3g})",
             "SGD error >= 2 x best momentum error",
-            sgd >= 2 * best_mom,
+            sgd >= 2 * best,
             "SGD 0.48 vs 0.999N 0.074 (6.5x)",
         )
     )
@@ -407,27 +579,40 @@ def run(
                 "0.16 -> 0.096",
             )
         )
+    res.figures.append(
+        Figure(
+            _plot_autoencoder(p, p.fig_dir / "autoencoder.png"),
+            "Sutskever et al., Table 1: with the momentum schedule and sparse init the deep "
+            "autoencoder's training error falls far below SGD's; NAG handles high mu_max better "
+            "than CM (best lr per setting; the final-phase start is marked).",
+        )
+    )
 
-    # Table 2
-    nofinal = _final(by2[f"nofinal|{ref_label}|{ref_lr}"])
-    with_final = ae_err[ref_label][1]
+
+def table2(res: PaperResult, p: Pools) -> None:
+    """Table 2: the reference setting with and without the final low-momentum phase."""
+    nofinal = _final(p.by[f"nofinal|{REFERENCE}|{p.ref_lr}"])
+    with_final = p.ae_err[REFERENCE][1]
     res.tables["the final low-momentum phase"] = [
-        {"setting": ref_label, "lr": ref_lr, "without final phase": nofinal, "with final phase (mu 0.9)": with_final}
+        {"setting": REFERENCE, "lr": p.ref_lr, "without final phase": nofinal, "with final phase (mu 0.9)": with_final}
     ]
     res.claims.append(
         Claim(
             "the final low-momentum phase lowers the training error",
-            f"{ref_label}: {nofinal:.3g} without -> {with_final:.3g} with",
+            f"{REFERENCE}: {nofinal:.3g} without -> {with_final:.3g} with",
             "with < without",
             with_final < nofinal,
             "lower in every setting (Table 2)",
         )
     )
 
-    # Table 3
-    scale_err = {1.0: ae_err[ref_label][1]}
-    scale_err.update({sc: _final(by2[f"scale|{sc}"]) for sc in grid["sparse_scales"] if sc != 1.0})
-    res.tables[f"scale of the sparse init (NAG mu_max 0.99, lr {ref_lr})"] = [
+
+def table3(res: PaperResult, p: Pools) -> None:
+    """Table 3: the scale of the sparse init (the reference setting at its best lr); its figure."""
+    baseline = p.baseline
+    scale_err = {1.0: p.ae_err[REFERENCE][1]}
+    scale_err.update({sc: _final(p.by[f"scale|{sc}"]) for sc in p.grid["sparse_scales"] if sc != 1.0})
+    res.tables[f"scale of the sparse init (NAG mu_max 0.99, lr {p.ref_lr})"] = [
         {
             "scale": sc,
             "train error": scale_err[sc],
@@ -456,74 +641,124 @@ def run(
             "1 -> 0.074, 2 -> 0.083",
         )
     )
+    res.figures.append(
+        Figure(
+            _plot_scales(scale_err, baseline, p.fig_dir / "sparse_scale.png"),
+            "Sutskever et al., Table 3: too small a scale of the sparse init (0.25, 0.5) does "
+            "not train at all; 1 and 2 train.",
+        )
+    )
 
-    # Table 5: the addition problem and 5-bit memorization
-    add_runs = {
-        label: [by1[f"addition|{label}|{s}"] for s in range(n_rnn_seeds)] for label, _, _ in grid["rnn_settings"]
-    }
-    add_rows, add_solve = _rnn_table(s1, add_runs, {label: lr for label, _, lr in grid["rnn_settings"]}, "test MSE")
+
+def table5_addition(res: PaperResult, p: Pools) -> None:
+    """Table 5, the addition problem: NAG against SGD over seeds; its figure."""
+    add, grid = p.cfg["addition"], p.grid
+    runs, lrs = p.addition_runs(), {label: lr for label, _, lr in grid["rnn_settings"]}
+    rows, solve = _rnn_table(p.stage1, runs, lrs, "test MSE")
     res.tables[f"tanh RNN, addition problem (T = {add.data['seq_len']}; solved: test MSE < 0.04; solved runs stop)"] = (
-        add_rows
+        rows
     )
-    nag_label, sgd_label = grid["rnn_settings"][0][0], grid["rnn_settings"][1][0]
-    _rnn_claims(
-        res,
-        "the addition problem",
-        add_solve,
-        nag_label,
-        sgd_label,
-        "0.995 NAG: test error 0.00025 (T = 80)",
-        "mu = 0 stays at 0.39 (T = 80)",
+    nag, sgd = grid["rnn_settings"][0][0], grid["rnn_settings"][1][0]
+    res.claims.extend(
+        _rnn_claims(
+            "the addition problem",
+            solve,
+            nag,
+            sgd,
+            "0.995 NAG: test error 0.00025 (T = 80)",
+            "mu = 0 stays at 0.39 (T = 80)",
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_rnn(p.stage1, runs, lrs, 0.04, "test MSE", p.fig_dir / "addition.png"),
+            "Sutskever et al., Table 5: the echo-state-initialized tanh RNN solves the addition "
+            "problem with high momentum (NAG); with mu = 0 it stays on the plateau of the mean "
+            "predictor (MSE 0.167). Solved runs stop.",
+        )
     )
 
-    mem_best, mem_runs = {}, {}
-    for label, _, lrs, _ in grid["mem_settings"]:  # the lr that solves most seeds (then fewest median updates)
-        cands = {lr: [by1[f"memorization|{label}|{lr}|{s}"] for s in range(n_rnn_seeds)] for lr in lrs}
-        mem_best[label] = min(lrs, key=lambda lr: _rank(s1, cands[lr]))
-        mem_runs[label] = cands[mem_best[label]]
-    mem_rows, mem_solve = _rnn_table(s1, mem_runs, mem_best, "fraction of recalled symbols wrong")
+
+def table5_memorization(res: PaperResult, p: Pools) -> None:
+    """Table 5, 5-bit memorization: NAG against SGD at the lr that solves most seeds (then fewest
+    median updates), and NAG with a clipped gradient beside them; its figure."""
+    mem, grid = p.cfg["memorization"], p.grid
+    best, runs = {}, {}
+    for label, _, lrs, _ in grid["mem_settings"]:
+        cands = {lr: [p.by[f"memorization|{label}|{lr}|{s}"] for s in range(p.n_seeds)] for lr in lrs}
+        best[label] = min(lrs, key=lambda lr: _rank(p.stage1, cands[lr]))
+        runs[label] = cands[best[label]]
+    rows, solve = _rnn_table(p.stage1, runs, best, "fraction of recalled symbols wrong")
     res.tables[
         f"tanh RNN, 5-bit memorization (T = {mem.data['seq_len']}; solved: every recalled symbol right; "
         f"best lr of {grid['mem_settings'][1][2]} for SGD)"
-    ] = mem_rows
-    m_nag, m_sgd = grid["mem_settings"][0][0], grid["mem_settings"][1][0]
-    _rnn_claims(
-        res,
-        "5-bit memorization",
-        mem_solve,
-        m_nag,
-        m_sgd,
-        "solved with high-momentum NAG (T = 200)",
-        "not solved with mu = 0",
+    ] = rows
+    nag, sgd = grid["mem_settings"][0][0], grid["mem_settings"][1][0]
+    res.claims.extend(
+        _rnn_claims(
+            "5-bit memorization", solve, nag, sgd, "solved with high-momentum NAG (T = 200)", "not solved with mu = 0"
+        )
+    )
+    res.figures.append(
+        Figure(
+            _plot_rnn(p.stage1, runs, best, None, "fraction of recalled symbols wrong", p.fig_dir / "memorization.png"),
+            "Sutskever et al., Table 5: 5-bit memorization (the 5 symbols must be recalled after "
+            "T blank steps); solved when every recalled symbol is right (runs stop there).",
+        )
     )
 
-    # Hessian-Free against NAG, by training error and wall-clock on this machine
-    hf_ae, hf_add = by1["hf|ae"], by1["hf|addition"]
-    nag_ae = by1[f"ae|{best_mom_label}|{ae_err[best_mom_label][0]}"]
-    nag_hist = _curves(s1, nag_ae)
+
+def hessian_free(res: PaperResult, p: Pools) -> None:
+    """Table 1's Hessian-Free column, measured: HF against NAG by training error at the same
+    wall-clock on the autoencoder and by seconds to solve the addition problem; its figure."""
+    ae_title, ae_rows, ae_claim = _hf_autoencoder(p)
+    add_title, add_rows, add_claim = _hf_addition(p)
+    res.tables[ae_title] = ae_rows
+    res.tables[add_title] = add_rows
+    res.claims += [ae_claim, add_claim]
+    nag_label = p.grid["rnn_settings"][0][0]
+    res.figures.append(
+        Figure(
+            _plot_hf(
+                p.stage1,
+                p.by[f"ae|{p.best_momentum}|{p.ae_err[p.best_momentum][0]}"],
+                f"NAG {p.best_momentum}",
+                p.by["hf|ae"],
+                p.by[f"ae|SGD|{p.ae_err['SGD'][0]}"],
+                p.addition_runs()[nag_label],
+                p.by["hf|addition"],
+                p.fig_dir / "hessian_free.png",
+            ),
+            "Sutskever et al., Table 1's Hessian-Free column, measured side by side: training "
+            "error against wall-clock seconds on this machine for NAG with the schedule, SGD and "
+            "HF on the autoencoder (left), and test MSE on the addition problem (right).",
+        )
+    )
+
+
+def _hf_autoencoder(p: Pools) -> tuple[str, list, Claim]:
+    """HF against the best momentum setting on the autoencoder, at the shorter run's end."""
+    ae, ae_hf = p.cfg["autoencoder"], p.cfg["hf_autoencoder"]
+    label, (lr, best) = p.best_momentum, p.ae_err[p.best_momentum]
+    hf_ae, nag_ae = p.by["hf|ae"], p.by[f"ae|{label}|{lr}"]
+    nag_hist, hf_hist = p.curves(nag_ae), p.curves(hf_ae)
     t_nag = nag_hist[-1].get("wall_s", math.inf) if nag_hist else math.inf
-    hf_hist = _curves(s1, hf_ae)
     t_cmp, nag_at_t, hf_at_t = equal_time_errors(nag_hist, hf_hist)
     hf_final = _final(hf_ae)
     hf_wall = hf_hist[-1].get("wall_s", math.nan) if hf_hist else math.nan
-    add_nag_times = [_time_to_solve(_curves(s1, t)) for t in add_runs[nag_label]]
-    hf_add_hist = _curves(s1, hf_add)
-    add_hf_time = _time_to_solve(hf_add_hist)
-    nag_solve_t = statistics.median(add_nag_times)
-    hf_add_wall = hf_add_hist[-1].get("wall_s", 0.0) if hf_add_hist else 0.0
-    hf_opts = ae_hf.optimizer.options
-    res.tables["Hessian-Free vs NAG on the autoencoder (this machine, one thread per run)"] = [
+    opts = ae_hf.optimizer.options
+    rows = [
         {
-            "method": f"{best_mom_label} (lr {ae_err[best_mom_label][0]}, batch {ae.batch_size})",
+            "method": f"{label} (lr {lr}, batch {ae.batch_size})",
             "updates": nag_ae["metrics"].get("step"),
             "wall s": t_nag,
-            "final train error": best_mom,
+            "final train error": best,
             f"train error at {t_cmp:.3g} s": nag_at_t,
             "curvature products": None,
         },
         {
-            "method": f"HF (batch {ae_hf.batch_size}, curvature on {hf_opts['curvature_fraction']:.0%}, "
-            f"initial damping {hf_opts['damping']})",
+            "method": f"HF (batch {ae_hf.batch_size}, curvature on {opts['curvature_fraction']:.0%}, "
+            f"initial damping {opts['damping']})",
             "updates": hf_ae["metrics"].get("step"),
             "wall s": hf_wall,
             "final train error": hf_final,
@@ -531,98 +766,56 @@ def run(
             "curvature products": hf_ae["metrics"].get("hf_curvature_products"),
         },
     ]
-    res.tables[f"Hessian-Free vs NAG on the addition problem (T = {add.data['seq_len']})"] = [
+    claim = Claim(
+        "momentum (NAG with the schedule) matches or beats Hessian-Free on the deep autoencoder",
+        f"at {t_cmp:.0f} s (the shorter run's end): {label} {nag_at_t:.3g} vs HF {hf_at_t:.3g} (HF after "
+        f"{hf_wall:.0f} s: {hf_final:.3g})",
+        "NAG <= 1.05 x HF's error at the same wall-clock",
+        nag_at_t <= 1.05 * hf_at_t,
+        f"0.999N 0.074 vs HF {PAPER_HF_CURVES} (0.058 tuned differently)",
+    )
+    return "Hessian-Free vs NAG on the autoencoder (this machine, one thread per run)", rows, claim
+
+
+def _hf_addition(p: Pools) -> tuple[str, list, Claim]:
+    """HF against NAG on the addition problem, by wall-clock seconds to solve."""
+    add, add_hf = p.cfg["addition"], p.cfg["hf_addition"]
+    nag_label = p.grid["rnn_settings"][0][0]
+    nag_runs, hf_add = p.addition_runs()[nag_label], p.by["hf|addition"]
+    nag_times = [_time_to_solve(p.curves(t)) for t in nag_runs]
+    hf_hist = p.curves(hf_add)
+    hf_time = _time_to_solve(hf_hist)
+    nag_time = statistics.median(nag_times)
+    hf_wall = hf_hist[-1].get("wall_s", 0.0) if hf_hist else 0.0
+    rows = [
         {
-            "method": f"{nag_label} (median of {n_rnn_seeds} seeds, batch {add.batch_size})",
-            "solved": f"{sum(math.isfinite(x) for x in add_nag_times)}/{n_rnn_seeds}",
-            "updates": statistics.median(t["metrics"].get("step", 0) for t in add_runs[nag_label]),
-            "wall s to solve": nag_solve_t,
-            "final test MSE": statistics.median(_final(t, "test_error") for t in add_runs[nag_label]),
+            "method": f"{nag_label} (median of {p.n_seeds} seeds, batch {add.batch_size})",
+            "solved": f"{sum(math.isfinite(x) for x in nag_times)}/{p.n_seeds}",
+            "updates": statistics.median(t["metrics"].get("step", 0) for t in nag_runs),
+            "wall s to solve": nag_time,
+            "final test MSE": statistics.median(_final(t, "test_error") for t in nag_runs),
             "curvature products": None,
         },
         {
             "method": f"HF (batch {add_hf.batch_size}, curvature on "
             f"{add_hf.optimizer.options['curvature_fraction']:.0%})",
-            "solved": f"{int(math.isfinite(add_hf_time))}/1",
+            "solved": f"{int(math.isfinite(hf_time))}/1",
             "updates": hf_add["metrics"].get("step"),
-            "wall s to solve": add_hf_time,
+            "wall s to solve": hf_time,
             "final test MSE": _final(hf_add, "test_error"),
             "curvature products": hf_add["metrics"].get("hf_curvature_products"),
         },
     ]
-    res.claims.append(
-        Claim(
-            "momentum (NAG with the schedule) matches or beats Hessian-Free on the deep autoencoder",
-            f"at {t_cmp:.0f} s (the shorter run's end): {best_mom_label} {nag_at_t:.3g} vs HF {hf_at_t:.3g} (HF after "
-            f"{hf_wall:.0f} s: {hf_final:.3g})",
-            "NAG <= 1.05 x HF's error at the same wall-clock",
-            nag_at_t <= 1.05 * hf_at_t,
-            f"0.999N 0.074 vs HF {PAPER_HF_CURVES} (0.058 tuned differently)",
-        )
+    claim = Claim(
+        "NAG solves the addition problem in no more wall-clock than Hessian-Free",
+        f"{nag_label} median {nag_time:.1f} s vs HF {hf_time:.1f} s "
+        f"({'solved' if math.isfinite(hf_time) else 'not solved'} in {hf_add['metrics'].get('step')} HF "
+        f"iterations, {hf_wall:.0f} s)",
+        "NAG's median time to solve <= HF's (an unsolved HF run counts only if it ran longer)",
+        solve_time_claim(nag_time, hf_time, hf_wall),
+        "both solve T = 80 (Table 5: HF's figures from Martens & Sutskever 2011)",
     )
-    res.claims.append(
-        Claim(
-            "NAG solves the addition problem in no more wall-clock than Hessian-Free",
-            f"{nag_label} median {nag_solve_t:.1f} s vs HF {add_hf_time:.1f} s "
-            f"({'solved' if math.isfinite(add_hf_time) else 'not solved'} in {hf_add['metrics'].get('step')} HF iterations, "
-            f"{hf_add_wall:.0f} s)",
-            "NAG's median time to solve <= HF's (an unsolved HF run counts only if it ran longer)",
-            solve_time_claim(nag_solve_t, add_hf_time, hf_add_wall),
-            "both solve T = 80 (Table 5: HF's figures from Martens & Sutskever 2011)",
-        )
-    )
-
-    res.figures.append(
-        Figure(
-            _plot_autoencoder(s1, by1, grid, ae_err, baseline, fig_dir / "autoencoder.png"),
-            "Sutskever et al., Table 1: with the momentum schedule and sparse init the deep "
-            "autoencoder's training error falls far below SGD's; NAG handles high mu_max better "
-            "than CM (best lr per setting; the final-phase start is marked).",
-        )
-    )
-    res.figures.append(
-        Figure(
-            _plot_scales(scale_err, baseline, fig_dir / "sparse_scale.png"),
-            "Sutskever et al., Table 3: too small a scale of the sparse init (0.25, 0.5) does "
-            "not train at all; 1 and 2 train.",
-        )
-    )
-    res.figures.append(
-        Figure(
-            _plot_rnn(
-                s1, add_runs, {lb: lr for lb, _, lr in grid["rnn_settings"]}, 0.04, "test MSE", fig_dir / "addition.png"
-            ),
-            "Sutskever et al., Table 5: the echo-state-initialized tanh RNN solves the addition "
-            "problem with high momentum (NAG); with mu = 0 it stays on the plateau of the mean "
-            "predictor (MSE 0.167). Solved runs stop.",
-        )
-    )
-    res.figures.append(
-        Figure(
-            _plot_rnn(s1, mem_runs, mem_best, None, "fraction of recalled symbols wrong", fig_dir / "memorization.png"),
-            "Sutskever et al., Table 5: 5-bit memorization (the 5 symbols must be recalled after "
-            "T blank steps); solved when every recalled symbol is right (runs stop there).",
-        )
-    )
-    res.figures.append(
-        Figure(
-            _plot_hf(
-                s1,
-                nag_ae,
-                f"NAG {best_mom_label}",
-                hf_ae,
-                by1[f"ae|SGD|{ae_err['SGD'][0]}"],
-                add_runs[nag_label],
-                hf_add,
-                fig_dir / "hessian_free.png",
-            ),
-            "Sutskever et al., Table 1's Hessian-Free column, measured side by side: training "
-            "error against wall-clock seconds on this machine for NAG with the schedule, SGD and "
-            "HF on the autoencoder (left), and test MSE on the addition problem (right).",
-        )
-    )
-    res.wall_time_s = time.perf_counter() - t0
-    return res
+    return f"Hessian-Free vs NAG on the addition problem (T = {add.data['seq_len']})", rows, claim
 
 
 def equal_time_errors(nag_hist: list, hf_hist: list, metric: str = "train_error") -> tuple:
@@ -687,25 +880,23 @@ def _rnn_table(sweep, runs: dict, lrs: dict, error_name: str) -> tuple:
     return rows, solve
 
 
-def _rnn_claims(res: PaperResult, task: str, solve: dict, nag: str, sgd: str, paper_nag: str, paper_sgd: str) -> None:
-    res.claims.append(
+def _rnn_claims(task: str, solve: dict, nag: str, sgd: str, paper_nag: str, paper_sgd: str) -> list[Claim]:
+    return [
         Claim(
             f"the RNN with echo-state init solves {task} with {nag}",
             f"{solve[nag]:.0%} of seeds",
             "at least 2/3 of seeds",
             solve[nag] >= 2 / 3 - 1e-9,
             paper_nag,
-        )
-    )
-    res.claims.append(
+        ),
         Claim(
             f"momentum solves more seeds of {task} than mu = 0 ({sgd}) in the same budget",
             f"{nag} {solve[nag]:.0%} vs {sgd} {solve[sgd]:.0%}",
             "NAG solve rate > SGD solve rate",
             solve[nag] > solve[sgd],
             paper_sgd,
-        )
-    )
+        ),
+    ]
 
 
 def _setting(mode: str, cfg: dict, n_seeds: int) -> str:
@@ -726,14 +917,12 @@ def _setting(mode: str, cfg: dict, n_seeds: int) -> str:
     )
 
 
-def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (label, _, _, _) in enumerate(grid["ae_settings"]):
-        t = by[f"ae|{label}|{ae_err[label][0]}"]
-        ms = [
-            m for m in _curves(sweep, t) if isinstance(m.get("train_error"), float) and math.isfinite(m["train_error"])
-        ]
+def _plot_autoencoder(p: Pools, path: Path) -> Path:
+    ae_err = p.ae_err
+    fig, ax = subplots(figsize=(7, 4.5))
+    for i, (label, _, _, _) in enumerate(p.grid["ae_settings"]):
+        t = p.by[f"ae|{label}|{ae_err[label][0]}"]
+        ms = [m for m in p.curves(t) if isinstance(m.get("train_error"), float) and math.isfinite(m["train_error"])]
         ax.plot(
             [m["step"] for m in ms],
             [m["train_error"] for m in ms],
@@ -741,7 +930,7 @@ def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
             label=f"{label} (lr {ae_err[label][0]})",
             ls="--" if label.startswith("CM") else "-",
         )
-    ax.axhline(baseline, color="gray", lw=0.8, ls=":", label="mean image")
+    ax.axhline(p.baseline, color="gray", lw=0.8, ls=":", label="mean image")
     ax.set_yscale("log")
     ax.set_xlabel("update")
     ax.set_ylabel("training error (squared error per case)")
@@ -750,8 +939,7 @@ def _plot_autoencoder(sweep, by, grid, ae_err, baseline, path: Path) -> Path:
 
 
 def _plot_scales(scale_err: dict, baseline: float, path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     xs = sorted(scale_err)
     ax.bar([str(x) for x in xs], [min(scale_err[x], 10 * baseline) for x in xs], color="C0")
     ax.axhline(baseline, color="gray", ls=":", label="mean-image error")
@@ -762,8 +950,7 @@ def _plot_scales(scale_err: dict, baseline: float, path: Path) -> Path:
 
 
 def _plot_rnn(sweep, runs: dict, lrs: dict, threshold: float | None, ylabel: str, path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for i, (label, group) in enumerate(runs.items()):
         for s, t in enumerate(group):
             ms = [
@@ -788,8 +975,7 @@ def _plot_rnn(sweep, runs: dict, lrs: dict, threshold: float | None, ylabel: str
 
 
 def _plot_hf(sweep, nag_ae, nag_label: str, hf_ae, sgd_ae, nag_add: list, hf_add, path: Path) -> Path:
-    plt = pyplot()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a1, a2) = subplots(1, 2, figsize=(11, 4))
 
     def curve(ax, t, metric, **kw):
         ms = [
@@ -815,3 +1001,24 @@ def _plot_hf(sweep, nag_ae, nag_label: str, hf_ae, sgd_ae, nag_add: list, hf_add
         ax.set_xlabel("wall-clock seconds (one thread)")
         ax.legend(fontsize="small")
     return save_figure(fig, path)
+
+
+__all__ = [
+    "PAPER_TABLE1",
+    "PAPER_TABLE3",
+    "SIZES",
+    "TITLE",
+    "Pools",
+    "Sizes",
+    "equal_time_errors",
+    "get_config",
+    "hessian_free",
+    "mean_image_error",
+    "run",
+    "solve_time_claim",
+    "table1",
+    "table2",
+    "table3",
+    "table5_addition",
+    "table5_memorization",
+]
