@@ -52,7 +52,10 @@ def test_hessian_free_resume_reproduces_the_uninterrupted_run(tmp_path):
             r"unknown optimizer.options \['cg_iters'\] for hessian_free; accepted: .*"
             r"cg_max_iter.*curvature_fraction",
         ),
-        ({"optimizer.options.damping": -1}, r"optimizer \(hessian_free\): damping must be a non-negative finite number"),
+        (
+            {"optimizer.options.damping": -1},
+            r"optimizer \(hessian_free\): damping must be a non-negative finite number",
+        ),
         ({"optimizer.options.lr": 0.5}, r"optimizer.options.lr: set optimizer.lr instead"),
         ({"optimizer.options.curvature_fraction": 0}, r"optimizer.options.curvature_fraction must be in \(0, 1\]"),
         ({"schedule": {"name": "sutskever_momentum", "mu_max": 0.9}}, r"schedule is not used by hessian_free"),

@@ -288,8 +288,6 @@ def check_device(device: Any) -> None:
         )
 
 
-
-
 def _validate_optimizer_options(cfg: Config) -> None:
     o = cfg.optimizer
     expect(isinstance(o.options, dict), f"optimizer.options must be a mapping, got {o.options!r}")
@@ -371,7 +369,10 @@ def _check_registry_names(cfg: Config) -> None:
     from ..diagnostics import QUANTITIES
     from ..optim import schedules
 
-    checks = [("data.name", D.REGISTRY, cfg.data["name"]), ("model.name", M.REGISTRY, cfg.model["name"])]
+    checks: list[tuple[str, Any, Any]] = [
+        ("data.name", D.REGISTRY, cfg.data["name"]),
+        ("model.name", M.REGISTRY, cfg.model["name"]),
+    ]
     if cfg.init.get("scheme") not in (None, "torch_default"):
         checks.append(("init.scheme", I.REGISTRY, cfg.init["scheme"]))
     for sec in ("schedule", "lr_schedule"):

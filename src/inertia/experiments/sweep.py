@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import Config, ConfigError, from_dict, parse_value, set_dotted
 from .store import (
@@ -94,7 +95,7 @@ def _check_grid(grid: dict, seeds: int) -> None:
     for key, vals in grid.items():
         if not isinstance(vals, (list, tuple)) or not vals:
             raise ConfigError(f"grid values for {key!r} must be a non-empty list, got {vals!r}")
-        for i, j in _equal_pairs(list(vals)):
+        for i, _j in _equal_pairs(list(vals)):
             raise ConfigError(
                 f"grid key {key!r} lists the value {vals[i]!r} twice ({list(vals)!r}); each value must appear once"
             )
@@ -114,7 +115,8 @@ def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Co
     _check_grid(grid, seeds)
     seed_values = list(grid["seed"]) if "seed" in grid else [base.seed + s for s in range(seeds)]
     keys = [k for k in grid if k != "seed"]
-    trials, ids = [], {}
+    trials: list = []
+    ids: dict = {}
     for combo in itertools.product(*(grid[k] for k in keys)):
         for seed in seed_values:
             over = {**dict(zip(keys, combo, strict=False)), "seed": seed}
@@ -220,7 +222,7 @@ class SweepResult:
         for setting, by_lr in groups.items():
             means = {lr: statistics.fmean(vals) for lr, vals in by_lr.items()}
             ranked = {lr: m for lr, m in means.items() if math.isfinite(m)}
-            best_lr = min(ranked, key=ranked.get) if ranked else None
+            best_lr = min(ranked, key=lambda lr: ranked[lr]) if ranked else None
             vals = by_lr[best_lr] if ranked else []
             rows.append(
                 {
@@ -319,7 +321,7 @@ def _move_aside(root: Path, path: Path, why: str) -> Path:
 
 def _read_trial(rd: RunDir) -> tuple[dict | None, dict | None, str | None]:
     """(summary, stored config, why the folder is damaged or None) of a trial folder."""
-    read = {}
+    read: dict[str, Any] = {}
     for path, reader in ((rd.summary, read_json), (rd.config, read_json), (rd.metrics, read_jsonl)):
         try:
             read[path.name] = reader(path) if path.exists() else None
@@ -475,7 +477,7 @@ def _run_ray(todo, workers):
             run_config=tune.RunConfig(storage_path=str(storage), name="tune", verbose=0),
         )
         grid = tuner.fit()
-        for r in grid:
+        for r in grid:  # type: ignore[attr-defined]  # ResultGrid supports iteration
             tid = r.config["trial"]["id"]
             m = r.metrics or {}
             if r.error is not None or "inertia_status" not in m:
