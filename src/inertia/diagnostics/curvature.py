@@ -251,21 +251,22 @@ def _select(theta: Tensor, k: int, which: str) -> Tensor:
 
 def _error_bounds_met(t: Tensor, beta: float, k: int, which: str, tol: float) -> bool:
     """Every wanted Ritz value theta_i has an error bound min(r_i, r_i^2 / gap_i) <= tol * |theta_i|,
-    with r_i = |beta s_{m,i}| the residual norm and gap_i the distance to the nearest other Ritz
-    value (Parlett 1998, 11.7): |theta_i - lambda| <= r_i always, and <= r_i^2 / gap_i once the
-    spectrum near theta_i is resolved."""
+    with r_i = |beta s_{m,i}| the residual norm and gap_i = min_j (|theta_i - theta_j| - r_j) a
+    lower bound on the distance from theta_i to the rest of the spectrum (each interval
+    [theta_j - r_j, theta_j + r_j] holds an eigenvalue): |theta_i - lambda| <= r_i always, and
+    <= r_i^2 / gap_i when gap_i > 0 (Parlett 1998, 11.7)."""
     m = t.shape[0]
     if m < k:
         return False
     theta, s = torch.linalg.eigh(t)
+    resid = (beta * s[m - 1]).abs()
     idx = _select(theta, k, which)
-    resid = (beta * s[m - 1, idx]).abs()
-    others = (theta[idx, None] - theta[None, :]).abs()
+    others = (theta[idx, None] - theta[None, :]).abs() - resid[None, :]
     others[torch.arange(len(idx)), idx] = float("inf")
-    gap = others.min(dim=1).values if m > 1 else torch.zeros_like(resid)  # no gap known yet
-    tiny = torch.finfo(torch.float64).tiny
-    bound = torch.minimum(resid, resid**2 / gap.clamp_min(tiny))
-    return bool((bound <= tol * theta[idx].abs().clamp_min(tiny)).all())
+    gap = others.min(dim=1).values if m > 1 else torch.zeros(len(idx), dtype=theta.dtype)  # no gap known yet
+    r = resid[idx]
+    bound = torch.where(gap > 0, torch.minimum(r, r**2 / gap.clamp_min(torch.finfo(torch.float64).tiny)), r)
+    return bool((bound <= tol * theta[idx].abs().clamp_min(torch.finfo(torch.float64).tiny)).all())
 
 
 def _lanczos_eigen(
@@ -401,7 +402,9 @@ def hessian_eigenvalues(
         return EigenResult(
             vals, vecs if return_vectors else None, op.num_products - start, conv, "power", 0, row * (k + 2)
         )
-    steps = min(max(max_iter, k), op.dim)
+    steps = max(max_iter, k)
+    if room - 1 >= op.dim:  # the whole space fits: the Krylov space is exhausted after dim products
+        steps = min(steps, op.dim)
     res = _lanczos_eigen(op, k, which, tol, steps, v0, max(2, min(room - 1, steps)), return_vectors)
     res.num_hvps = op.num_products - start
     return res

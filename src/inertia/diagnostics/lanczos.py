@@ -129,24 +129,38 @@ class Basis:
             w.addmv_(b.T, c[start : start + b.shape[0]].to(b.dtype), alpha=-1)
             start += b.shape[0]
 
-    def _chunks(self, width: int = 1 << 14):
+    def _products(self, s: Tensor, width: int = 1 << 20):
+        """(start, end, (Q^T s)[:, start:end]) chunk by chunk over the entries, for s [rows, k] in
+        float64: one matrix product per block, in the basis dtype (converting chunks to float64
+        costs more than the products; the sums have only ``rows`` terms). The chunks (k x 2^20
+        entries) are the only temporary."""
+        st = s.T.to(self.dtype)
         used = self._used()
+        buf = torch.empty(s.shape[1], min(width, self.dim), dtype=self.dtype, device=self.device)
         for a in range(0, self.dim, width):
-            yield a, min(a + width, self.dim), used
+            e = min(a + width, self.dim)
+            y, i = buf[:, : e - a], 0
+            for b in used:
+                part = st[:, i : i + b.shape[0]]
+                if i == 0:
+                    torch.mm(part, b[:, a:e], out=y)
+                else:
+                    y.addmm_(part, b[:, a:e])
+                i += b.shape[0]
+            yield a, e, y
 
     def combine(self, s: Tensor) -> Tensor:
         """Q^T s for s [rows, k] (float64): k new vectors, one per row of the result."""
         out = torch.empty(s.shape[1], self.dim, dtype=self.dtype, device=self.device)
-        for a, e, used in self._chunks():
-            x = torch.cat([b[:, a:e] for b in used]).to(torch.float64)
-            out[:, a:e] = (s.T.to(x.device) @ x).to(self.dtype)
+        for a, e, y in self._products(s):
+            out[:, a:e] = y
         return out
 
     def rotate(self, s: Tensor) -> None:
         """Replace the basis by Q^T s in place (chunk by chunk over the entries), labels 0..k-1."""
         k = s.shape[1]
-        for a, e, used in self._chunks():
-            y = (s.T.to(self.device) @ torch.cat([b[:, a:e] for b in used]).to(torch.float64)).to(self.dtype)
+        used = self._used()
+        for a, e, y in self._products(s):
             i = 0
             for b in used:
                 take = min(b.shape[0], k - i)
