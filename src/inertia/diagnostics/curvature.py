@@ -270,14 +270,15 @@ def _error_bounds_met(t: Tensor, beta: float, k: int, which: str, tol: float) ->
 
 
 def _lanczos_eigen(
-    op: FlatOperator, k: int, which: str, tol: float, steps: int, v0: Tensor, capacity: int, vectors: bool
+    op: FlatOperator, k: int, which: str, tol: float, steps: int, generator, capacity: int, vectors: bool
 ) -> EigenResult:
     """Lanczos with full reorthogonalization while the basis fits ``capacity`` vectors, thick restarts
     keeping the k wanted and about half the basis of the next Ritz vectors beyond it."""
     kept = min(capacity - 1, max(k, capacity // 2))
+    dtype = _basis_dtype(op)
     run = lanczos(
-        _flat_apply(op, v0.dtype),
-        v0,
+        _flat_apply(op, dtype),
+        _rand_unit(op.dim, dtype, op.device, generator),
         steps,
         capacity,
         keep=lambda theta: _select(theta, kept, which),
@@ -296,37 +297,40 @@ def _lanczos_eigen(
     )
 
 
+def _power_one(
+    apply: Callable[[Tensor], Tensor], v: Tensor, found: list[Tensor], values: list[float], tol: float, max_iter: int
+) -> tuple[float, Tensor, bool]:
+    """One eigenpair by power iteration on H deflated by the ``found`` pairs, in place on ``v`` and the
+    products (so it holds the found vectors, v and one product)."""
+    lam: float | None = None
+    for _ in range(max_iter):
+        for u in found:  # deflate found directions
+            v.add_(u, alpha=-dot64(u, v))
+        v.div_(math.sqrt(dot64(v, v)))
+        w = apply(v)
+        for u, mu in zip(found, values, strict=True):
+            w.add_(u, alpha=-mu * dot64(u, v))
+        new, norm = dot64(w, v), math.sqrt(dot64(w, w))
+        if norm == 0:
+            return new, v, True
+        if lam is not None and abs(new - lam) <= tol * max(abs(lam), 1e-300):
+            return new, w.div_(norm), True
+        lam, v = new, w.div_(norm)
+    return float(lam if lam is not None else 0.0), v, False
+
+
 def _power(
-    op: FlatOperator, k: int, which: str, tol: float, max_iter: int, v0: Tensor, generator
+    op: FlatOperator, k: int, which: str, tol: float, max_iter: int, dtype: torch.dtype, generator
 ) -> tuple[Tensor, Tensor, bool]:
     """Power iteration with deflation; converges to largest-magnitude eigenvalues. Stops when the
     relative change of the Rayleigh quotient is below tol (PyHessian's criterion)."""
-    apply = _flat_apply(op, v0.dtype)
+    apply = _flat_apply(op, dtype)
     values: list[float] = []
     found: list[Tensor] = []
     all_conv = True
-    for i in range(k):
-        v = v0 if i == 0 else _rand_unit(op.dim, v0.dtype, v0.device, generator)
-        lam, conv = None, False
-        for _ in range(max_iter):
-            for u in found:  # deflate found directions
-                v = v - dot64(u, v) * u
-            v = v / math.sqrt(dot64(v, v))
-            w = apply(v)
-            for u, mu in zip(found, values, strict=True):
-                w.add_(u, alpha=-mu * dot64(u, v))
-            new = dot64(w, v)
-            norm = math.sqrt(dot64(w, w))
-            if lam is not None and abs(new - lam) <= tol * max(abs(lam), 1e-300):
-                lam, conv = new, True
-                v = w / norm if norm > 0 else v
-                break
-            lam = new
-            if norm == 0:
-                conv = True
-                break
-            v = w / norm
-        values.append(float(lam if lam is not None else 0.0))
+    for _ in range(k):
+        lam, v, conv = _power_one(apply, _rand_unit(op.dim, dtype, op.device, generator), found, values, tol, max_iter)
+        values.append(lam)
         found.append(v)
         all_conv &= conv
     vals = torch.tensor(values, dtype=torch.float64)
@@ -395,9 +399,8 @@ def hessian_eigenvalues(
     if room < k + 2:
         raise _too_small(memory_budget or 0, k + 2, op, dtype)
     start = op.num_products
-    v0 = _rand_unit(op.dim, dtype, op.device, generator)
     if method == "power":
-        vals, vecs, conv = _power(op, k, which, tol, max_iter, v0, generator)
+        vals, vecs, conv = _power(op, k, which, tol, max_iter, dtype, generator)
         row = op.dim * vecs.element_size()
         return EigenResult(
             vals, vecs if return_vectors else None, op.num_products - start, conv, "power", 0, row * (k + 2)
@@ -405,7 +408,7 @@ def hessian_eigenvalues(
     steps = max(max_iter, k)
     if room - 1 >= op.dim:  # the whole space fits: the Krylov space is exhausted after dim products
         steps = min(steps, op.dim)
-    res = _lanczos_eigen(op, k, which, tol, steps, v0, max(2, min(room - 1, steps)), return_vectors)
+    res = _lanczos_eigen(op, k, which, tol, steps, generator, max(2, min(room - 1, steps)), return_vectors)
     res.num_hvps = op.num_products - start
     return res
 

@@ -236,13 +236,14 @@ def lanczos(
     """
     if capacity < 2:
         raise ValueError(f"the Lanczos basis needs room for at least 2 vectors, got {capacity}")
-    basis = Basis(v0.numel(), v0.dtype, v0.device, capacity)
+    dtype, eps = v0.dtype, torch.finfo(v0.dtype).eps
+    basis = Basis(v0.numel(), dtype, v0.device, capacity)
     basis.append(v0, 0)
-    eps = torch.finfo(v0.dtype).eps
+    del v0  # the basis holds its copy: a caller that passes a temporary does not hold a second one
     t = torch.zeros(0, 0, dtype=torch.float64)
     row, label, restarts = 0, 0, 0
     for step in range(steps):
-        w = apply(basis.row(row)).to(v0.dtype)
+        w = apply(basis.row(row)).to(dtype)
         c = _orthogonalize(basis, w)
         beta = float(dots(w.view(1, -1), w)[0]) ** 0.5
         if not (bool(torch.isfinite(c).all()) and math.isfinite(beta)):
