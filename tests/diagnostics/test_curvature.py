@@ -232,3 +232,146 @@ def test_bad_arguments_are_named(kwargs, match):
 def test_empty_params_are_rejected():
     with pytest.raises(ValueError, match="params is empty"):
         C.hessian_trace(lambda: torch.tensor(0.0), [])
+
+
+def counting(loss_fn):
+    """loss_fn and a list whose length counts its calls (forward passes)."""
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return loss_fn()
+
+    return counted, calls
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    [
+        lambda f, ps: C.hessian_eigenvalues(f, ps, k=2, tol=1e-6),
+        lambda f, ps: C.hessian_eigenvalues(f, ps, method="power", tol=1e-4),
+        lambda f, ps: C.hessian_trace(f, ps, probes=5),
+        lambda f, ps: C.hessian_frobenius_norm(f, ps, probes=5),
+        lambda f, ps: C.hessian_frobenius_norm(f, ps, exact=True),
+        lambda f, ps: C.hessian_spectral_density(f, ps, iterations=10),
+    ],
+    ids=["lanczos", "power", "trace", "frobenius", "frobenius_exact", "density"],
+)
+def test_each_quantity_builds_one_graph_per_call(quantity):
+    model, loss_fn, _, _ = small_mlp()
+    counted, calls = counting(loss_fn)
+    res = quantity(counted, list(model.parameters()))
+    assert len(calls) == 1 and res.num_hvps > 1
+
+
+def test_a_prebuilt_operator_shares_one_graph_across_quantities_and_gives_the_same_values():
+    model, loss_fn, _, _ = small_mlp()
+    params = list(model.parameters())
+    counted, calls = counting(loss_fn)
+    op = C.HessianOperator(counted, params)
+    eig = C.hessian_eigenvalues(op, k=2, tol=1e-8, generator=torch.Generator().manual_seed(1))
+    tr = C.hessian_trace(op, probes=7, generator=torch.Generator().manual_seed(2))
+    fro = C.hessian_frobenius_norm(op, probes=7, generator=torch.Generator().manual_seed(3))
+    C.hessian_spectral_density(op, iterations=10)
+    assert len(calls) == 1
+    assert op.num_hvps == eig.num_hvps + tr.num_hvps + fro.num_hvps + 10  # each result counts its own products
+    fresh = C.hessian_eigenvalues(loss_fn, params, k=2, tol=1e-8, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(eig.values, fresh.values, rtol=0, atol=0)
+    assert tr.value == C.hessian_trace(loss_fn, params, probes=7, generator=torch.Generator().manual_seed(2)).value
+    assert (
+        fro.value
+        == C.hessian_frobenius_norm(loss_fn, params, probes=7, generator=torch.Generator().manual_seed(3)).value
+    )
+
+
+def test_an_operator_with_params_is_refused_and_a_loss_without_them_too():
+    model, loss_fn, _, _ = small_mlp()
+    op = C.HessianOperator(loss_fn, list(model.parameters()))
+    with pytest.raises(ValueError, match="params must be None when an operator is passed"):
+        C.hessian_trace(op, list(model.parameters()))
+    with pytest.raises(ValueError, match="params is missing"):
+        C.hessian_trace(loss_fn)
+
+
+def test_hessian_operator_maps_flat_float64_vectors_as_before():
+    model, loss_fn, h = mlp_case()
+    op = C.HessianOperator(loss_fn, list(model.parameters()))
+    v = torch.randn(op.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = op(v)
+    assert out.dtype == torch.float64 and op.dim == h.shape[0] and op.num_hvps == 1
+    torch.testing.assert_close(out, h @ v, rtol=1e-10, atol=1e-12)
+    assert op.names == [f"param{i}" for i in range(4)] and len(op.grads) == 4
+
+
+def test_float32_model_keeps_a_float32_basis_and_matches_the_float64_dense_hessian():
+    model, loss_fn, h = mlp_case()
+    model32 = model.float()
+    _, _, x, y = small_mlp()
+    x32 = x.float()
+    res = C.hessian_eigenvalues(
+        lambda: nn.functional.cross_entropy(model32(x32), y),
+        list(model32.parameters()),
+        k=3,
+        tol=1e-6,
+        return_vectors=True,
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert res.vectors.dtype == torch.float32
+    assert res.basis_bytes % (h.shape[0] * 4) == 0  # rows of float32
+    # float32 products carry ~1e-7 relative error; the basis adds nothing visible beyond it
+    torch.testing.assert_close(res.values, torch.linalg.eigvalsh(h).flip(0)[:3], rtol=2e-5, atol=1e-6)
+
+
+def test_top_eigenvalues_of_a_gauss_newton_operator_match_the_dense_ggn():
+    from inertia.diagnostics.products import FlatOperator, GaussNewtonProduct
+
+    model, _, x, y = small_mlp()
+    params = list(model.parameters())
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in params]
+    flat0 = torch.cat([p.detach().reshape(-1) for p in params])
+
+    def out_of(flat):
+        chunks = flat.split([math.prod(s) for s in shapes])
+        ps = {n: c.view(s) for n, c, s in zip(names, chunks, shapes, strict=True)}
+        return functional_call(model, ps, (x,)).reshape(-1)
+
+    jac = torch.autograd.functional.jacobian(out_of, flat0)
+    hl = torch.autograd.functional.hessian(lambda o: nn.functional.cross_entropy(o.view(16, 3), y), out_of(flat0))
+    ggn = jac.T @ hl @ jac
+    out = model(x)
+    op = FlatOperator(GaussNewtonProduct(out, nn.functional.cross_entropy(out, y), params), params)
+    res = C.hessian_eigenvalues(op, k=2, tol=1e-10, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(res.values, torch.linalg.eigvalsh(ggn).flip(0)[:2], rtol=1e-9, atol=1e-12)
+
+
+def test_dots_accumulate_float32_vectors_in_float64():
+    from inertia.diagnostics.lanczos import dots
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.rand(3, 2_000_003, generator=g)  # positive terms: float32 BLAS loses ~1e-5 here
+    w = torch.rand(2_000_003, generator=g)
+    exact = rows.double() @ w.double()
+    torch.testing.assert_close(dots(rows, w), exact, rtol=1e-6, atol=0)
+
+
+def test_monitor_quantities_at_one_step_share_one_forward_pass():
+    from inertia import diagnostics as D
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = torch.randn(20, 6), torch.randint(0, 3, (20,))
+    calls = []
+
+    def loss_fn():
+        calls.append(1)
+        return nn.functional.cross_entropy(m(x), y)
+
+    names = ["hessian_top_eigenvalue", "weight_norms", "hessian_frobenius_norm", "hessian_trace"]
+    mon = D.Monitor(m, names, every=2, loss_fn=loss_fn, probes=3)
+    for step in range(5):
+        mon.step(step)
+    assert len(calls) == 3  # steps 0, 2, 4: one forward each for the three curvature quantities
+    assert mon.__dict__.get("_curvature_operator") is None  # no graph is held between steps
+    rec = mon.records[0]
+    assert {"hessian_top_eigenvalue", "hessian_frobenius_norm", "hessian_trace"} <= set(rec)

@@ -44,35 +44,44 @@ from .layers import LayerStats
 QUANTITIES: Registry[Callable] = Registry("monitor quantity")
 
 
-def _curv_params(mon: Monitor):
-    return mon.curvature_params
+def _curv_params(mon: Monitor, step: int, loss_fn: Callable) -> curvature.HessianOperator:
+    """The Hessian of ``loss_fn`` (the monitor's) w.r.t. ``mon.curvature_params`` at ``step``, shared by the curvature
+    quantities recorded at that step: the first of them builds it (one forward pass and one gradient
+    graph), the last of them in ``mon.quantities`` lets it go, so no graph outlives the step."""
+    users = sum(q in (_top_eig, _frob, _trace) for q in mon.quantities) or 1
+    held = mon.__dict__.get("_curvature_operator")
+    if held is None or held[0] != step:
+        held = [step, curvature.HessianOperator(loss_fn, mon.curvature_params), users]
+    held[2] -= 1
+    mon.__dict__["_curvature_operator"] = held if held[2] > 0 else None
+    return held[1]
 
 
-def _need_loss(mon: Monitor, name: str):
+def _need_loss(mon: Monitor, name: str) -> Callable:
+    """``mon.loss_fn``, or a ``ValueError`` naming the quantity that needs it."""
     if mon.loss_fn is None:
         raise ValueError(f"quantity {name!r} needs loss_fn (a zero-argument callable returning the loss)")
+    return mon.loss_fn
 
 
 @QUANTITIES.register("hessian_top_eigenvalue")
 def _top_eig(mon: Monitor, step: int) -> dict:
-    _need_loss(mon, "hessian_top_eigenvalue")
-    res = curvature.hessian_eigenvalues(
-        mon.loss_fn, _curv_params(mon), k=1, tol=1e-3, max_iter=50, generator=mon.generator
-    )
+    op = _curv_params(mon, step, _need_loss(mon, "hessian_top_eigenvalue"))
+    res = curvature.hessian_eigenvalues(op, k=1, tol=1e-3, max_iter=50, generator=mon.generator)
     return {"hessian_top_eigenvalue": float(res.values[0]), "hessian_top_eigenvalue_hvps": res.num_hvps}
 
 
 @QUANTITIES.register("hessian_frobenius_norm")
 def _frob(mon: Monitor, step: int) -> dict:
-    _need_loss(mon, "hessian_frobenius_norm")
-    res = curvature.hessian_frobenius_norm(mon.loss_fn, _curv_params(mon), probes=mon.probes, generator=mon.generator)
+    op = _curv_params(mon, step, _need_loss(mon, "hessian_frobenius_norm"))
+    res = curvature.hessian_frobenius_norm(op, probes=mon.probes, generator=mon.generator)
     return {"hessian_frobenius_norm": res.value, "hessian_frobenius_norm_stderr": res.stderr}
 
 
 @QUANTITIES.register("hessian_trace")
 def _trace(mon: Monitor, step: int) -> dict:
-    _need_loss(mon, "hessian_trace")
-    res = curvature.hessian_trace(mon.loss_fn, _curv_params(mon), probes=mon.probes, generator=mon.generator)
+    op = _curv_params(mon, step, _need_loss(mon, "hessian_trace"))
+    res = curvature.hessian_trace(op, probes=mon.probes, generator=mon.generator)
     return {"hessian_trace": res.value, "hessian_trace_stderr": res.stderr}
 
 
