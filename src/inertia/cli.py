@@ -555,8 +555,7 @@ def reproduce_cmd(
         for c in r.claims:
             t.add_row(r.paper, c.statement, str(c.measured), "[green]PASS[/]" if c.passed else "[red]FAIL[/]")
     console.print(t)
-    missing = f" (papers not implemented yet: {', '.join(reproduce.PLANNED)})" if reproduce.PLANNED else ""
-    console.print(f"wrote {out}/report.md and {out}/report.html{missing}")
+    console.print(f"wrote {out}/report.md and {out}/report.html")
 
 
 MAX_PLOT_STEPS = 10_000_000  # a plot of more updates than this would take minutes to draw

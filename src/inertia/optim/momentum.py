@@ -32,7 +32,7 @@ import torch
 from torch.optim import Optimizer
 
 from ..validation import accepted_number, check_bool, check_number
-from . import functional as F
+from . import functional as momentum_fn
 
 Hyper = float | Callable[[int], float]
 
@@ -199,7 +199,7 @@ class Momentum(Optimizer):
         momenta = [state.get("applied_momentum", mu) for state in states] if nesterov else mu
         mu_next = self._value(group["momentum"], t + 1, "momentum") if nesterov else None
         if params:
-            new_scales = F.momentum(
+            new_scales = momentum_fn.momentum(
                 params,
                 grads,
                 dirs,
@@ -238,7 +238,7 @@ class Momentum(Optimizer):
                 saved = [p.detach().clone() for p in ps]
                 ds = [self.state[p]["velocity_direction"] for p in ps]
                 ks = [self.state[p]["velocity_scale"] for p in ps]
-                F.shift_by_velocity(ps, ds, ks, [-self.state[p]["applied_momentum"] for p in ps])
+                momentum_fn.shift_by_velocity(ps, ds, ks, [-self.state[p]["applied_momentum"] for p in ps])
                 moved.append((ps, saved))
         try:
             yield self
@@ -252,7 +252,7 @@ class Momentum(Optimizer):
         state = self.state.get(param, {})
         if "velocity_direction" not in state:
             return torch.zeros_like(param)
-        return F.velocity(state["velocity_direction"], state["velocity_scale"])
+        return momentum_fn.velocity(state["velocity_direction"], state["velocity_scale"])
 
     # -- serialisation -----------------------------------------------------------------------
     def state_dict(self) -> dict:
