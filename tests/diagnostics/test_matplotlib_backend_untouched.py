@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
     from inertia.experiments.report import write_report
     from inertia.experiments.train import train
     from inertia.optim import schedules
-    from inertia.reproduce.claims import pyplot, save_figure
+    from inertia.diagnostics.plots import subplots
+    from inertia.render import save_figure
 
     out = Path(sys.argv[1])
     torch.manual_seed(0)
@@ -45,7 +46,7 @@ SCRIPT = textwrap.dedent("""
                                 path=out / "e.png")
     schedules.plot(schedules.get("sutskever_momentum")(mu_max=0.99), 20, path=out / "f.png")
     doctor(m, x, y).to_html(out / "doctor.html")
-    fig, ax = pyplot().subplots(1, 2, figsize=(4, 2), sharey=True)
+    fig, ax = subplots(1, 2, figsize=(4, 2), sharey=True)
     ax[0].plot([0, 1]); save_figure(fig, out / "g.png")
     train(dict(experiment="r", data={"name": "deep_linear_regression", "d_in": 4, "n": 16, "d_out": 2},
                model={"name": "deep_linear", "d_in": 4, "width": 4, "depth": 2, "d_out": 2},
