@@ -81,3 +81,14 @@ def test_products_reject_a_non_scalar_loss_and_outputs_without_a_graph():
         HessianProduct(w * 2, [w])
     with pytest.raises(ValueError, match="autograd enabled"):
         GaussNewtonProduct(w.detach(), (w**2).sum(), [w])
+
+
+def test_flatten_copies_strided_tensors_once_into_one_vector_and_unflatten_inverts_it():
+    a = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)  # not contiguous
+    b = torch.randn(7, dtype=torch.float64)
+    flat = flatten([a, b])
+    assert flat.dtype == torch.float64 and flat.shape == (2 * 3 * 4 * 5 + 7,)
+    torch.testing.assert_close(flat, torch.cat([a.reshape(-1).double(), b]), rtol=0, atol=0)
+    back = unflatten(flat, [a, b])
+    assert torch.equal(back[0], a.double()) and torch.equal(back[1], b)
+    assert flatten([a], dtype=torch.float32).dtype == torch.float32

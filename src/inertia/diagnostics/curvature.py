@@ -182,7 +182,7 @@ def _basis_dtype(op: FlatOperator) -> torch.dtype:
 
 
 def _flat_apply(op: FlatOperator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
-    return lambda v: flatten(op.product(op.split(v))).to(dtype)
+    return lambda v: flatten(op.product(op.split(v)), dtype)
 
 
 _MIN_DEFAULT_BUDGET = 64 * 2**20

@@ -46,9 +46,19 @@ __all__ = [
 ]
 
 
-def flatten(tensors: Sequence[Tensor]) -> Tensor:
-    """The tensors concatenated into one flat vector (in their own dtype)."""
-    return torch.cat([t.reshape(-1) for t in tensors])
+def flatten(tensors: Sequence[Tensor], dtype: torch.dtype | None = None) -> Tensor:
+    """The tensors concatenated into one flat vector, in ``dtype`` (default: their promoted dtype).
+
+    One copy per tensor, whatever its strides (a channels-last gradient is not copied twice).
+    """
+    if dtype is None:
+        dtype = tensors[0].dtype
+        for t in tensors[1:]:
+            dtype = torch.promote_types(dtype, t.dtype)
+    out = torch.empty(sum(t.numel() for t in tensors), dtype=dtype, device=tensors[0].device)
+    for o, t in zip(unflatten(out, tensors), tensors, strict=True):
+        o.copy_(t)
+    return out
 
 
 def unflatten(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
@@ -214,5 +224,4 @@ class FlatOperator:
         return [c.view_as(p).to(p.dtype) for c, p in zip(flat.split(self.sizes), self.params, strict=True)]
 
     def __call__(self, flat: Tensor) -> Tensor:
-        out = self.product(self.split(flat))
-        return torch.cat([h.reshape(-1).to(self.dtype) for h in out])
+        return flatten(self.product(self.split(flat)), self.dtype)
