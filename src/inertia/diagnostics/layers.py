@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,7 +103,14 @@ def tensor_stats(
         nonfinite = n - int(finite.sum())
         flat = flat[finite]
         mean, std = _moments(flat) if flat.numel() else (math.nan, math.nan)
-    out = {"mean": mean, "std": std, "p2": math.nan, "p98": math.nan, "numel": n, "nonfinite": nonfinite}
+    out: dict[str, Any] = {
+        "mean": mean,
+        "std": std,
+        "p2": math.nan,
+        "p98": math.nan,
+        "numel": n,
+        "nonfinite": nonfinite,
+    }
     k = flat.numel()
     if k == 0:
         return out

@@ -98,7 +98,7 @@ def _norms(mon: Monitor, step: int) -> dict:
     return {"weight_norms": {n: float(p.detach().norm()) for n, p in mon.model.named_parameters()}}
 
 
-QUANTITIES.register("layer_stats", "layer_stats")  # handled by hooks, see Monitor
+QUANTITIES.register("layer_stats", lambda mon, step: {})  # a placeholder: recorded by the hooks, see Monitor
 
 
 class Monitor:
@@ -189,6 +189,7 @@ class Monitor:
     def _probe_layer_stats(self) -> None:
         """One forward/backward pass on the probe batch with the hooks armed; parameter gradients,
         the train/eval mode and the hooks' state are restored afterwards."""
+        assert self.probe is not None and self.layer_stats is not None
         inputs, loss_fn = self.probe
         params = [p for p in self.model.parameters() if p.requires_grad]
         saved = [p.grad for p in params]
