@@ -429,7 +429,8 @@ class EstimateResult:
 
 
 def _rademacher(p: Tensor, generator) -> Tensor:
-    return (torch.randint(0, 2, p.shape, generator=generator, dtype=torch.int8).to(p.dtype) * 2 - 1).to(p.device)
+    """+-1 with probability 1/2 each, shaped like ``p`` (drawn on the CPU from ``generator``)."""
+    return torch.randint(0, 2, p.shape, generator=generator, dtype=p.dtype).mul_(2).sub_(1).to(p.device)
 
 
 def _check_probes(probes) -> int:

@@ -270,4 +270,5 @@ def lanczos(
         else:
             label += 1
             row = basis.overwrite_oldest(w, label)
+        del w  # copied into the basis: free it before the next product allocates its own
     raise ValueError(f"steps must be a positive integer, got {steps!r}")
