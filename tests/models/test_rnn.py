@@ -100,6 +100,20 @@ TRANSFORMS = {
     "hessian": lambda f, a, w: torch.func.hessian(lambda w_: f(a, w_).pow(2).sum())(w),
     "vmap over inputs": lambda f, a, w: torch.func.vmap(f, in_dims=(0, None))(a[:, None], w),
     "vmap over weights": lambda f, a, w: torch.func.vmap(f, in_dims=(None, 0))(a, torch.stack([w, -w])),
+    "vmap over inputs and weights": lambda f, a, w: torch.func.vmap(f)(torch.stack([a, 2 * a]), torch.stack([w, -w])),
+    # a stack of recurrences (many runs trained as one) under the other transforms
+    "grad of a vmap over weights": lambda f, a, w: torch.func.grad(
+        lambda w_: torch.func.vmap(f, in_dims=(None, 0))(a, torch.stack([w_, 0.5 * w_])).pow(2).sum()
+    )(w),
+    "hessian of a vmap over weights": lambda f, a, w: torch.func.hessian(
+        lambda w_: torch.func.vmap(f, in_dims=(None, 0))(a, torch.stack([w_, -w_])).pow(2).sum()
+    )(w),
+    "jacfwd of a vmap over weights": lambda f, a, w: torch.func.jacfwd(
+        lambda w_: torch.func.vmap(f, in_dims=(None, 0))(a, torch.stack([w_, -w_]))
+    )(w),
+    "vmap of a vmap over weights": lambda f, a, w: torch.func.vmap(torch.func.vmap(f, in_dims=(None, 0)))(
+        torch.stack([a, -a]), torch.stack([torch.stack([w, -w]), torch.stack([0.5 * w, w])])
+    ),
     "per-example gradients": lambda f, a, w: torch.func.vmap(
         torch.func.grad(lambda ai, w_: f(ai[None], w_).pow(2).sum(), argnums=1), in_dims=(0, None)
     )(a, w),

@@ -89,7 +89,11 @@ class GradClip:
     def __call__(self, params: Iterable[torch.Tensor]) -> None:
         if self.max_norm is None:
             return
-        norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_norm))
+        self.record(float(torch.nn.utils.clip_grad_norm_(params, self.max_norm)))
+
+    def record(self, norm: float) -> None:
+        """Count one update whose gradient had 2-norm ``norm`` before clipping."""
+        assert self.max_norm is not None
         self.max = max(self.max, norm) if math.isfinite(norm) else norm
         self.clipped += int(norm > self.max_norm)
 

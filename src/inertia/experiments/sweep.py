@@ -16,7 +16,9 @@ One process at a time holds a sweep folder (a lock); a second one gets a ConfigE
 
 Backends: ``"local"`` (a process pool, one worker per core, each with one torch thread, each
 exiting when the sweep's process dies) and ``"ray"`` (the same trials as Ray tasks on a local or
-remote Ray cluster; ``pip install inertia[ray]``, imported only when used).
+remote Ray cluster; ``pip install inertia[ray]``, imported only when used) and ``"stacked"`` (the
+local pool, with the trials that share data, model and batch size trained as one stack:
+:mod:`inertia.experiments.stacked`; the same folders and results).
 """
 
 from __future__ import annotations
@@ -238,6 +240,14 @@ class SweepResult:
         return rows
 
 
+BACKENDS = ("local", "ray", "stacked")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, got {backend!r}")
+
+
 def run_sweep(
     base: Config,
     grid: dict,
@@ -253,8 +263,7 @@ def run_sweep(
 
     Failed trials (an exception in ``train``) are recorded and the sweep goes on; check
     :attr:`SweepResult.failed` (the command line exits 1 when there are any)."""
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
+    _check_backend(backend)
     trials = expand(base, grid, seeds)
     name = name or "sweep-" + hashlib.sha256(repr(sorted(grid.items())).encode()).hexdigest()[:8]
     root = run_path(out, base.experiment, name, what=("experiment", "sweep name"))
@@ -279,8 +288,7 @@ def run_configs(
     the label and the config, so a changed config never reuses an old folder (and resuming with
     changed configs is allowed: ``sweep.json`` then lists the new ones).
     """
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
+    _check_backend(backend)
     if not isinstance(configs, dict) or not configs:
         raise ConfigError(f"configs must be a non-empty mapping of label -> config, got {configs!r}")
     trials = []
@@ -423,7 +431,8 @@ def _run_todo(
         progress(len(done), total)
     if not todo:
         return
-    results = _run_local(todo, workers) if backend == "local" else _run_ray(todo, workers)
+    runner = {"local": _run_local, "ray": _run_ray, "stacked": _run_stacked}[backend]
+    results = runner(todo, workers)
     for tid, res in results:
         done[tid] = res
         if progress:
@@ -442,6 +451,47 @@ def _run_local(todo, workers):
         futs = {pool.submit(_run_trial, (c, d)): tid for tid, c, d in todo}
         for fut in cf.as_completed(futs):
             yield futs[fut], fut.result()
+
+
+def _run_stack_of_trials(args) -> list:
+    """Pool job of the ``stacked`` backend: trials that share a stack key, trained as one stack
+    (:func:`~inertia.experiments.stacked.train_stacked`); one result per trial, as ``_run_trial``'s."""
+    cfg_dicts, run_dirs = args
+    if len(cfg_dicts) == 1:  # alone (it cannot be stacked, or nothing shares its stack): train()
+        return [_run_trial((cfg_dicts[0], run_dirs[0]))]
+    import torch
+
+    torch.set_num_threads(1)
+    from .stacked import train_stacked
+
+    cfgs = [from_dict(c) for c in cfg_dicts]
+    try:
+        results = train_stacked(cfgs, run_dirs, resume=True)
+        return [{"status": r.status, "metrics": dict(r), "message": r.message} for r in results]
+    except Exception as e:  # noqa: BLE001 - a failed stack is recorded for each of its trials
+        return [{"status": "failed", "metrics": {}, "message": f"{type(e).__name__}: {e}"} for _ in cfgs]
+
+
+def _run_stacked(todo, workers):
+    """The ``stacked`` backend: the trials that can share a stack (same data, model, loss, batch
+    size, device, dtype; first-order, no Monitor) are trained as one, the others alone, in a pool
+    of ``workers`` processes (default: one per core); yields (trial id, result)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from .stacked import group_stackable
+
+    by_id = {tid: (c, d) for tid, c, d in todo}
+    groups = group_stackable({tid: from_dict(c) for tid, c, _ in todo})
+    n = min(workers or os.cpu_count() or 1, len(groups))
+    with cf.ProcessPoolExecutor(
+        max_workers=n, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
+        futs = {
+            pool.submit(_run_stack_of_trials, ([by_id[t][0] for t in g], [by_id[t][1] for t in g])): g for g in groups
+        }
+        for fut in cf.as_completed(futs):
+            yield from zip(futs[fut], fut.result(), strict=True)
 
 
 def _tune_trainable(config: dict) -> dict:

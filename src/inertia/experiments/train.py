@@ -117,7 +117,10 @@ def flush_denormals():
             torch.set_flush_denormal(False)
 
 
-def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> TrainResult:
+def build_parts(cfg: Config) -> tuple:
+    """(data, model, loss function, optimizer) of a run, built in the order every run builds them
+    (the global seed, then data, model, initialization, optimizer), so that equal configs start
+    from bit-equal parameters."""
     device = torch.device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
     torch.manual_seed(cfg.seed)
@@ -128,7 +131,11 @@ def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> Train
     components.apply_init(model, cfg, generator=init_gen, data=data, loss_fn=loss_fn)
     optimizer = components.build_optimizer(cfg, model)
     components.check_structural_damping(cfg, model)
-    parts = (data, model, loss_fn, optimizer)
+    return data, model, loss_fn, optimizer
+
+
+def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> TrainResult:
+    parts = build_parts(cfg)
     if run_dir is None:
         return _run(cfg, None, parts, resume=False, progress=progress, stop_after=stop_after)
     rd = RunDir(run_dir)

@@ -85,18 +85,7 @@ class _TanhRecurrence(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, tangent_a: torch.Tensor | None, tangent_w: torch.Tensor | None) -> torch.Tensor:
         hs, w_hh = ctx.saved_tensors
-        n, steps, hidden = hs.shape
-        dh = hs.new_zeros(n, hidden)
-        out = []
-        for t in range(steps):
-            pre = torch.zeros_like(dh) if tangent_a is None else tangent_a[:, t]
-            if t > 0:
-                pre = pre + dh @ w_hh.t()
-                if tangent_w is not None:
-                    pre = pre + hs[:, t - 1] @ tangent_w.t()
-            dh = (1 - hs[:, t] ** 2) * pre
-            out.append(dh)
-        return torch.stack(out, 0).transpose(0, 1)  # [n, T, H] laid out like the primal output
+        return _tangent_recursion(hs, w_hh, tangent_a, tangent_w)
 
     @staticmethod
     def vmap(
@@ -110,27 +99,106 @@ class _TanhRecurrence(torch.autograd.Function):
             batch, n = a.shape[:2]
             hs = _TanhRecurrence.apply(a.reshape(batch * n, *a.shape[2:]), w_hh)
             return hs.reshape(batch, n, *hs.shape[1:]), 0
-        # vmapped over the recurrent weights: one recurrence per weight matrix
-        w_hh = w_hh.movedim(w_dim, 0)
-        a_b = a.movedim(a_dim, 0) if a_dim is not None else None
-        outs = [_TanhRecurrence.apply(a if a_b is None else a_b[i], w_hh[i]) for i in range(w_hh.shape[0])]
-        return torch.stack(outs, 0), 0
+        # vmapped over the recurrent weights: one batched recurrence for all of them
+        w_hh = w_hh.movedim(w_dim, 0)  # [K, H, H]
+        if a_dim is None:
+            a = a.expand(w_hh.shape[0], *a.shape)
+        else:
+            a = a.movedim(a_dim, 0)  # [K, n, T, H]
+        return _StackedTanhRecurrence.apply(a, w_hh), 0
+
+
+class _StackedTanhRecurrence(torch.autograd.Function):
+    """K independent recurrences at once: a [K, n, T, H], W_hh [K, H, H] -> hs [K, n, T, H].
+
+    The same recursions as :class:`_TanhRecurrence`, with each step one ``baddbmm_`` over the K
+    weight matrices instead of K ``addmm_``: what ``vmap`` over stacked recurrent weights (many runs
+    trained as one, :mod:`inertia.experiments.stacked`) runs."""
+
+    @staticmethod
+    def forward(a: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+        hs = a.permute(2, 0, 1, 3).clone(memory_format=torch.contiguous_format)  # [T, K, n, H]
+        w_t = w_hh.transpose(1, 2)
+        hs[0].tanh_()
+        for t in range(1, hs.shape[0]):
+            hs[t].baddbmm_(hs[t - 1], w_t).tanh_()
+        return hs.permute(1, 2, 0, 3)  # [K, n, T, H]
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+        _, w_hh = inputs
+        ctx.save_for_backward(output, w_hh)
+        ctx.save_for_forward(output, w_hh)
+
+    @staticmethod
+    def backward(ctx: Any, grad_hs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hs, w_hh = ctx.saved_tensors  # hs [K, n, T, H]
+        if torch.is_grad_enabled():
+            return _bptt_out_of_place(grad_hs, hs, w_hh)
+        da = grad_hs.permute(2, 0, 1, 3).clone(memory_format=torch.contiguous_format)  # [T, K, n, H]
+        h_tm = hs.permute(2, 0, 1, 3)  # [T, K, n, H] view
+        tanh_prime = torch.mul(h_tm, h_tm).neg_().add_(1)
+        steps, k, _, hidden = da.shape
+        da[steps - 1].mul_(tanh_prime[steps - 1])
+        for t in range(steps - 2, -1, -1):
+            da[t].baddbmm_(da[t + 1], w_hh).mul_(tanh_prime[t])
+        # dW_hh[k] = sum_{t>=2} da_t^T h_{t-1}, per stacked recurrence
+        da_k = da[1:].transpose(0, 1).reshape(k, -1, hidden)  # [K, (T-1) n, H]
+        h_k = h_tm[:-1].transpose(0, 1).reshape(k, -1, hidden)
+        grad_w = torch.bmm(da_k.transpose(1, 2), h_k)
+        return da.permute(1, 2, 0, 3), grad_w
+
+    @staticmethod
+    def jvp(ctx: Any, tangent_a: torch.Tensor | None, tangent_w: torch.Tensor | None) -> torch.Tensor:
+        hs, w_hh = ctx.saved_tensors
+        return _tangent_recursion(hs, w_hh, tangent_a, tangent_w)
+
+    @staticmethod
+    def vmap(
+        info: Any, in_dims: tuple[int | None, int | None], a: torch.Tensor, w_hh: torch.Tensor
+    ) -> tuple[torch.Tensor, int]:
+        # vmap of a stack (rare: nested transforms): one stacked recurrence per outer index
+        a_dim, w_dim = in_dims
+        size = info.batch_size
+        a_b = a.movedim(a_dim, 0) if a_dim is not None else a.expand(size, *a.shape)
+        w_b = w_hh.movedim(w_dim, 0) if w_dim is not None else w_hh.expand(size, *w_hh.shape)
+        return torch.stack([_StackedTanhRecurrence.apply(a_b[i], w_b[i]) for i in range(size)], 0), 0
+
+
+def _tangent_recursion(
+    hs: torch.Tensor, w_hh: torch.Tensor, tangent_a: torch.Tensor | None, tangent_w: torch.Tensor | None
+) -> torch.Tensor:
+    """dh_t = (1 - h_t^2) * (da_t + W_hh dh_{t-1} + dW_hh h_{t-1}) for hs [..., T, H] (one
+    recurrence or a stack of them), laid out like hs (time-major in memory, as the forward's
+    output is: forward-mode AD needs a tangent of the primal's layout)."""
+    steps = hs.shape[-2]
+    dh = torch.zeros_like(hs[..., 0, :])
+    out = []
+    for t in range(steps):
+        pre = torch.zeros_like(dh) if tangent_a is None else tangent_a[..., t, :]
+        if t > 0:
+            pre = pre + dh @ w_hh.transpose(-1, -2)
+            if tangent_w is not None:
+                pre = pre + hs[..., t - 1, :] @ tangent_w.transpose(-1, -2)
+        dh = (1 - hs[..., t, :] ** 2) * pre
+        out.append(dh)
+    return torch.stack(out, 0).movedim(0, -2)
 
 
 def _bptt_out_of_place(
     grad_hs: torch.Tensor, hs: torch.Tensor, w_hh: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The BPTT recursion of :class:`_TanhRecurrence` written without in-place ops."""
-    steps = hs.shape[1]
-    carry = torch.zeros_like(hs[:, 0])  # W_hh^T da_{t+1}, as rows: da_{t+1} @ W_hh
+    """The BPTT recursion of :class:`_TanhRecurrence` written without in-place ops, for hs
+    [n, T, H] with W_hh [H, H], or a stack hs [K, n, T, H] with W_hh [K, H, H]."""
+    steps = hs.shape[-2]
+    carry = torch.zeros_like(hs[..., 0, :])  # W_hh^T da_{t+1}, as rows: da_{t+1} @ W_hh
     das_backwards = []  # da_T, ..., da_1
     for t in range(steps - 1, -1, -1):
-        d = (grad_hs[:, t] + carry) * (1 - hs[:, t] ** 2)
+        d = (grad_hs[..., t, :] + carry) * (1 - hs[..., t, :] ** 2)
         das_backwards.append(d)
         carry = d @ w_hh
-    da = torch.stack(das_backwards[::-1], 1)  # [n, T, H]
-    hidden = hs.shape[2]
-    grad_w = da[:, 1:].reshape(-1, hidden).t() @ hs[:, :-1].reshape(-1, hidden)
+    da = torch.stack(das_backwards[::-1], -2)  # laid out like hs
+    grad_w = da[..., 1:, :].flatten(-3, -2).transpose(-1, -2) @ hs[..., :-1, :].flatten(-3, -2)
     return da, grad_w
 
 
