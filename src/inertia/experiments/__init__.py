@@ -5,6 +5,7 @@ the run store (one folder per run), sweeps (local pool or Ray) and reports.
 - :mod:`~inertia.experiments.components`: a run's pieces built from a config; :func:`dry_build`.
 - :mod:`~inertia.experiments.steps`: the training step of each optimizer kind.
 - :mod:`~inertia.experiments.train`: :func:`train`, the one training loop.
+- :mod:`~inertia.experiments.stacked`: :func:`train_stacked`, many runs of one shape trained as one.
 - :mod:`~inertia.experiments.store`, :mod:`~inertia.experiments.sweep`, :mod:`~inertia.experiments.report`.
 
 Importing this package imports none of them (nor torch): each name below is imported when first
@@ -47,6 +48,8 @@ _NAMES = {
     "run_configs": "sweep",
     "run_sweep": "sweep",
     "write_report": "report",
+    "train_stacked": "stacked",
+    "group_stackable": "stacked",
 }
 
 __all__ = ["train", *sorted(_NAMES)]

@@ -12,9 +12,11 @@ update of all of them at once:
   products; the tanh RNN's recurrence runs K recurrences per step, :mod:`inertia.models.rnn`), and
   one backward pass of their sum gives every run its own gradient (the runs share no parameter, so
   d(sum)/d(theta_k) = grad f_k(theta_k));
-- Sutskever et al. (2013)'s rule for every run at once, with per-run eps_t, mu_t (and mu_{t+1}
-  for NAG, whose parameters hold the look-ahead point phi_t = theta_t + mu_t v_t, as in
-  :mod:`inertia.optim.functional`), as K-vectors broadcast over each stacked tensor:
+- Sutskever et al. (2013)'s rule for each run: every run's parameters, gradient and velocity are
+  one row of a flat ``[K, N]`` tensor (the forward pass sees per-parameter views of it), and the
+  update of row k is :func:`inertia.optim.functional.momentum` with run k's eps_t, mu_t (and
+  mu_{t+1} for NAG, whose parameters hold the look-ahead point phi_t = theta_t + mu_t v_t), the
+  same function, state (v = -k d) and fused kernel as :class:`~inertia.optim.Momentum`:
 
       v_{t+1} = mu_t v_t - eps_t g_t;   CM: theta_{t+1} = theta_t + v_{t+1};
       NAG: phi_{t+1} = phi_t - eps_t g_t + mu_{t+1} v_{t+1}.
@@ -26,9 +28,9 @@ is evaluated, checkpointed, stopped and recorded in its own run folder by the sa
 own model and :class:`~inertia.optim.Momentum` optimizer, into which the stack writes that run's
 parameters and velocity first. So a run folder written here is one :func:`train` writes (a stacked
 run can be resumed alone by ``train(cfg, folder, resume=True)`` and the other way round), and a run
-equals the same run trained alone to float tolerance (the update differs from ``Momentum``'s only
-in rounding: ``Momentum`` stores v = -k d). A run that diverges, is solved (``stop_when``) or reaches
-its ``steps`` leaves the stack; the others go on. On resume, runs whose checkpoints are at different
+equals the same run trained alone to float tolerance (the update is ``Momentum``'s, elementwise;
+the gradients differ in rounding, batched matrix products summing in another order). A run that
+diverges, is solved (``stop_when``) or reaches its ``steps`` leaves the stack; the others go on. On resume, runs whose checkpoints are at different
 updates wait for each other: the stack always trains the runs at the earliest update.
 
 What can be stacked (:func:`stack_key`): first-order runs (``optimizer.name`` ``momentum`` or
@@ -54,6 +56,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..optim import functional as momentum_fn
 from .config import Config, ConfigError, from_dict
 from .store import RunDir, check_resume_config, lock_folder, remove_temporaries
 from .train import TrainResult, _diverged_message, _previous_summary, _Run, _stored_config, build_parts, flush_denormals
@@ -106,8 +109,16 @@ class _Member:
         mu_next = value(g["momentum"], t + 1, "momentum") if g["nesterov"] else mu
         return lr, mu, mu_next, bool(g["nesterov"]), float(g["weight_decay"])
 
-    def velocity(self) -> list[torch.Tensor]:
-        return [self.run.optimizer.velocity(p) for p in self.params]
+    def velocity_state(self) -> tuple[torch.Tensor, float]:
+        """(flat direction d, scale k) with v = -k d for every parameter: ``Momentum``'s own when its
+        parameters share one scale (always, unless a parameter skipped updates), else (-v, 1)."""
+        states = [self.run.optimizer.state.get(p, {}) for p in self.params]
+        scales = {st.get("velocity_scale", 0.0) for st in states}
+        if all("velocity_direction" in st for st in states) and len(scales) == 1:
+            return torch.cat([st["velocity_direction"].reshape(-1) for st in states]), scales.pop()
+        if not any("velocity_direction" in st for st in states):
+            return torch.cat([torch.zeros_like(p).reshape(-1) for p in self.params]), 0.0
+        return -torch.cat([self.run.optimizer.velocity(p).reshape(-1) for p in self.params]), 1.0
 
     def applied_momentum(self) -> float | None:
         """The mu the NAG look-ahead point in the parameters was built with (None: no velocity)."""
@@ -121,28 +132,41 @@ def _check_same_shapes(members: list[_Member]) -> None:
         got = [(n, tuple(p.shape), p.dtype) for n, p in m.run.model.named_parameters()]
         if got != first:
             raise ConfigError(f"runs of one stack must have the same parameters, got {first} and {got}")
+    if len({p.dtype for p in members[0].params}) != 1:
+        dtypes = sorted({str(d) for *_, d in first})
+        raise ConfigError(f"runs of one stack must have parameters of one dtype, got {dtypes}")
     if len({len(m.params) for m in members}) != 1 or any(len(m.run.optimizer.param_groups) != 1 for m in members):
         raise ConfigError("runs of one stack must have one optimizer param group each")
 
 
 class _Stack:
-    """The stacked state of the runs at one update: parameters and velocities ``[K, ...]`` per
-    parameter, and per run the applied NAG momentum."""
+    """The stacked state of the runs at one update: every run's parameters as one row of a flat
+    ``[K, N]`` tensor (the parameters the forward pass sees are views of it, so the backward pass
+    leaves every gradient in one ``[K, N]`` tensor and the update is a few whole-stack operations),
+    the velocities likewise, and per run the applied NAG momentum."""
 
     def __init__(self, members: list[_Member], base: nn.Module) -> None:
         self.members, self.base = members, base
-        self.names = [n for n, _ in base.named_parameters()]
+        named = list(base.named_parameters())
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.sizes = [p.numel() for _, p in named]
         with torch.no_grad():
-            self.params = [torch.stack([m.params[i].detach() for m in members]) for i in range(len(self.names))]
-            vels = [m.velocity() for m in members]
-            self.velocity = [torch.stack([v[i] for v in vels]) for i in range(len(self.names))]
+            self.flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in m.params]) for m in members])
+            states = [m.velocity_state() for m in members]
+            self.direction = torch.stack([d for d, _ in states])  # v_k = -scale_k * direction_k
+        self.scale = [k for _, k in states]
+        self.flat.requires_grad_(True)
         self.applied = [m.applied_momentum() for m in members]
-        for p in self.params:
-            p.requires_grad_(True)
 
     @property
     def step(self) -> int:
         return self.members[0].run.step
+
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter ``[K, *shape]`` views of a flat ``[K, N]`` tensor."""
+        k = flat.shape[0]
+        return [c.view(k, *shape) for c, shape in zip(flat.split(self.sizes, dim=1), self.shapes, strict=True)]
 
     def losses(self, xb: torch.Tensor, yb: torch.Tensor, loss_fn: Callable) -> torch.Tensor:
         """The K minibatch losses, [K], from one vmapped forward pass."""
@@ -151,18 +175,17 @@ class _Stack:
         def one(params: tuple, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return loss_fn(torch.func.functional_call(self.base, dict(zip(names, params, strict=True)), (x,)), y)
 
-        return torch.func.vmap(one)(tuple(self.params), xb, yb)
+        return torch.func.vmap(one)(tuple(self._views(self.flat)), xb, yb)
 
-    def _per_run(self, values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
-        """A K-vector shaped to broadcast over a stacked tensor like ``like``."""
-        return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *([1] * (like.dim() - 1)))
+    def grads(self) -> torch.Tensor:
+        """The stacked gradient ``[K, N]`` of the last backward pass."""
+        if self.flat.grad is None:
+            raise RuntimeError("the stacked parameters have no gradient: the loss does not depend on them")
+        return self.flat.grad
 
-    def grads(self) -> list[torch.Tensor]:
-        """The stacked gradients of the last backward pass."""
-        grads = [p.grad for p in self.params]
-        if any(g is None for g in grads):
-            raise RuntimeError("a stacked parameter has no gradient: the model does not use every parameter")
-        return [g for g in grads if g is not None]
+    def _column(self, values: Sequence[float]) -> torch.Tensor:
+        """A K-vector as a ``[K, 1]`` column, to broadcast over the flat ``[K, N]`` tensors."""
+        return torch.tensor(values, dtype=self.flat.dtype, device=self.flat.device).unsqueeze(1)
 
     def clip(self) -> None:
         """Each run's gradient rescaled to at most its ``clip_grad_norm`` (as
@@ -170,42 +193,43 @@ class _Stack:
         clipping = [m.cfg.clip_grad_norm for m in self.members]
         if all(c is None for c in clipping):
             return
-        grads = self.grads()
-        norms = torch.linalg.vector_norm(torch.stack([g.flatten(1).norm(dim=1) for g in grads]), dim=0)  # [K]
-        limit = torch.tensor([math.inf if c is None else c for c in clipping], dtype=norms.dtype)
-        coef = torch.clamp(limit / (norms + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+        g = self.grads()
+        norms = torch.linalg.vector_norm(g, dim=1)  # [K]
+        limit = self._column([math.inf if c is None else c for c in clipping]).squeeze(1)
+        g.mul_(torch.clamp(limit / (norms + 1e-6), max=1.0).unsqueeze(1))
         for m, norm in zip(self.members, norms.tolist(), strict=True):
             if m.cfg.clip_grad_norm is not None:
                 m.run.clip.record(norm)
 
     @torch.no_grad()
     def update(self) -> None:
-        """One CM or NAG update of every run (module docstring), at update ``self.step``."""
+        """One CM or NAG update of every run at update ``self.step``: ``inertia.optim.functional``'s
+        rule on each run's row, with that run's eps_t, mu_t, mu_{t+1} (torch's fused SGD kernel
+        where it applies: one pass over theta, g and the velocity per run, as ``Momentum`` makes)."""
         t = self.step
-        hyper = [m.hypers(t) for m in self.members]
-        lr, mu, mu_next, nesterov, wd = (list(h) for h in zip(*hyper, strict=True))
-        # NAG: the gradient was taken at the point built with the applied mu (mu_t unless skipped)
-        mu = [a if (nes and a is not None) else m_ for a, nes, m_ in zip(self.applied, nesterov, mu, strict=True)]
-        for p, v, g in zip(self.params, self.velocity, self.grads(), strict=True):
-            if any(wd):
-                g = g + self._per_run(wd, p) * p
-            lr_k, mu_k = self._per_run(lr, p), self._per_run(mu, p)
-            v.mul_(mu_k).sub_(lr_k * g)  # v_{t+1} = mu_t v_t - eps_t g
-            # CM: theta + v_{t+1};  NAG: phi - eps g + mu_{t+1} v_{t+1}
-            if not any(nesterov):
-                p.add_(v)
-            else:
-                step_nag = self._per_run(mu_next, p) * v - lr_k * g
-                if all(nesterov):
-                    p.add_(step_nag)
-                else:
-                    p.add_(torch.where(self._per_run([float(n) for n in nesterov], p).bool(), step_nag, v))
-            p.grad = None
-        self.applied = [mn if nes else a for a, mn, nes in zip(self.applied, mu_next, nesterov, strict=True)]
-        for m in self.members:
+        g = self.grads()
+        for k, m in enumerate(self.members):
+            lr, mu, mu_next, nesterov, wd = m.hypers(t)
+            # NAG: the gradient was taken at the point built with the applied mu (mu_t unless skipped)
+            built_with = self.applied[k]
+            applied = built_with if (nesterov and built_with is not None) else mu
+            self.scale[k] = momentum_fn.momentum(
+                [self.flat[k]],
+                [g[k]],
+                [self.direction[k]],
+                [self.scale[k]],
+                lr=lr,
+                momentum=applied,
+                next_momentum=mu_next if nesterov else None,
+                nesterov=nesterov,
+                weight_decay=wd,
+                foreach=m.group["foreach"],
+                fused=m.group["fused"],
+            )[0]
+            if nesterov:
+                self.applied[k] = mu_next
             m.run.step += 1
+        self.flat.grad = None
 
     @torch.no_grad()
     def store(self, k: int) -> None:
@@ -213,9 +237,10 @@ class _Stack:
         keeps them: direction -v, scale 1), so the loop's code evaluates, checkpoints and records it."""
         m = self.members[k]
         opt = m.run.optimizer
-        for i, p in enumerate(m.params):
-            p.copy_(self.params[i][k])
-            state = {"velocity_direction": -self.velocity[i][k].clone(), "velocity_scale": 1.0}
+        params, dirs = self._views(self.flat.detach()[k : k + 1]), self._views(self.direction[k : k + 1])
+        for p, src, d in zip(m.params, params, dirs, strict=True):
+            p.copy_(src[0])
+            state = {"velocity_direction": d[0].clone(), "velocity_scale": self.scale[k]}
             if self.applied[k] is not None and m.group["nesterov"]:
                 state["applied_momentum"] = self.applied[k]
             opt.state[p] = state
