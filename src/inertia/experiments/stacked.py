@@ -30,8 +30,9 @@ parameters and velocity first. So a run folder written here is one :func:`train`
 run can be resumed alone by ``train(cfg, folder, resume=True)`` and the other way round), and a run
 equals the same run trained alone to float tolerance (the update is ``Momentum``'s, elementwise;
 the gradients differ in rounding, batched matrix products summing in another order). A run that
-diverges, is solved (``stop_when``) or reaches its ``steps`` leaves the stack; the others go on. On resume, runs whose checkpoints are at different
-updates wait for each other: the stack always trains the runs at the earliest update.
+diverges, is solved (``stop_when``) or reaches its ``steps`` leaves the stack; the others go on.
+On resume, runs whose checkpoints are at different updates wait for each other: the stack always
+trains the runs at the earliest update.
 
 What can be stacked (:func:`stack_key`): first-order runs (``optimizer.name`` ``momentum`` or
 ``sgd``) without a Monitor, whose forward pass is a pure function of parameters and input (no
