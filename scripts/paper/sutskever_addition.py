@@ -66,7 +66,12 @@ def main() -> None:
     r2 = run_configs(stage2, out=OUT, name="addition-full-seeds", workers=1, resume=True, progress=_progress(t0))
     by.update({t["overrides"]["label"]: t for t in r2.trials})
     runs = [
-        {"label": label, "status": t["status"], **{k: t["metrics"].get(k) for k in RUN_METRICS}}
+        {
+            "label": label,
+            "status": t["status"],
+            "message": t["message"],
+            **{k: t["metrics"].get(k) for k in RUN_METRICS},
+        }
         for label, t in by.items()
     ]
     summary = {
@@ -75,7 +80,8 @@ def main() -> None:
             "solved": sum(bool(by[_label(s, best[s], k)]["metrics"].get("test_solved")) for k in range(SEEDS)),
             "seeds": SEEDS,
             "test_error": [by[_label(s, best[s], k)]["metrics"].get("test_error") for k in range(SEEDS)],
-            "updates": [by[_label(s, best[s], k)]["metrics"].get("step") for k in range(SEEDS)],
+            "status": [by[_label(s, best[s], k)]["status"] for k in range(SEEDS)],
+            "updates_at_last_evaluation": [by[_label(s, best[s], k)]["metrics"].get("step") for k in range(SEEDS)],
         }
         for s in GRID
     }
@@ -98,7 +104,7 @@ def main() -> None:
                 "paper_test_error": {"NAG 0.995": 0.00025, "SGD": 0.39},
                 "summary": summary,
                 "runs": runs,
-                "wall_s": time.time() - t0,
+                "wall_s": sum(r["wall_s"] or 0.0 for r in runs),
                 "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread, torch {torch.__version__}",
             },
             indent=2,

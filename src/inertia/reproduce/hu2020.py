@@ -92,7 +92,7 @@ SIZES = {
 }
 
 
-def get_config(quick: bool = True, smoke: bool = False) -> dict:
+def get_config(quick: bool = True, smoke: bool = False, sizes: Sizes | None = None) -> dict:
     """Hu, Xiao & Pennington 2020, section 5: the (width, depth) grid of losses after a fixed
     number of full-batch GD steps, orthogonal against Gaussian init.
 
@@ -100,7 +100,7 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
     ``train`` config (data, model, loss, steps, float64); :func:`cell_config` sets a cell's
     width, depth, init, seed and step size. The grids are ``SIZES``; smoke: widths {16, 64} x
     depths {2, 8, 32}, 30 steps. Command: ``inertia reproduce hu2020 --quick|--full``."""
-    sizes = SIZES[mode_name(quick, smoke)]
+    sizes = sizes or SIZES[mode_name(quick, smoke)]
     widths, depths, steps = list(sizes.widths), list(sizes.depths), sizes.steps
     base = from_dict(
         dict(
@@ -179,12 +179,21 @@ def _ratio(sweep, trial) -> float:
 
 
 def run(
-    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+    quick: bool = True,
+    out: Path = Path("runs/reproduce"),
+    seeds: int = 1,
+    smoke: bool = False,
+    device: str = "cpu",
+    sizes: Sizes | None = None,
+    workers: int | None = None,
 ) -> PaperResult:
+    """Train the grid and decide the claims; ``sizes`` replaces the mode's grid and step count
+    (a paper-scale run cut to fit a machine, e.g. ``scripts/paper/hu_grid.py``); ``workers``: the
+    training pool's processes (default one per core; smoke: one)."""
     t0 = time.perf_counter()
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    cfg = get_config(quick, smoke)
+    cfg = get_config(quick, smoke, sizes)
     base, widths, depths = cfg["base"], cfg["widths"], cfg["depths"]
     if device != "cpu":
         base = base.replace(device=device)
@@ -192,7 +201,7 @@ def run(
     fig_dir = Path(out) / "hu2020"
     fig_dir.mkdir(parents=True, exist_ok=True)
     configs = grid_configs(base, widths, depths, seeds)
-    sweep = run_configs(configs, out=fig_dir, name=f"grid-{mode}", workers=1 if smoke else None, resume=True)
+    sweep = run_configs(configs, out=fig_dir, name=f"grid-{mode}", workers=1 if smoke else workers, resume=True)
     grid = Grid(loss_ratios(sweep), widths, depths)
     res = PaperResult(
         "hu2020",
