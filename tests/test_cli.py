@@ -405,3 +405,27 @@ def test_sweep_seeds_must_be_positive_before_anything_is_built(tmp_path):
     res = runner.invoke(app, ["sweep", str(_write_config(tmp_path)), "--out", str(tmp_path / "runs"), "--seeds", "0"])
     assert "--seeds must be a positive integer, got 0" in _one_error_line(res)
     assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_with_the_stacked_backend_trains_the_grid_as_one_stack(tmp_path):
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(_write_config(tmp_path)),
+            "--out",
+            str(tmp_path / "runs"),
+            "--grid",
+            "optimizer.lr=0.01,0.02",
+            "--backend",
+            "stacked",
+            "--workers",
+            "1",
+            "--name",
+            "s",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    trials = sorted((tmp_path / "runs" / "cli" / "s" / "trials").iterdir())
+    assert len(trials) == 2
+    assert all(json.loads((t / "summary.json").read_text())["status"] == "completed" for t in trials)

@@ -437,7 +437,12 @@ def sweep_cmd(
     config: Path = typer.Argument(..., help="base config file (.yaml, .json, .py)"),
     grid: list[str] = typer.Option([], "--grid", "-g", help="key=v1,v2,...; repeat for a product grid"),
     seeds: int = typer.Option(1, "--seeds", help="seeds per grid point"),
-    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray"),
+    backend: str = typer.Option(
+        "local",
+        "--backend",
+        help="local (process pool), ray, or stacked (the pool, with runs that share data, model and batch size "
+        "trained as one)",
+    ),
     workers: int | None = typer.Option(None, "--workers", help="parallel trials (default: one per core)"),
     name: str | None = typer.Option(None, "--name", help="sweep folder name (default: from the grid)"),
     out: Path = typer.Option(Path("runs"), "--out"),
