@@ -542,17 +542,35 @@ def reproduce_cmd(
     out: Path = typer.Option(Path("runs/reproduce"), "--out", help="folder for results.json, figures and reports"),
     seeds: int = typer.Option(1, "--seeds", help="seeds per stochastic setting"),
     device: str = typer.Option("cpu", "--device", help="torch device for training runs (cpu, cuda, cuda:1, mps)"),
+    budget: float | None = typer.Option(
+        None,
+        "--budget",
+        help="with --full: hours to fit in; the papers with long runs (sutskever2013, glorot2010, hu2020) cut "
+        "their update counts to fit, and the report says what was cut",
+    ),
 ):
     """Reproduce a paper's claims; writes results.json, figures, report.md and report.html.
 
-    Example: inertia reproduce all --quick --out runs/reproduce
+    Papers: sutskever2013, glorot2010, hu2020, temperoni2020, momentum (or all).
+
+    Examples: inertia reproduce all --quick --out runs/reproduce;
+    inertia reproduce hu2020 --full --budget 2
     """
     from . import reproduce
     from .experiments.config import check_device
+    from .reproduce.budget import check_budget
 
+    if paper != "all" and paper not in reproduce.PAPERS:
+        raise UsageError(f"unknown paper {paper!r}; accepted: all, {', '.join(reproduce.PAPERS)}")
     check_integer("--seeds", seeds, lo=1)
     check_device(device)
-    results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device)
+    try:
+        check_budget(budget)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if budget is not None and quick:
+        raise UsageError("--budget applies to --full only (--quick has fixed, CI-sized counts)")
+    results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device, budget_hours=budget)
     from rich.table import Table
 
     t = Table("paper", "claim", "measured", "verdict", title="claims")

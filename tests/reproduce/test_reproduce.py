@@ -42,7 +42,7 @@ def test_nag_matrix_is_cm_with_effective_momentum():
 
 def test_unknown_paper_or_device_exits_2_and_names_what_is_accepted():
     res = CliRunner().invoke(app, ["reproduce", "glorot2011"])
-    assert res.exit_code == 2 and "glorot2011" in res.output and "available: all" in res.output
+    assert res.exit_code == 2 and "glorot2011" in res.output and "accepted: all" in res.output
     res = CliRunner().invoke(app, ["reproduce", "momentum", "--device", "tpu"])
     assert res.exit_code == 2 and "'tpu'" in res.output
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from .budget import check_budget
 from .claims import Claim, Figure, PaperResult, write_report
 
 PAPERS = ("sutskever2013", "glorot2010", "hu2020", "temperoni2020", "momentum")  # one module each
+BUDGETED = ("sutskever2013", "glorot2010", "hu2020")  # papers whose --full a --budget cuts (the others take minutes)
 
 
 def run(
@@ -22,8 +24,12 @@ def run(
     seeds: int = 1,
     smoke: bool = False,
     device: str = "cpu",
+    budget_hours: float | None = None,
 ) -> list:
-    """Run the named papers (or ``"all"``), write results.json, report.md and report.html in ``out``."""
+    """Run the named papers (or ``"all"``), write results.json, report.md and report.html in ``out``.
+
+    ``budget_hours`` (with ``quick=False`` only): each paper with long runs (``BUDGETED``) cuts its
+    update counts to fit that many hours (:mod:`.budget`); the report says what was cut."""
     if papers == "all" or papers == ["all"]:
         papers = list(PAPERS)
     if isinstance(papers, str):
@@ -31,14 +37,16 @@ def run(
     unknown = [p for p in papers if p not in PAPERS]
     if unknown:
         raise ValueError(f"unknown paper(s) {unknown}; available: all, {', '.join(PAPERS)}")
-    results = [
-        importlib.import_module(f"{__name__}.{p}").run(
-            quick=quick, out=Path(out), seeds=seeds, smoke=smoke, device=device
-        )
-        for p in papers
-    ]
+    check_budget(budget_hours)
+    if budget_hours is not None and (quick or smoke):
+        raise ValueError("--budget applies to --full only (--quick has fixed, CI-sized counts)")
+    results = []
+    for p in papers:
+        extra = {"budget_hours": budget_hours} if p in BUDGETED else {}
+        module = importlib.import_module(f"{__name__}.{p}")
+        results.append(module.run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke, device=device, **extra))
     write_report(results, Path(out))
     return results
 
 
-__all__ = ["run", "PAPERS", "Claim", "Figure", "PaperResult", "write_report"]
+__all__ = ["run", "PAPERS", "BUDGETED", "Claim", "Figure", "PaperResult", "write_report"]

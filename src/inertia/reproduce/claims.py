@@ -56,6 +56,7 @@ class PaperResult:
     figures: list = field(default_factory=list)
     tables: dict = field(default_factory=dict)  # name -> list of row dicts
     wall_time_s: float = 0.0
+    cut: str = ""  # what a --budget cut (fewer updates than the paper), said beside every table
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class PaperResult:
             "claims": [dict(asdict(c), verdict=c.verdict) for c in self.claims],
             "figures": [{"path": str(f.path), "caption": f.caption} for f in self.figures],
             "tables": self.tables,
+            "cut": self.cut,
         }
 
 
@@ -91,8 +93,11 @@ def _paper_section(r: PaperResult) -> Section:
     return Section(
         f"{r.paper}: {r.title}",
         [
-            Text(f"Setting: {r.setting}. Wall time {r.wall_time_s:.1f} s."),
-            *(Section(name, [Table(rows)], level=3) for name, rows in r.tables.items()),
+            Text(f"Setting: {r.setting}. Wall time {r.wall_time_s:.1f} s." + (f" {r.cut}" if r.cut else "")),
+            *(
+                Section(name, [Table(rows), *([Text(r.cut)] if r.cut else [])], level=3)
+                for name, rows in r.tables.items()
+            ),
             *(Image(f.caption, path=Path(f.path)) for f in r.figures),
         ],
     )

@@ -52,6 +52,7 @@ from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_configs
 from ..render import save_figure
+from .budget import PaperBudget, apply_budget
 from .claims import Claim, Figure, PaperResult, mode_name
 
 TITLE = "Understanding the difficulty of training deep feedforward neural networks (Glorot & Bengio 2010)"
@@ -92,12 +93,14 @@ SIZES = {
         width=1000, steps=1_000_000, n=100_000, n_test=10_000, init_width=1000, init_examples=300, jacobian_examples=16
     ),
 }
+# a 1024-1000x5-9 MLP update at minibatch 10: about 0.3 GFLOP, ~12 ms on one core (estimate)
+BUDGET = PaperBudget("glorot2010", {"steps": 1000}, hours=lambda s: 6 * s.steps * 0.012 / 3600)
 PROBE_IMAGES = 300  # the paper computes activation statistics on 300 fixed test images
 TANH_SATURATED_P98 = 0.97  # a tanh layer counts as saturated once its 98th percentile reaches this
 SIGMOID_LOWER_BAND = 0.15  # sigmoid's lower layers "stay near 0.5": |mean - 0.5| <= this throughout
 
 
-def get_config(quick: bool = True, smoke: bool = False) -> Config:
+def get_config(quick: bool = True, smoke: bool = False, sizes: Sizes | None = None) -> Config:
     """Glorot & Bengio 2010: the training runs behind Figures 2-4 and Table 1 (Shapeset-3x2 rows).
 
     The base config (tanh, standard init); the six settings vary ``model.activation`` and
@@ -107,7 +110,7 @@ def get_config(quick: bool = True, smoke: bool = False) -> Config:
     on the faithful Shapeset-3x2 (100,000 images). The init-time measurements' sizes are in
     ``SIZES``. Command: ``inertia reproduce glorot2010 --quick|--full [--device cuda]``."""
     mode = mode_name(quick, smoke)
-    s = SIZES[mode]
+    s = sizes or SIZES[mode]
     every = max(s.steps // 40, 1)
     return from_dict(
         dict(
@@ -388,18 +391,26 @@ def error_claims(err: dict, n: int) -> list:
 
 
 def run(
-    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+    quick: bool = True,
+    out: Path = Path("runs/reproduce"),
+    seeds: int = 1,
+    smoke: bool = False,
+    device: str = "cpu",
+    budget_hours: float | None = None,
 ) -> PaperResult:
+    """Measure at initialization, train the six settings, decide the claims; ``budget_hours``
+    (``--full`` only) cuts the updates to fit (:mod:`inertia.reproduce.budget`)."""
     t0 = time.perf_counter()
     mode = mode_name(quick, smoke)
-    base = get_config(quick, smoke)
+    sizes, cut = apply_budget(SIZES[mode], BUDGET, budget_hours)
+    base = get_config(quick, smoke, sizes)
     if device != "cpu":
         base = base.replace(device=device)
     fig_dir = Path(out) / "glorot2010"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    res = PaperResult("glorot2010", TITLE, _setting(mode, base, seeds))
+    res = PaperResult("glorot2010", TITLE, _setting(mode, base, seeds, sizes), cut=cut.note() if cut else "")
     # at initialization first: the training pool takes every core
-    at_initialization(res, SIZES[mode], fig_dir, seed=base.seed, device=device)
+    at_initialization(res, sizes, fig_dir, seed=base.seed, device=device)
     training = _train(base, seeds, fig_dir, mode)
     training_table(res, training)
     res.claims.append(sigmoid_saturation_claim(training.curves[("sigmoid", "standard")]))
@@ -520,8 +531,8 @@ def training_figures(res: PaperResult, training: Training, fig_dir: Path) -> Non
     )
 
 
-def _setting(mode: str, base: Config, seeds: int) -> str:
-    s = SIZES[mode]
+def _setting(mode: str, base: Config, seeds: int, sizes: Sizes | None = None) -> str:
+    s = sizes or SIZES[mode]
     data = (
         "the easy Shapeset variant (larger white shapes on black; NOT the paper's data)"
         if base.data["name"] == "shapeset_easy"

@@ -54,6 +54,7 @@ from ..experiments.config import Config, from_dict
 from ..experiments.store import read_jsonl
 from ..experiments.sweep import run_configs
 from ..render import save_figure
+from .budget import PaperBudget, apply_budget
 from .claims import Claim, Figure, PaperResult, mode_name
 
 TITLE = "On the importance of initialization and momentum in deep learning (Sutskever, Martens, Dahl & Hinton 2013)"
@@ -229,7 +230,7 @@ SIZES = {
 }
 
 
-def get_config(quick: bool = True, smoke: bool = False) -> dict:
+def get_config(quick: bool = True, smoke: bool = False, sizes: Sizes | None = None) -> dict:
     """Sutskever et al. 2013, Tables 1-3 (deep autoencoder on CURVES) and Table 5 (RNN, addition).
 
     Returns ``{"autoencoder", "addition", "memorization", "hf_autoencoder", "hf_addition": Config,
@@ -238,7 +239,7 @@ def get_config(quick: bool = True, smoke: bool = False) -> dict:
     around them.
     Quick: reduced sizes and updates (module docstring, ``SIZES``); full: the paper's.
     Command: ``inertia reproduce sutskever2013 --quick|--full``."""
-    s = SIZES[mode_name(quick, smoke)]
+    s = sizes or SIZES[mode_name(quick, smoke)]
     ae, addition = _autoencoder_config(s), _addition_config(s)
     ae_hf, add_hf = _hessian_free_configs(s, ae, addition)
     return {
@@ -421,17 +422,49 @@ def mean_image_error(cfg: Config) -> float:
     return float(((x - x.mean(0)) ** 2).sum(1).mean())
 
 
+def _protocol_hours(s: Sizes) -> float:
+    """Estimated hours of the whole protocol on one core of the reference CPU (seconds per update
+    measured there: the full CURVES autoencoder about 19 ms, the T = 80 addition RNN 18 ms, the
+    T = 200 memorization RNN about 45 ms, a Hessian-Free iteration 0.63 s on the autoencoder and
+    1.1 s on the addition problem); every RNN run counted as unsolved (its longest)."""
+    ae_runs = sum(len(lrs) for *_, lrs in s.ae_settings) + len(s.sparse_scales)  # + no-final-phase run
+    seconds = (
+        ae_runs * s.ae_steps * 0.019
+        + 2 * s.rnn_seeds * s.addition_steps * 0.018
+        + 3 * s.rnn_seeds * s.memorization_steps * 0.045
+        + s.hf_ae_steps * 0.63
+        + s.hf_addition_steps * 1.1
+    )
+    return seconds / 3600
+
+
+BUDGET = PaperBudget(
+    "sutskever2013",
+    # the final phase is the last final_steps updates: the autoencoder keeps at least twice that
+    {"ae_steps": 2000, "addition_steps": 1000, "memorization_steps": 1000, "hf_ae_steps": 10, "hf_addition_steps": 10},
+    hours=_protocol_hours,
+)
+
+
 def run(
-    quick: bool = True, out: Path = Path("runs/reproduce"), seeds: int = 1, smoke: bool = False, device: str = "cpu"
+    quick: bool = True,
+    out: Path = Path("runs/reproduce"),
+    seeds: int = 1,
+    smoke: bool = False,
+    device: str = "cpu",
+    budget_hours: float | None = None,
 ) -> PaperResult:
+    """Train the pools and decide every table's claims; ``budget_hours`` (``--full`` only) cuts the
+    update counts to fit (:mod:`inertia.reproduce.budget`)."""
     t0 = time.perf_counter()
-    cfg = get_config(quick, smoke)
+    sizes, cut = apply_budget(SIZES[mode_name(quick, smoke)], BUDGET, budget_hours)
+    cfg = get_config(quick, smoke, sizes)
     if device != "cpu":
         cfg = {k: v.replace(device=device) if isinstance(v, Config) else v for k, v in cfg.items()}
     mode = mode_name(quick, smoke)
     n_rnn_seeds = max(seeds, cfg["grid"]["rnn_seeds"])
     p = _run_pools(cfg, n_rnn_seeds, Path(out) / "sutskever2013", mode)
-    res = PaperResult("sutskever2013", TITLE, _setting(mode, cfg, n_rnn_seeds))
+    res = PaperResult("sutskever2013", TITLE, _setting(mode, cfg, n_rnn_seeds), cut=cut.note() if cut else "")
     table1(res, p)
     table2(res, p)
     table3(res, p)
