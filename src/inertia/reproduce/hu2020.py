@@ -95,9 +95,13 @@ SIZES = {
 
 def _grid_hours(s: Sizes) -> float:
     """Estimated hours of one seed's grid on one core: 2 inits x steps x the flops of a cell's
-    forward and backward pass (6 n m^2 per layer, n = 16 examples) at 15 GFLOP/s in float64, plus
-    0.2 ms of per-layer overhead a step (both measured roughly on the reference CPU)."""
-    per_step = sum(6 * N * max(w, D_IN) * w * d / 15e9 + 2e-4 * d for w in s.widths for d in s.depths)
+    forward and backward pass (6 n a b for an a x b layer, n = 16 examples) at 15 GFLOP/s in float64,
+    plus 0.2 ms of per-layer overhead a step (both measured roughly on the reference CPU)."""
+
+    def flops(w: int, d: int) -> float:
+        return 6 * N * (D_IN * w + max(d - 2, 0) * w * w + w * D_OUT)
+
+    per_step = sum(flops(w, d) / 15e9 + 2e-4 * d for w in s.widths for d in s.depths)
     return 2 * s.steps * per_step / 3600
 
 
