@@ -1,0 +1,181 @@
+"""The Monitor's overhead on a training step: layer statistics every step and every 10 steps.
+
+    python benchmarks/bench_monitor.py [--quick] [--threads N] [--steps S] [--rounds R]
+                                       [--activation tanh|relu] [--optimizer inertia|torch]
+                                       [--clock wall|cpu] [--json PATH]
+
+Model: a 784-1000-500-250-30 MLP (``--activation``: tanh, the default, or relu; 1.5M parameters),
+cross-entropy on a fixed batch of 256 random inputs and labels; one training step is
+``zero_grad``, forward, backward, ``mon.step(t)``, then a Nesterov momentum update
+(``inertia.optim.Momentum(lr=0.01, momentum=0.9, nesterov=True)``, or ``torch.optim.SGD`` with
+the same settings for ``--optimizer torch``).
+
+Cases: no monitor; ``Monitor(model, ["layer_stats"], every=1)`` and ``every=10`` (layer
+statistics with histograms: activations, back-propagated gradients and weight gradients of every
+layer, the records kept in memory); and the same two writing JSON lines to a file (``path=``, as
+``inertia.experiments.train`` does). A monitor is built before its block and closed after it,
+outside the timed region; the step counter runs on across blocks, so a block of S steps (a
+multiple of 10) records S/10 of them at ``every=10``.
+
+Timing: the cases take turns (one block of S steps of each case, then the next round), after one
+warm-up block each, so that a slow moment of a shared machine falls on every case alike. Each
+case reports the median over rounds of its mean time per step; the overhead of a case is the
+median over rounds of (its block time / the no-monitor block time of the same round) - 1, and
+the cost of one recorded step is (every-step time - no-monitor time). ``--clock cpu`` times with
+the process's CPU time (``time.process_time``), which leaves out waiting for a core on a loaded
+machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from _common import parse_args
+from inertia import diagnostics as D
+from inertia.optim import Momentum
+
+CASES: dict[str, tuple[int | None, bool]] = {  # name -> (every, to a file)
+    "no monitor": (None, False),
+    "every step": (1, False),
+    "every 10 steps": (10, False),
+    "every step, JSON file": (1, True),
+    "every 10 steps, JSON file": (10, True),
+}
+
+
+def build(sizes, batch: int, activation: str, seed: int = 0):
+    torch.manual_seed(seed)
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    model = nn.Sequential(*layers)
+    x = torch.randn(batch, sizes[0])
+    y = torch.randint(0, sizes[-1], (batch,))
+    return model, x, y
+
+
+def measure(
+    sizes, batch: int, activation: str, optimizer: str, steps: int, rounds: int, clock: Callable[[], float], tmp: Path
+) -> dict[str, list[float]]:
+    """Per case, the mean time per step of each round's block."""
+    model, x, y = build(sizes, batch, activation)
+    if optimizer == "inertia":
+        opt = Momentum(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    t = 0
+
+    def block(every: int | None, to_file: bool) -> float:
+        nonlocal t
+        mon = None
+        if every is not None:
+            path = tmp / f"diag_{t}.jsonl" if to_file else None
+            mon = D.Monitor(model, ["layer_stats"], every=every, path=path)
+        t0 = clock()
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            if mon is not None:
+                mon.step(t)
+            opt.step()
+            t += 1
+        dt = (clock() - t0) / steps
+        if mon is not None:
+            mon.close()
+            if mon.path is not None:
+                mon.path.unlink()
+        return dt
+
+    for every, to_file in CASES.values():  # warm-up
+        block(every, to_file)
+    times: dict[str, list[float]] = {name: [] for name in CASES}
+    for _ in range(rounds):
+        for name, (every, to_file) in CASES.items():
+            times[name].append(block(every, to_file))
+    return times
+
+
+def summarize(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    base = times["no monitor"]
+    base_med = statistics.median(base)
+    out = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        out[name] = {
+            "ms_per_step": 1e3 * med,
+            "overhead": statistics.median(a / b - 1 for a, b in zip(ts, base, strict=True)),
+            "overhead_of_medians": med / base_med - 1,
+        }
+    for suffix in ("", ", JSON file"):
+        out[f"every step{suffix}"]["ms_per_recorded_step"] = 1e3 * (
+            statistics.median(times[f"every step{suffix}"]) - base_med
+        )
+    return out
+
+
+def main() -> None:
+    extra = argparse.ArgumentParser(add_help=False)  # the options the shared command line lacks
+    extra.add_argument("--steps", type=int, default=None, help="steps per block (a multiple of 10)")
+    extra.add_argument("--rounds", type=int, default=None, help="blocks per case (median reported)")
+    extra.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
+    extra.add_argument("--optimizer", choices=("inertia", "torch"), default="inertia")
+    extra.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    extra.add_argument("--json", default=None, help="write the figures here")
+    known, sys.argv[1:] = extra.parse_known_args()
+    args = parse_args(__doc__)
+    steps = known.steps or (10 if args.quick else 20)
+    if steps % 10:
+        raise SystemExit(f"--steps must be a multiple of 10, got {steps}")
+    rounds = known.rounds or (2 if args.quick else 7)
+    sizes = [784, 200, 100, 30] if args.quick else [784, 1000, 500, 250, 30]
+    batch = 64 if args.quick else 256
+    clock = time.perf_counter if known.clock == "wall" else time.process_time
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, {known.clock} clock, MLP "
+        f"{'-'.join(map(str, sizes))} {known.activation}, batch {batch}, {known.optimizer} Nesterov momentum; "
+        f"median of {rounds} rounds of {steps} steps per case, cases in turns"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        times = measure(sizes, batch, known.activation, known.optimizer, steps, rounds, clock, Path(tmp))
+    res = summarize(times)
+    print(f"{'case':28s} {'ms/step':>9s} {'overhead':>9s}")
+    for name, r in res.items():
+        print(f"{name:28s} {r['ms_per_step']:9.2f} {100 * r['overhead']:8.1f}%")
+    for name in ("every step", "every step, JSON file"):
+        print(f"one recorded step ({name}): {res[name]['ms_per_recorded_step']:.2f} ms")
+    if known.json:
+        Path(known.json).write_text(
+            json.dumps(
+                {
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                    "clock": known.clock,
+                    "sizes": sizes,
+                    "batch": batch,
+                    "activation": known.activation,
+                    "optimizer": known.optimizer,
+                    "steps": steps,
+                    "rounds": rounds,
+                    "summary": res,
+                    "times_s": times,
+                },
+                indent=1,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
