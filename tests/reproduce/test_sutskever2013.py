@@ -126,8 +126,8 @@ def test_stage_configs_change_only_what_they_vary():
 def test_a_second_stage_runs_when_the_reference_setting_tries_several_lrs(tmp_path, monkeypatch):
     original = S.get_config
 
-    def two_lrs(quick=True, smoke=False):
-        cfg = original(quick, smoke)
+    def two_lrs(quick=True, smoke=False, sizes=None):
+        cfg = original(quick, smoke, sizes)
         cfg["grid"]["ae_settings"] = [
             (lb, mu, nes, [0.05, 0.01] if lb == "NAG 0.99" else lrs) for lb, mu, nes, lrs in cfg["grid"]["ae_settings"]
         ]
