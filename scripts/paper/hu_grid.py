@@ -6,7 +6,7 @@ rest of the grid on this CPU). The claims are the quick mode's, decided by the s
 Two workers, resumable (rerun the same command). Writes docs/results/hu2020-full.json and
 docs/figures/hu2020-full-heatmaps.png.
 
-Command: ``nice .venv/bin/python scripts/paper/hu_grid.py`` (about 45 minutes on two cores).
+Command: ``nice .venv/bin/python scripts/paper/hu_grid.py`` (56 minutes on two cores of the 2-core CPU, 2026-12-02).
 """
 
 from __future__ import annotations

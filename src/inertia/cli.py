@@ -565,11 +565,9 @@ def reproduce_cmd(
     check_integer("--seeds", seeds, lo=1)
     check_device(device)
     try:
-        check_budget(budget)
+        check_budget(budget, quick)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if budget is not None and quick:
-        raise UsageError("--budget applies to --full only (--quick has fixed, CI-sized counts)")
     results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device, budget_hours=budget)
     from rich.table import Table
 

@@ -439,18 +439,25 @@ def _run_todo(
             progress(len(done), total)
 
 
-def _run_local(todo, workers):
-    """Run the trials in a process pool and yield (trial id, result) as they finish."""
+def _in_pool(jobs: list, workers: int | None):
+    """Run ``jobs`` (``(function, args, key)``) in a spawn process pool of ``workers`` processes
+    (default one per core, at most one per job) whose workers exit with the sweep's process;
+    yield (key, result) as they finish."""
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    n = min(workers or os.cpu_count() or 1, len(todo))
+    n = min(workers or os.cpu_count() or 1, len(jobs))
     with cf.ProcessPoolExecutor(
         max_workers=n, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
     ) as pool:
-        futs = {pool.submit(_run_trial, (c, d)): tid for tid, c, d in todo}
+        futs = {pool.submit(fn, args): key for fn, args, key in jobs}
         for fut in cf.as_completed(futs):
             yield futs[fut], fut.result()
+
+
+def _run_local(todo, workers):
+    """Run the trials in a process pool and yield (trial id, result) as they finish."""
+    yield from _in_pool([(_run_trial, (c, d), tid) for tid, c, d in todo], workers)
 
 
 def _run_stack_of_trials(args) -> list:
@@ -476,22 +483,13 @@ def _run_stacked(todo, workers):
     """The ``stacked`` backend: the trials that can share a stack (same data, model, loss, batch
     size, device, dtype; first-order, no Monitor) are trained as one, the others alone, in a pool
     of ``workers`` processes (default: one per core); yields (trial id, result)."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
     from .stacked import group_stackable
 
     by_id = {tid: (c, d) for tid, c, d in todo}
     groups = group_stackable({tid: from_dict(c) for tid, c, _ in todo})
-    n = min(workers or os.cpu_count() or 1, len(groups))
-    with cf.ProcessPoolExecutor(
-        max_workers=n, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
-    ) as pool:
-        futs = {
-            pool.submit(_run_stack_of_trials, ([by_id[t][0] for t in g], [by_id[t][1] for t in g])): g for g in groups
-        }
-        for fut in cf.as_completed(futs):
-            yield from zip(futs[fut], fut.result(), strict=True)
+    jobs = [(_run_stack_of_trials, ([by_id[t][0] for t in g], [by_id[t][1] for t in g]), tuple(g)) for g in groups]
+    for group, results in _in_pool(jobs, workers):
+        yield from zip(group, results, strict=True)
 
 
 def _tune_trainable(config: dict) -> dict:

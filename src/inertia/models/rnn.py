@@ -46,6 +46,20 @@ def _time_major_copy(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1).clone(memory_format=torch.contiguous_format)
 
 
+def _save_states_and_weights(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+    """What both recurrences keep for their backward and forward-mode rules: the hidden states
+    (their output) and W_hh."""
+    _, w_hh = inputs
+    ctx.save_for_backward(output, w_hh)
+    ctx.save_for_forward(output, w_hh)
+
+
+def _recurrence_jvp(ctx: Any, tangent_a: torch.Tensor | None, tangent_w: torch.Tensor | None) -> torch.Tensor:
+    """The forward-mode rule of both recurrences (:func:`_tangent_recursion` on what they saved)."""
+    hs, w_hh = ctx.saved_tensors
+    return _tangent_recursion(hs, w_hh, tangent_a, tangent_w)
+
+
 class _TanhRecurrence(torch.autograd.Function):
     """hs = recurrence(a, W_hh) with a hand-written backward (BPTT) and forward-mode rule."""
 
@@ -58,11 +72,7 @@ class _TanhRecurrence(torch.autograd.Function):
             hs[t].addmm_(hs[t - 1], w_t).tanh_()
         return hs.transpose(0, 1)  # [n, T, H]
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
-        _, w_hh = inputs
-        ctx.save_for_backward(output, w_hh)
-        ctx.save_for_forward(output, w_hh)
+    setup_context = staticmethod(_save_states_and_weights)
 
     @staticmethod
     def backward(ctx: Any, grad_hs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,10 +92,7 @@ class _TanhRecurrence(torch.autograd.Function):
         grad_w = da[1:].reshape(-1, hidden).t() @ h_tm[:-1].reshape(-1, hidden)
         return da.transpose(0, 1), grad_w
 
-    @staticmethod
-    def jvp(ctx: Any, tangent_a: torch.Tensor | None, tangent_w: torch.Tensor | None) -> torch.Tensor:
-        hs, w_hh = ctx.saved_tensors
-        return _tangent_recursion(hs, w_hh, tangent_a, tangent_w)
+    jvp = staticmethod(_recurrence_jvp)
 
     @staticmethod
     def vmap(
@@ -124,11 +131,7 @@ class _StackedTanhRecurrence(torch.autograd.Function):
             hs[t].baddbmm_(hs[t - 1], w_t).tanh_()
         return hs.permute(1, 2, 0, 3)  # [K, n, T, H]
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
-        _, w_hh = inputs
-        ctx.save_for_backward(output, w_hh)
-        ctx.save_for_forward(output, w_hh)
+    setup_context = staticmethod(_save_states_and_weights)
 
     @staticmethod
     def backward(ctx: Any, grad_hs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,10 +151,7 @@ class _StackedTanhRecurrence(torch.autograd.Function):
         grad_w = torch.bmm(da_k.transpose(1, 2), h_k)
         return da.permute(1, 2, 0, 3), grad_w
 
-    @staticmethod
-    def jvp(ctx: Any, tangent_a: torch.Tensor | None, tangent_w: torch.Tensor | None) -> torch.Tensor:
-        hs, w_hh = ctx.saved_tensors
-        return _tangent_recursion(hs, w_hh, tangent_a, tangent_w)
+    jvp = staticmethod(_recurrence_jvp)
 
     @staticmethod
     def vmap(

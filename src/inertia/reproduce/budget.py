@@ -3,11 +3,11 @@ and how ``--budget HOURS`` cuts them to fit.
 
 Each paper with long runs declares a :class:`PaperBudget`: the update counts of its ``Sizes`` that a
 budget may cut (each with the fewest updates that still mean something) and a cost model, seconds
-per update of each, measured on the reference machine (a 2-core x86_64 CPU, one torch thread per
-worker; the figures and the commands that measured them are in docs/BENCHMARKS.md and
-docs/REPRODUCTIONS.md). ``--budget HOURS`` scales every cuttable count by one factor,
-``min(1, HOURS / estimated hours)``, never below its floor, and the report says, in the setting
-and beside every table, which counts were used against the paper's.
+per update of each on the reference machine (a 2-core x86_64 CPU, one torch thread per worker),
+measured where each paper's cost model says so and assumed elsewhere (each model's docstring).
+``--budget HOURS`` scales every cuttable count by one factor, ``min(1, HOURS / estimated hours)``,
+never below its floor, and the report says, in the setting and beside every table, which counts
+were used against the paper's.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from ..validation import check_number
 __all__ = ["PaperBudget", "Cut", "check_budget", "apply_budget"]
 
 
-def check_budget(hours: float | None) -> float | None:
-    """``hours`` if it is a positive finite number of hours (or None: no budget), else ValueError.
+def check_budget(hours: float | None, quick: bool = False) -> float | None:
+    """``hours`` if it is a positive finite number of hours (or None: no budget), else ValueError;
+    also a ValueError for a budget with ``quick`` (a budget cuts ``--full`` only).
 
     Examples:
         >>> check_budget(2.5), check_budget(None)
@@ -35,6 +36,8 @@ def check_budget(hours: float | None) -> float | None:
     check_number("--budget", hours, lo=0)
     if hours <= 0:
         raise ValueError(f"--budget must be a positive number of hours, got {hours!r}")
+    if quick:
+        raise ValueError("--budget applies to --full only (--quick has fixed, CI-sized counts)")
     return float(hours)
 
 

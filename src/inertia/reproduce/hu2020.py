@@ -95,8 +95,9 @@ SIZES = {
 
 def _grid_hours(s: Sizes) -> float:
     """Estimated hours of one seed's grid on one core: 2 inits x steps x the flops of a cell's
-    forward and backward pass (6 n a b for an a x b layer, n = 16 examples) at 15 GFLOP/s in float64,
-    plus 0.2 ms of per-layer overhead a step (both measured roughly on the reference CPU)."""
+    forward and backward pass (6 n a b for an a x b layer, n = 16 examples) at an assumed 15 GFLOP/s
+    in float64, plus an assumed 0.2 ms of per-layer overhead a step (for widths up to 512 and depths
+    up to 512 it gives 2.0 core-hours; scripts/paper/hu_grid.py took 56 minutes on two cores)."""
 
     def flops(w: int, d: int) -> float:
         return 6 * N * (D_IN * w + max(d - 2, 0) * w * w + w * D_OUT)

@@ -423,11 +423,14 @@ def mean_image_error(cfg: Config) -> float:
 
 
 def _protocol_hours(s: Sizes) -> float:
-    """Estimated hours of the whole protocol on one core of the reference CPU (seconds per update
-    measured there: the full CURVES autoencoder about 19 ms, the T = 80 addition RNN 18 ms, the
-    T = 200 memorization RNN about 45 ms, a Hessian-Free iteration 0.63 s on the autoencoder and
-    1.1 s on the addition problem); every RNN run counted as unsolved (its longest)."""
-    ae_runs = sum(len(lrs) for *_, lrs in s.ae_settings) + len(s.sparse_scales)  # + no-final-phase run
+    """Estimated hours of the whole protocol on one core of the reference CPU. Seconds per update
+    measured there: the full CURVES autoencoder about 19 ms (benchmarks/bench_stacked.py), the
+    T = 80 addition RNN 18 ms (docs/results/sutskever2013-addition-full.json), a Hessian-Free
+    iteration 0.63 s on the autoencoder (benchmarks/bench_hf.py) and 1.1 s on the quick addition
+    problem; assumed, not measured: 45 ms for the T = 200 memorization RNN (2.5x the T = 80 run).
+    Every RNN run is counted as unsolved (its longest)."""
+    # every lr of every setting, then the reference's other sparse scales and its no-final-phase run
+    ae_runs = sum(len(lrs) for *_, lrs in s.ae_settings) + len(s.sparse_scales)
     seconds = (
         ae_runs * s.ae_steps * 0.019
         + 2 * s.rnn_seeds * s.addition_steps * 0.018
