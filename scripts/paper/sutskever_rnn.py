@@ -1,0 +1,142 @@
+"""Sutskever et al. (2013), Table 5, the tanh RNN problems at the paper's size: 100 tanh units,
+minibatch 100, up to 50,000 updates, the echo-state init of ``inertia.reproduce.sutskever2013``.
+
+- ``addition``: T = 80; NAG (mu_max 0.995) against SGD, 3 seeds; a run is solved at its first
+  evaluation with test MSE < 0.04 (about 15 minutes per unsolved run on one core of a 2-core CPU).
+- ``memorization``: 5-bit memorization at T = 200 (an output at every step); NAG (mu_max 0.99)
+  against SGD at the rate the quick prototypes chose, 2 seeds; solved when every recalled symbol
+  of the test set is right.
+
+Protocol (the paper's: the best learning rate per setting, then seeds at it):
+  stage 1: each setting at each learning rate of its grid, seed 0;
+  stage 2: each setting's best rate (solved first, then the lowest final test error) for the other seeds.
+One worker, resumable (rerun the same command); solved runs stop.
+Writes docs/results/sutskever2013-TASK-full.json.
+
+Command: ``nice .venv/bin/python scripts/paper/sutskever_rnn.py TASK``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from inertia.experiments.sweep import run_configs
+from inertia.reproduce import sutskever2013 as S
+
+# task: (config key, {setting: (mu_max, learning rates)}, seeds, the paper's test error per setting)
+TASKS = {
+    "addition": (
+        "addition",
+        {"NAG 0.995": (0.995, [0.003, 0.001, 0.01]), "SGD": (0.0, [0.02, 0.01, 0.05])},
+        3,
+        {"NAG 0.995": 0.00025, "SGD": 0.39},
+    ),
+    "memorization": (
+        "memorization",
+        {"NAG 0.99": (0.99, [0.01]), "SGD": (0.0, list(S.MEMORIZATION_SGD_LRS))},
+        2,
+        {"NAG 0.99": 0.0, "SGD": None},
+    ),
+}
+RUN_METRICS = ("step", "test_error", "test_solved", "wall_s")
+OUT = Path("runs/reproduce/sutskever2013")
+
+
+def _label(task: str, setting: str, lr: float, seed: int) -> str:
+    return f"{task}|{setting}|{lr}|{seed}"
+
+
+def _score(t: dict) -> tuple:
+    m = t["metrics"]
+    err = m.get("test_error")
+    err = err if isinstance(err, (int, float)) and math.isfinite(err) else math.inf
+    return (not m.get("test_solved", False), err, m.get("step", math.inf))
+
+
+def _progress(t0: float):
+    def report(done: int, total: int) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {done}/{total} runs done, {time.time() - t0:.0f} s", flush=True)
+
+    return report
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1 or argv[0] not in TASKS:
+        sys.exit(f"usage: sutskever_rnn.py {{{','.join(TASKS)}}}")
+    task = argv[0]
+    key, GRID, SEEDS, paper = TASKS[task]
+    torch.set_num_threads(1)
+    add = S.get_config(quick=False)[key]
+    t0 = time.time()
+    stage1 = {
+        _label(task, s, lr, 0): S._rnn_config(add, mu, lr, add.seed) for s, (mu, lrs) in GRID.items() for lr in lrs
+    }
+    r1 = run_configs(stage1, out=OUT, name=f"{task}-full-lr", workers=1, resume=True, progress=_progress(t0))
+    by = {t["overrides"]["label"]: t for t in r1.trials}
+    best = {s: min(lrs, key=lambda lr, s=s: _score(by[_label(task, s, lr, 0)])) for s, (_, lrs) in GRID.items()}
+    stage2 = {
+        _label(task, s, best[s], k): S._rnn_config(add, GRID[s][0], best[s], add.seed + k)
+        for s in GRID
+        for k in range(1, SEEDS)
+    }
+    r2 = run_configs(stage2, out=OUT, name=f"{task}-full-seeds", workers=1, resume=True, progress=_progress(t0))
+    by.update({t["overrides"]["label"]: t for t in r2.trials})
+    runs = [
+        {
+            "label": label,
+            "status": t["status"],
+            "message": t["message"],
+            **{k: t["metrics"].get(k) for k in RUN_METRICS},
+        }
+        for label, t in by.items()
+    ]
+    summary = {
+        s: {
+            "best_lr": best[s],
+            "solved": sum(bool(by[_label(task, s, best[s], k)]["metrics"].get("test_solved")) for k in range(SEEDS)),
+            "seeds": SEEDS,
+            "test_error": [by[_label(task, s, best[s], k)]["metrics"].get("test_error") for k in range(SEEDS)],
+            "status": [by[_label(task, s, best[s], k)]["status"] for k in range(SEEDS)],
+            "updates_at_last_evaluation": [by[_label(task, s, best[s], k)]["metrics"].get("step") for k in range(SEEDS)],
+        }
+        for s in GRID
+    }
+    result = Path(f"docs/results/sutskever2013-{task}-full.json")
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(
+        json.dumps(
+            {
+                "paper": "sutskever2013",
+                "experiment": f"Table 5, {task}",
+                "command": f"nice .venv/bin/python scripts/paper/sutskever_rnn.py {task}",
+                "sizes": {
+                    "T": add.data["seq_len"],
+                    "hidden": add.model["hidden_size"],
+                    "batch": add.batch_size,
+                    "max_updates": add.steps,
+                    "n_train": add.data["n"],
+                    "n_test": add.data["n_test"],
+                },
+                "grid": {s: lrs for s, (_, lrs) in GRID.items()},
+                "paper_test_error": paper,
+                "summary": summary,
+                "runs": runs,
+                "wall_s": sum(r["wall_s"] or 0.0 for r in runs),
+                "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread, torch {torch.__version__}",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
