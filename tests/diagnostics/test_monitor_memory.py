@@ -39,17 +39,18 @@ def test_monitor_with_a_path_holds_memory_independent_of_the_number_of_steps(tmp
     mon = D.Monitor(m, ["layer_stats", "weight_norms"], every=1, path=tmp_path / "diag.jsonl")
     tracemalloc.start()
     try:
-        run_steps(mon, m, x, y, 20)
+        run_steps(mon, m, x, y, 220)  # torch's own lazily built caches settle within ~200 steps
         before = held_bytes()
-        run_steps(mon, m, x, y, 200, start=20)
+        run_steps(mon, m, x, y, 200, start=220)
         grown = held_bytes() - before
     finally:
         tracemalloc.stop()
         mon.close()
-    record_bytes = (tmp_path / "diag.jsonl").stat().st_size / 220  # one record's size as JSON text
+    record_bytes = (tmp_path / "diag.jsonl").stat().st_size / 420  # one record's size as JSON text
     # a monitor that held the 200 new records would grow by about 200 records (2 MB here before
-    # the fix); one that holds none grows by less than one record
-    assert grown < record_bytes, (grown, record_bytes)
+    # the fix); one that holds none grows by what torch's own caches do (a few KB, measured from
+    # -2 to +7 KB, about one record), far below 10 records
+    assert grown < 10 * record_bytes, (grown, record_bytes)
     assert mon.records == [] and mon.layer_stats.records == []
 
 

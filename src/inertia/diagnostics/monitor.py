@@ -241,7 +241,7 @@ class Monitor:
                 self._file.write(to_json(record) + "\n")
                 self._file.flush()
         elif self.layer_stats is not None:
-            self.layer_stats._pending.clear()
+            self.layer_stats.discard()
         self._arm(step + 1)
         return record
 
