@@ -97,7 +97,7 @@ class _Scratch:
 
 def _measure(
     x: torch.Tensor, max_sample: int, scratch: _Scratch | None = None
-) -> tuple[int, torch.Tensor, torch.Tensor]:
+) -> tuple[int, torch.Tensor | list[float], torch.Tensor]:
     """What a recorded tensor leaves behind, computed where it lives (no host sync on an
     accelerator): its element count, ``[finite count, mean, variance]`` and a sample of at most
     ``max_sample`` evenly spaced elements (a copy, so that later in-place ops cannot change it).
