@@ -148,9 +148,9 @@ def _summaries(
     m = max(1, max(s.numel() for s in samples))
     inf = math.inf
     dtype = torch.float64 if any(s.dtype == torch.float64 for s in samples) else torch.float32
-    pad = nn.utils.rnn.pad_sequence([s.to(dtype) for s in samples], batch_first=True, padding_value=inf)
-    if pad.shape[1] == 0:
-        pad = torch.full((L, 1), inf, dtype=dtype, device=device)
+    pad = torch.full((L, m), inf, dtype=dtype, device=device)
+    for row, s in zip(pad, samples, strict=True):
+        row[: s.numel()].copy_(s)
     valid = torch.isfinite(pad)
     k = valid.sum(1)
     km1 = (k - 1).clamp(min=0).to(torch.float64)
