@@ -155,3 +155,45 @@ def test_hooks_leave_outputs_and_gradients_bit_identical():
     (out0, grads0), (out1, grads1) = run(False), run(True)
     assert torch.equal(out0, out1)
     assert all(torch.equal(a, b) for a, b in zip(grads0, grads1, strict=False))
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        torch.randn(50_000, generator=torch.Generator().manual_seed(1)),
+        0.5 + 1e-4 * torch.randn(10_000, generator=torch.Generator().manual_seed(2)),
+        torch.tensor([1.0, float("nan"), 3.0, float("inf"), 2.0]),
+        torch.full((7,), float("nan")),
+        torch.empty(0),
+    ],
+    ids=["normal", "offset", "nonfinite", "all-nan", "empty"],
+)
+def test_the_accelerator_path_gives_the_cpu_path_statistics(x):
+    """The exact float64 path (what a GPU runs, with no host sync) and the CPU's float32 sums agree."""
+    from inertia.diagnostics.layers import _measure, _record, _summaries
+
+    def stats(exact):
+        n, mom, sample = _measure(x, 2048, exact=exact)
+        return _record(n, _summaries([mom], [sample], [0], 20, True)[0], 0, True)
+
+    fast, slow = stats(False), stats(True)
+    assert fast.keys() == slow.keys()
+    for key in fast:
+        a, b = fast[key], slow[key]
+        if isinstance(a, float) and math.isnan(a):
+            assert math.isnan(b), key
+        else:  # a mean near 0 is compared on the scale of the spread
+            assert a == pytest.approx(b, rel=1e-6, abs=1e-6 * slow["std"] if key == "mean" else 0), key
+
+
+def test_collect_summarizes_every_layer_in_one_batched_pass(monkeypatch):
+    from inertia.diagnostics import layers
+
+    calls = []
+    real = layers._summaries
+    monkeypatch.setattr(layers, "_summaries", lambda *a: calls.append(len(a[0])) or real(*a))
+    m = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8), nn.Sigmoid(), nn.Linear(8, 2))
+    with D.LayerStats(m) as ls:
+        m(torch.randn(4, 3)).sum().backward()
+        recs = ls.collect(0)
+    assert calls == [len(recs)] and len(recs) == 2 + 3 + 3  # activations, backprop and weight grads

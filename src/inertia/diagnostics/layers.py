@@ -15,11 +15,14 @@ Saturation (fraction of units): sigmoid h < 0.01 or h > 0.99; tanh |h| > 0.99; s
 |h| > 0.9 (softsign approaches its asymptotes polynomially, so 0.99 would need |x| = 99); ReLU
 reports the fraction of exact zeros ("dead" for that batch) instead.
 
-Cost: on steps that are not recorded each hook only checks a flag. Mean and std use every
-finite element (``torch.var_mean`` in float64); percentiles, saturation and histograms use at
-most ``max_sample`` evenly spaced finite elements (sorted once); every tensor is detached
-immediately, so no graph is retained. NaN and inf (a diverging run) are counted in
-``nonfinite``, never raised on, and an empty batch gives NaN statistics.
+Cost: on steps that are not recorded each hook only checks a flag. On a recorded step each hook
+computes its tensor's moments over every element (two float32 reductions on the CPU; see
+``_measure``) and copies a sample of at most ``max_sample`` evenly spaced
+elements; ``collect`` then summarizes every sample at once (percentiles, saturation,
+histograms) in a few batched ops on the tensors' device and moves the results to the host in one
+transfer. Every tensor is detached immediately, so no graph is retained. NaN and inf (a
+diverging run) are counted in ``nonfinite``, never raised on, and an empty batch gives NaN
+statistics.
 """
 
 from __future__ import annotations
@@ -96,18 +99,20 @@ class _Scratch:
 
 
 def _measure(
-    x: torch.Tensor, max_sample: int, scratch: _Scratch | None = None
+    x: torch.Tensor, max_sample: int, scratch: _Scratch | None = None, exact: bool | None = None
 ) -> tuple[int, torch.Tensor | list[float], torch.Tensor]:
     """What a recorded tensor leaves behind, computed where it lives (no host sync on an
     accelerator): its element count, ``[finite count, mean, variance]`` and a sample of at most
     ``max_sample`` evenly spaced elements (a copy, so that later in-place ops cannot change it).
 
-    Moments: the sums of ``x - c`` and ``(x - c)^2`` with ``c`` the sample's mean, which removes
-    the ``E[x^2] - E[x]^2`` cancellation (a spread 1e-4 around 0.5 keeps its digits). On the CPU
-    they are float32 sums (torch's cascade summation: relative error about 1e-8 measured, against
-    float64 var_mean, 5-10x faster), checked on the spot: a non-finite sum (NaN, inf, or a square
-    beyond float32) takes the exact float64 path over the finite elements. Elsewhere the exact
-    path is taken always, since checking would synchronize with the host."""
+    Moments on the CPU: float32 sums by torch's cascade summation (relative error about 1e-8,
+    against float64 var_mean; 5-10x faster), in one of two forms chosen from the sample: when
+    the sample's mean is small next to its spread (``c^2 <= var / 4``), the plain sums of ``x``
+    and ``x^2`` (no cancellation to fear); otherwise the sums of ``x - c`` and ``(x - c)^2``, which
+    keep the digits of a spread 1e-4 around 0.5 (the uncentred ``E[x^2] - E[x]^2`` in float32
+    reports std 0 there). A non-finite sum (NaN, inf, or a square beyond float32) takes the exact
+    float64 path over the finite elements. On other devices the exact path is taken always, since
+    checking the sums would synchronize with the host (``exact`` forces either path)."""
     flat = x.detach().reshape(-1)
     if flat.dtype != torch.float32 and flat.dtype != torch.float64:
         flat = flat.float()
@@ -115,7 +120,7 @@ def _measure(
     if n == 0:
         return 0, [0.0, math.nan, math.nan], flat[:0].clone()
     sample = flat[:: -(-n // max_sample)].clone()
-    if flat.device.type != "cpu":
+    if exact if exact is not None else flat.device.type != "cpu":
         return n, _moments_exact(flat), sample
     buf = scratch.take(flat) if scratch is not None else torch.empty_like(flat)
     var_s, c = torch.var_mean(sample, correction=0)  # NaN / inf in the sample: non-finite sums below
