@@ -78,11 +78,21 @@ def _set_rng_state(state: tuple) -> None:
 
 
 def _copies(
-    model: nn.Module, optimizer: torch.optim.Optimizer | None, lr: float | None, momentum: float, nesterov: bool
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    lr: float | None,
+    momentum: float,
+    nesterov: bool,
+    overrides: dict[str, float] | None = None,
 ) -> tuple[nn.Module, torch.optim.Optimizer]:
     if optimizer is not None:
         # one deepcopy of both keeps the optimizer's references pointing at the copied parameters
-        return copy.deepcopy((model, optimizer))
+        twin_model, twin_opt = copy.deepcopy((model, optimizer))
+        for g in twin_opt.param_groups:  # what `for g in optimizer.param_groups: g[k] = v` does to the user's
+            g.update(overrides or {})
+        return twin_model, twin_opt
+    if overrides:
+        lr, momentum = overrides.get("lr", lr), overrides.get("momentum", momentum)
     if lr is None:
         raise ValueError("trial_run needs an optimizer or lr")
     twin = copy.deepcopy(model)
@@ -102,6 +112,7 @@ def trial_run(
     steps: int = 20,
     blowup: float = 10.0,
     max_seconds: float | None = None,
+    overrides: dict[str, float] | None = None,
 ) -> TrialRun:
     """Train a copy of ``model`` for ``steps`` updates and return the losses.
 
@@ -114,6 +125,8 @@ def trial_run(
         steps: number of updates (>= 1).
         blowup: the run has diverged when a loss exceeds ``blowup`` times the first (> 1).
         max_seconds: stop after this much wall-clock time (``out_of_time`` in the result).
+        overrides: hyperparameters set in every parameter group of the copied optimizer (e.g.
+            ``{"lr": 0.01, "momentum": 0.9}``): the trial of a proposed fix.
     """
     check_integer("steps", steps, lo=1)
     check_number("blowup", blowup, lo=1, lo_open=True)
@@ -125,7 +138,7 @@ def trial_run(
     start = time.perf_counter()
     out_of_time = False
     try:
-        twin, opt = _copies(model, optimizer, lr, momentum, nesterov)
+        twin, opt = _copies(model, optimizer, lr, momentum, nesterov, overrides)
         losses: list[float] = []
         diverged = False
         for step in range(steps + 1):

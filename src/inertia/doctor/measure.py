@@ -21,9 +21,10 @@ from .. import init as _init
 from ..diagnostics import curvature
 from ..diagnostics.jacobians import JacobianSpectrum, blocks_of, jacobian_singular_values
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
-from ..diagnostics.trial import constant_prediction_loss, trial_run
+from ..diagnostics.trial import TrialRun, constant_prediction_loss, trial_run
 from ..init.fans import rnn_gates
 from .report import DoctorReport, LayerDiagnosis
+from .rules import HIGH_MOMENTUM, TRAINS_BELOW
 
 __all__ = [
     "CURVATURE_BATCH",
@@ -43,6 +44,8 @@ __all__ = [
 
 CURVATURE_BATCH = 128  # examples for the Hessian quantities
 TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_doctor_verdicts.py)
+HOPELESS = 1e4  # a trial stops when its loss exceeds this multiple of the first (or is not finite)
+DIVERGED_ABOVE = 10.0  # a trial that ends above this multiple of its first loss diverged
 JACOBIAN_ENTRIES = 1 << 22  # the largest dense per-example block Jacobian computed (32 MiB in float64)
 GATED = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
 
@@ -367,11 +370,11 @@ def measure_curvature(ex: Examination, report: DoctorReport, hypers: tuple | Non
         }
 
 
-def measure_trial(
-    ex: Examination, report: DoctorReport, optimizer: Any, hypers: tuple, steps: int, seconds: float
-) -> None:
-    """A trial run of the user's optimizer on a copy (``diagnostics.trial``), and the loss a
-    constant prediction reaches, its yardstick."""
+def _trial(ex: Examination, optimizer: Any, hypers: tuple, steps: int, seconds: float, overrides=None) -> TrialRun:
+    """One trial run; diverged when it stopped on a hopeless loss (non-finite or above
+    :data:`HOPELESS` x the first) or ended above :data:`DIVERGED_ABOVE` x the first. Judging at the
+    end, not at the first spike, lets a run through the early "catapult" (the loss jumps, the
+    sharpness falls, the loss comes back down; Lewkowycz et al. 2020)."""
     lr, mu, nesterov = hypers
     run = trial_run(
         ex.model,
@@ -381,8 +384,38 @@ def measure_trial(
         momentum=mu,
         nesterov=nesterov,
         steps=steps,
+        blowup=HOPELESS,
         max_seconds=seconds,
+        overrides=overrides,
     )
+    if not run.diverged and run.initial > 0 and run.final > DIVERGED_ABOVE * run.initial:
+        run.diverged = True
+    return run
+
+
+def _trains(run: TrialRun, const: float) -> bool:
+    ref = min(run.initial, const) if math.isfinite(run.initial) else const
+    return not run.diverged and not run.out_of_time and run.final < TRAINS_BELOW * ref
+
+
+def _fix_candidates(lr: float, mu: float, diverged: bool) -> list[dict[str, float]]:
+    """The hyperparameters a fix may propose, in the order they are tried: smaller rates after a
+    divergence, larger then smaller ones after a stall (a stall is as often an oscillation at too
+    large a rate); momentum back to 0.9 where it was at least HIGH_MOMENTUM."""
+    factors = (0.1, 0.01, 0.001) if diverged else (10.0, 0.1, 100.0, 0.01)
+    extra = {"momentum": 0.9} if mu >= HIGH_MOMENTUM else {}
+    return [{"lr": float(f"{lr * f:.3g}"), **extra} for f in factors]
+
+
+def measure_trial(
+    ex: Examination, report: DoctorReport, optimizer: Any, hypers: tuple, steps: int, seconds: float
+) -> None:
+    """A trial run of the user's optimizer on a copy (``diagnostics.trial``), and the loss a
+    constant prediction reaches, its yardstick. When it does not train, the fix is measured too:
+    the candidates of :func:`_fix_candidates` are tried on fresh copies, each as long as the trial,
+    until one trains; ``report.trial["fix"]`` holds the first that does (None when none does) and
+    ``"fixes_tried"`` every candidate with its last loss."""
+    run = _trial(ex, optimizer, hypers, steps, seconds)
     assert ex.outputs is not None
     const = constant_prediction_loss(ex.outputs, None, lambda out: ex.loss_of(out, ex.targets))
     report.trial = {
@@ -393,4 +426,14 @@ def measure_trial(
         "out_of_time": run.out_of_time,
         "constant_loss": const,
         "reference": min(run.initial, const) if math.isfinite(run.initial) else const,
+        "fix": None,
+        "fixes_tried": [],
     }
+    if _trains(run, const) or (run.out_of_time and not run.diverged):
+        return
+    for cand in _fix_candidates(hypers[0], hypers[1], run.diverged):
+        tried = _trial(ex, optimizer, hypers, steps, seconds, overrides=cand)
+        report.trial["fixes_tried"].append({**cand, "final": tried.final, "diverged": tried.diverged})
+        if _trains(tried, const):
+            report.trial["fix"] = cand
+            return

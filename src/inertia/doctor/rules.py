@@ -110,6 +110,24 @@ def _lr_fix(lr: float) -> str:
     return f'for g in optimizer.param_groups: g["lr"] = {lr:.3g}'
 
 
+def _hypers_fix(overrides: dict[str, float]) -> str:
+    """The pasteable fix that sets ``overrides`` in every parameter group."""
+    return "for g in optimizer.param_groups: " + "; ".join(f'g["{k}"] = {v:.3g}' for k, v in overrides.items())
+
+
+def _measured(t: dict) -> str:
+    """What the trial of the proposed fix showed (``measure_trial``'s fix search)."""
+    fix = t.get("fix")
+    tried = t.get("fixes_tried") or []
+    if fix is None:
+        if not tried:
+            return ""
+        return f"; none of {len(tried)} other settings tried on a copy trained either"
+    last = next(f for f in tried if all(f.get(k) == v for k, v in fix.items()))
+    what = ", ".join(f"{k} {v:.3g}" for k, v in fix.items())
+    return f"; with {what} a trial on a copy trains (loss {t['losses'][0]:.4g} -> {last['final']:.4g})"
+
+
 def trial_trains(report: DoctorReport) -> bool | None:
     """True / False when the trial run trained / did not; None without a complete trial."""
     t = report.trial
@@ -348,10 +366,12 @@ def _unstable(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
     fix = _lr_fix(suggested)
     if mu >= HIGH_MOMENTUM:  # benchmark (tune half): at mu >= 0.99 a smaller lr alone does not stop it
         fix = 'for g in optimizer.param_groups: g["momentum"] = 0.9'
+    if t.get("fix"):
+        fix = _hypers_fix(t["fix"])
     msg = (
         f"training diverges: in a trial run of {t['steps_run']} update(s) with lr {lr:.3g} "
         f"(momentum {ctx.hypers[1]:.3g}{', Nesterov' if ctx.hypers[2] else ''}) the loss went from "
-        f"{t['losses'][0]:.4g} to {t['losses'][-1]:.4g}"
+        f"{t['losses'][0]:.4g} to {t['losses'][-1]:.4g}" + _measured(t)
     )
     return [Finding("error", "unstable_lr", msg, fix, "trial run on a copy of the model", None, 5.0)]
 
@@ -376,11 +396,18 @@ def _no_progress(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
     s = report.stability
     target = 0.5 * s["max_stable_lr"] if s is not None else 10 * lr
     fix = _lr_fix(max(target, 10 * lr) if target > lr else 10 * lr)
-    msg += f"; lr {lr:.3g} may be too small"
-    if mu >= HIGH_MOMENTUM:
-        fix += '; g["momentum"] = 0.9'
-        msg += f", and momentum {mu:.3g} carries the iterates past the minimum"
-    return [Finding("warning", "no_progress", msg, fix, "trial run on a copy of the model", None, 1.0)]
+    if t.get("fix"):
+        fix = _hypers_fix(t["fix"])
+        msg += _measured(t)
+        score = 1.0
+    else:
+        msg += f"; lr {lr:.3g} may be too small"
+        if mu >= HIGH_MOMENTUM:
+            fix += '; g["momentum"] = 0.9'
+            msg += f", and momentum {mu:.3g} carries the iterates past the minimum"
+        msg += _measured(t)
+        score = 0.0  # no measured fix: a finding about the model itself (with its fix) ranks first
+    return [Finding("warning", "no_progress", msg, fix, "trial run on a copy of the model", None, score)]
 
 
 @rule(
