@@ -398,13 +398,26 @@ def _trains(run: TrialRun, const: float) -> bool:
     return not run.diverged and not run.out_of_time and run.final < TRAINS_BELOW * ref
 
 
-def _fix_candidates(lr: float, mu: float, diverged: bool) -> list[dict[str, float]]:
-    """The hyperparameters a fix may propose, in the order they are tried: smaller rates after a
-    divergence, larger then smaller ones after a stall (a stall is as often an oscillation at too
-    large a rate); momentum back to 0.9 where it was at least HIGH_MOMENTUM."""
-    factors = (0.1, 0.01, 0.001) if diverged else (10.0, 0.1, 100.0, 0.01)
+def _fix_candidates(lr: float, mu: float, diverged: bool, max_stable_lr: float | None) -> list[dict[str, float]]:
+    """The hyperparameters a fix may propose, in the order they are tried. After a divergence:
+    lr / 10 (or the quadratic bound's rate when smaller), then lr / 100 and lr / 1000. After a
+    stall: half the quadratic bound's rate when that is larger than lr (the rule of the tune half
+    before fixes were measured), then lr x 10, lr / 10 (a stall is as often an oscillation at too
+    large a rate), lr x 100 and lr / 100. Momentum goes back to 0.9 where it was at least
+    HIGH_MOMENTUM."""
+    if diverged:
+        first = lr / 10 if max_stable_lr is None else min(lr / 10, max_stable_lr)
+        rates = [first, lr / 100, lr / 1000]
+    else:
+        rates = [0.5 * max_stable_lr] if max_stable_lr is not None and 0.5 * max_stable_lr > lr else []
+        rates += [lr * 10, lr / 10, lr * 100, lr / 100]
     extra = {"momentum": 0.9} if mu >= HIGH_MOMENTUM else {}
-    return [{"lr": float(f"{lr * f:.3g}"), **extra} for f in factors]
+    out: list[dict[str, float]] = []
+    for r in rates:
+        cand = {"lr": float(f"{r:.3g}"), **extra}
+        if cand not in out:
+            out.append(cand)
+    return out
 
 
 def measure_trial(
@@ -431,7 +444,8 @@ def measure_trial(
     }
     if _trains(run, const) or (run.out_of_time and not run.diverged):
         return
-    for cand in _fix_candidates(hypers[0], hypers[1], run.diverged):
+    stable = report.stability["max_stable_lr"] if report.stability is not None else None
+    for cand in _fix_candidates(hypers[0], hypers[1], run.diverged, stable):
         tried = _trial(ex, optimizer, hypers, steps, seconds, overrides=cand)
         report.trial["fixes_tried"].append({**cand, "final": tried.final, "diverged": tried.diverged})
         if _trains(tried, const):
