@@ -400,7 +400,8 @@ def _trains(run: TrialRun, const: float) -> bool:
 
 def _fix_candidates(lr: float, mu: float, diverged: bool, max_stable_lr: float | None) -> list[dict[str, float]]:
     """The hyperparameters a fix may propose, in the order they are tried. After a divergence:
-    lr / 10 (or the quadratic bound's rate when smaller), then lr / 100 and lr / 1000. After a
+    lr / 10 (or the quadratic bound's rate when smaller), then lr / 100 and lr / 1000 (at high
+    momentum, first lr itself with momentum 0.9). After a
     stall: half the quadratic bound's rate when that is larger than lr (the rule of the tune half
     before fixes were measured), then lr x 10, lr / 10 (a stall is as often an oscillation at too
     large a rate), lr x 100 and lr / 100. Momentum goes back to 0.9 where it was at least
@@ -408,6 +409,8 @@ def _fix_candidates(lr: float, mu: float, diverged: bool, max_stable_lr: float |
     if diverged:
         first = lr / 10 if max_stable_lr is None else min(lr / 10, max_stable_lr)
         rates = [first, lr / 100, lr / 1000]
+        if mu >= HIGH_MOMENTUM:  # tune half: at mu >= 0.99 momentum 0.9 alone often stops it
+            rates.insert(0, lr)
     else:
         rates = [0.5 * max_stable_lr] if max_stable_lr is not None and 0.5 * max_stable_lr > lr else []
         rates += [lr * 10, lr / 10, lr * 100, lr / 100]
