@@ -429,3 +429,25 @@ def test_sweep_with_the_stacked_backend_trains_the_grid_as_one_stack(tmp_path):
     trials = sorted((tmp_path / "runs" / "cli" / "s" / "trials").iterdir())
     assert len(trials) == 2
     assert all(json.loads((t / "summary.json").read_text())["status"] == "completed" for t in trials)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["doctor"],
+        ["run"],
+        ["sweep"],
+        ["report"],
+        ["reproduce"],
+        ["init-report"],
+        ["schedules"],
+        ["schedules", "plot"],
+    ],
+    ids=lambda c: " ".join(c) or "inertia",
+)
+def test_help_shows_flags_without_a_type(command):
+    """Typer prints `--json <bool>`, which reads as if the flag needed a value."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.output and "<bool>" not in result.output

@@ -61,8 +61,34 @@ def _one_line_errors():
         raise _fail(message or type(e).__name__) from None
 
 
+def _no_flag_types(command) -> None:
+    """Typer >= 0.25 prints a flag's type (``--json <bool>``), which reads as if it took a value:
+    flags (and ``--help``) show none."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    get_help = getattr(command, "get_help_option", None)
+    if get_help is not None and not getattr(get_help, "_no_type", False):
+
+        def get_help_option(ctx, get_help=get_help):
+            option = get_help(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        get_help_option._no_type = True  # type: ignore[attr-defined]
+        command.get_help_option = get_help_option
+
+
 class _OneLineErrors(TyperGroup):
-    """A command group whose parse errors and user errors end as one ``error:`` line, exit 2."""
+    """A command group whose parse errors and user errors end as one ``error:`` line, exit 2;
+    its commands' flags are shown without a type."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _no_flag_types(self)
+        for command in self.commands.values():
+            _no_flag_types(command)
 
     def make_context(self, *args, **kwargs):
         with _one_line_errors():
