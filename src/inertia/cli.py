@@ -471,11 +471,11 @@ def sweep_cmd(
     ),
     workers: int | None = typer.Option(None, "--workers", help="parallel trials (default: one per core)"),
     name: str | None = typer.Option(None, "--name", help="sweep folder name (default: from the grid)"),
-    out: Path = typer.Option(Path("runs"), "--out"),
+    out: Path = typer.Option(Path("runs"), "--out", help="the sweep is written to OUT/<experiment>/<name>/"),
     resume: bool = typer.Option(False, "--resume", help="keep finished trials, re-run unfinished ones"),
     metric: str = typer.Option("train_error", "--metric", help="metric the table ranks learning rates by"),
     set_: list[str] = typer.Option([], "--set", help="override a base-config field (repeatable)"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar and no table"),
 ):
     """Run every combination of --grid values times --seeds, then print the best-lr table.
 
