@@ -14,7 +14,8 @@ inputs and labels):
 
 Time: wall-clock and CPU seconds of the call (``time.process_time``: this process's threads
 only), the library already imported (importing inertia.diagnostics takes 0.4 s, PyHessian 1 ms;
-torch's own lazy imports on the first double backward fall inside the call for both). On a machine shared with other jobs the wall clock measures the load as much as the
+torch's own lazy imports on the first double backward fall inside the call for both). On a
+machine shared with other jobs the wall clock measures the load as much as the
 work; the ratios use CPU seconds, and one thread (``--threads 1``) keeps spinning OpenMP threads
 out of them.
 
