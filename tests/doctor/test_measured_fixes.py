@@ -99,3 +99,17 @@ def test_the_users_model_and_optimizer_are_untouched_by_the_fix_search():
     inertia.doctor(model, x, y, optimizer=optimizer, trial_seconds=120, curvature_checks=False)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert optimizer.param_groups[0]["lr"] == 1e-6 and not optimizer.state
+
+
+def test_a_constant_momentum_beyond_the_trials_reach_is_a_warning_and_a_moderate_one_is_not():
+    x, y = batch()
+    for mu, expected in ((0.999, True), (0.9, False), (0.99, False)):
+        model = mlp()
+        optimizer = inertia.optim.Momentum(model.parameters(), lr=0.01, momentum=mu)
+        report = inertia.doctor(model, x, y, optimizer=optimizer, trial_seconds=120, curvature_checks=False)
+        found = [f for f in report.findings if f.code == "momentum_beyond_trial"]
+        assert bool(found) is expected, (mu, report.findings)
+        if found:
+            assert found[0].severity == "warning" and "1000 updates" in found[0].message
+            exec(found[0].fix, {"optimizer": optimizer, "model": model})
+            assert optimizer.param_groups[0]["momentum"] == 0.99
