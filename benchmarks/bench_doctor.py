@@ -1,6 +1,8 @@
 """Time of ``inertia.doctor`` on a 784-1000-500-250-30 tanh MLP with batch 256 (goal: under 5 s
 on 2 cores), with and without the curvature checks, and the time of one plain
-forward/backward for scale.
+forward/backward for scale; then on a ResNet18-sized convnet (11.2M parameters, the model of
+``_curvature_at_scale.py``; batch 16 of 3x32x32, NAG lr 0.1 momentum 0.9, the standard recipe;
+goal: under 15 s). Each doctor call includes its trial run (capped at ``trial_seconds``, 5 s).
 
     python benchmarks/bench_doctor.py [--quick] [--threads N]
 """
@@ -44,10 +46,34 @@ def main() -> None:
             t0 = time.perf_counter()
             report = doctor(model, x, y, **kw)
             times.append(time.perf_counter() - t0)
-        print(
-            f"{label:32s} {statistics.median(times):6.2f} s  (goal 5 s: ratio {statistics.median(times) / 5:.2f}); "
-            f"{len(report.findings)} finding(s)"
-        )
+        _show(label, times, 5.0, report)
+    resnet_case(args.quick)
+
+
+def _show(label: str, times: list[float], goal: float, report) -> None:
+    t = statistics.median(times)
+    trial = report.trial or {}
+    print(
+        f"{label:32s} {t:6.2f} s  (goal {goal:g} s: ratio {t / goal:.2f}); {len(report.findings)} finding(s); "
+        f"trial {trial.get('steps_run', 0)} updates{' (cut by its time cap)' if trial.get('out_of_time') else ''}"
+    )
+
+
+def resnet_case(quick: bool) -> None:
+    from _curvature_at_scale import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18()
+    n = 4 if quick else 16
+    x, y = torch.randn(n, 3, 32, 32), torch.randint(0, 10, (n,))
+    params = sum(p.numel() for p in model.parameters())
+    print(f"ResNet18-sized convnet ({params / 1e6:.2f}M parameters), batch {n} of 3x32x32")
+    times = []
+    for _ in range(1 if quick else 2):
+        t0 = time.perf_counter()
+        report = doctor(model, x, y, lr=0.1, momentum=0.9, nesterov=True)
+        times.append(time.perf_counter() - t0)
+    _show("doctor (full, with lr check)", times, 15.0, report)
 
 
 if __name__ == "__main__":

@@ -153,3 +153,18 @@ def test_a_rule_that_raises_is_skipped_with_why_and_the_others_still_run(monkeyp
     assert any(s.name == "broken_rule" and "boom" in s.why for s in report.skipped)
     assert isinstance(run_rules(report, RuleContext({}, None)), list)
     assert all(isinstance(f, Finding) for f in report.findings)
+
+
+def test_per_layer_hessian_norms_stop_at_the_curvature_time_budget_and_say_so():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 3))
+    x, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
+    full = inertia.doctor(model, x, y, lr=0.1, trial_steps=0)
+    cut = inertia.doctor(model, x, y, lr=0.1, trial_steps=0, curvature_seconds=1e-9)
+    assert all(r.hessian_norm is not None for r in full.layers if r.spectral_radius is None)
+    assert cut.lam_max == pytest.approx(full.lam_max)  # lam_max comes first, whatever the budget
+    assert all(r.hessian_norm is None for r in cut.layers)
+    skipped = [s for s in cut.skipped if s.name.startswith("Hessian norm of 3 layer")]
+    assert skipped and "curvature_seconds" in skipped[0].why
+    with pytest.raises(ValueError, match="curvature_seconds"):
+        inertia.doctor(model, x, y, curvature_seconds=0)

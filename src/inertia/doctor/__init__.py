@@ -77,7 +77,9 @@ def _default_loss(out: torch.Tensor, targets: torch.Tensor | None) -> torch.Tens
     return nn.functional.mse_loss(out, targets.to(out.dtype).reshape(out.shape))
 
 
-def _check_inputs(model: Any, inputs: Any, trial_steps: int, trial_seconds: float) -> list[torch.Tensor]:
+def _check_inputs(
+    model: Any, inputs: Any, trial_steps: int, trial_seconds: float, curvature_seconds: float
+) -> list[torch.Tensor]:
     if not isinstance(model, nn.Module):
         raise ValueError(f"doctor needs an nn.Module, got {type(model).__name__}")
     params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
@@ -87,6 +89,7 @@ def _check_inputs(model: Any, inputs: Any, trial_steps: int, trial_seconds: floa
         raise ValueError(f"inputs must be a tensor, got {type(inputs).__name__}")
     check_integer("trial_steps", trial_steps, lo=0)
     check_number("trial_seconds", trial_seconds, lo=0, lo_open=True)
+    check_number("curvature_seconds", curvature_seconds, lo=0, lo_open=True)
     return params
 
 
@@ -111,6 +114,7 @@ def doctor(
     curvature_checks: bool = True,
     trial_steps: int = TRIAL_STEPS,
     trial_seconds: float = 5.0,
+    curvature_seconds: float = 5.0,
     seed: int = 0,
 ) -> DoctorReport:
     """Examine ``model`` on the batch ``inputs`` and return a :class:`DoctorReport`.
@@ -127,6 +131,9 @@ def doctor(
         curvature_checks: compute Hessian norms and lam_max (on at most 128 examples).
         trial_steps: updates of the trial run (0: no trial run).
         trial_seconds: wall-clock cap of the trial run; a trial cut short judges divergence only.
+            When the trial does not train, candidate fixes are tried for up to 3 more caps.
+        curvature_seconds: after lam_max, per-layer Hessian norms are measured while this much
+            wall clock lasts; the layers left are listed in ``report.skipped``.
         seed: for the random probes of the curvature estimates.
 
     Examples:
@@ -140,7 +147,7 @@ def doctor(
         >>> report.top.code
         'unstable_lr'
     """
-    params = _check_inputs(model, inputs, trial_steps, trial_seconds)
+    params = _check_inputs(model, inputs, trial_steps, trial_seconds, curvature_seconds)
 
     def loss_of(out: Any, tgt: Any) -> torch.Tensor:
         if loss_fn is None:
@@ -156,7 +163,7 @@ def doctor(
     hypers = optimizer_hypers(optimizer, lr, momentum, nesterov)
     finite = report.loss is not None and report.loss == report.loss and abs(report.loss) != float("inf")
     if curvature_checks and finite:
-        _attempt(report, "curvature", lambda: measure_curvature(ex, report, hypers, seed))
+        _attempt(report, "curvature", lambda: measure_curvature(ex, report, hypers, seed, curvature_seconds))
     if hypers is None:
         report.skipped.append(Skipped("trial run", "no optimizer or lr given"))
     elif trial_steps > 0 and finite:

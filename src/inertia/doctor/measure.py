@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from ..diagnostics.jacobians import JacobianSpectrum, blocks_of, jacobian_singul
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
 from ..diagnostics.trial import TrialRun, constant_prediction_loss, trial_run
 from ..init.fans import rnn_gates
-from .report import DoctorReport, LayerDiagnosis
+from .report import DoctorReport, LayerDiagnosis, Skipped
 from .rules import HIGH_MOMENTUM, TRAINS_BELOW
 
 __all__ = [
@@ -46,6 +47,7 @@ CURVATURE_BATCH = 128  # examples for the Hessian quantities
 TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_doctor_verdicts.py)
 HOPELESS = 1e4  # a trial stops when its loss exceeds this multiple of the first (or is not finite)
 DIVERGED_ABOVE = 10.0  # a trial that ends above this multiple of its first loss diverged
+FIX_SEARCH_TRIALS = 3  # the fix search stops starting candidates after this many trials' time caps
 JACOBIAN_ENTRIES = 1 << 22  # the largest dense per-example block Jacobian computed (32 MiB in float64)
 GATED = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
 
@@ -340,15 +342,16 @@ def _math_attention() -> contextlib.AbstractContextManager:
     return sdpa_kernel(SDPBackend.MATH)
 
 
-def measure_curvature(ex: Examination, report: DoctorReport, hypers: tuple | None, seed: int) -> None:
-    """Per-layer Hessian Frobenius norms (Temperoni et al. 2020), lam_max and the quadratic bound."""
+def measure_curvature(
+    ex: Examination, report: DoctorReport, hypers: tuple | None, seed: int, seconds: float | None = None
+) -> None:
+    """lam_max and the quadratic bound, then per-layer Hessian Frobenius norms (Temperoni et al.
+    2020) while ``seconds`` of wall clock last (None: no limit); the layers left without one are
+    listed in ``report.skipped`` (the norms are shown, no rule reads them)."""
     closure = lambda: ex.batch_loss(ex.model, CURVATURE_BATCH)  # noqa: E731
     gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
     with _preserved(ex.model, ex.params), _math_attention():
-        for row in report.layers:
-            w = _weight(ex.modules.get(row.name))
-            if w is not None and w.requires_grad:
-                row.hessian_norm = curvature.hessian_frobenius_norm(closure, [w], probes=3, generator=gen).value
         try:
             eig = curvature.hessian_eigenvalues(
                 closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
@@ -356,6 +359,18 @@ def measure_curvature(ex: Examination, report: DoctorReport, hypers: tuple | Non
             report.lam_max = abs(float(eig.values[0]))
         except ValueError:  # curvature overflows: reported through the non-finite findings
             report.lam_max = None
+        left = []
+        for row in report.layers:
+            w = _weight(ex.modules.get(row.name))
+            if w is None or not w.requires_grad:
+                continue
+            if seconds is not None and time.perf_counter() - start > seconds:
+                left.append(row.name)
+                continue
+            row.hessian_norm = curvature.hessian_frobenius_norm(closure, [w], probes=3, generator=gen).value
+        if left:
+            why = f"over the curvature time budget ({seconds:g} s, curvature_seconds=): {', '.join(left)}"
+            report.skipped.append(Skipped(f"Hessian norm of {len(left)} layer(s)", why))
     if hypers is not None and report.lam_max is not None:
         lr_v, mu_v, nes = hypers
         method = "gd" if mu_v == 0 else ("nag" if nes else "cm")
@@ -448,7 +463,10 @@ def measure_trial(
     if _trains(run, const) or (run.out_of_time and not run.diverged):
         return
     stable = report.stability["max_stable_lr"] if report.stability is not None else None
+    start = time.perf_counter()
     for cand in _fix_candidates(hypers[0], hypers[1], run.diverged, stable):
+        if time.perf_counter() - start > FIX_SEARCH_TRIALS * seconds:  # the search's time cap
+            break
         tried = _trial(ex, optimizer, hypers, steps, seconds, overrides=cand)
         report.trial["fixes_tried"].append({**cand, "final": tried.final, "diverged": tried.diverged})
         if _trains(tried, const):
