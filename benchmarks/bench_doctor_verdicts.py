@@ -224,7 +224,13 @@ def main() -> None:
         if not r["agree"]:
             print(f"  disagree [{r['split']}] {r['name']}: trains={r['trains']} doctor={r.get('crash') or r['codes']}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": s, "rows": rows}, indent=1, default=str))
+        meta = {
+            "command": "python benchmarks/bench_doctor_verdicts.py " + " ".join(sys.argv[1:]),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "seconds": round(time.perf_counter() - t0),
+        }
+        Path(args.json).write_text(json.dumps({**meta, "summary": s, "rows": rows}, indent=1, default=str))
 
 
 if __name__ == "__main__":
