@@ -574,6 +574,7 @@ def reproduce_cmd(
         help="with --full: hours to fit in; the papers with long runs (sutskever2013, glorot2010, hu2020) cut "
         "their update counts to fit, and the report says what was cut",
     ),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress output (runs done, time left)"),
 ):
     """Reproduce a paper's claims; writes results.json, figures, report.md and report.html.
 
@@ -594,7 +595,10 @@ def reproduce_cmd(
         check_budget(budget, quick)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device, budget_hours=budget)
+    from .progress import reporting
+
+    with reporting(f"reproduce {paper}", quiet=quiet):
+        results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device, budget_hours=budget)
     from rich.table import Table
 
     t = Table("paper", "claim", "measured", "verdict", title="claims")

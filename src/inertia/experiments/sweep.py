@@ -412,6 +412,12 @@ def _execute(
         done = _plan_resume(root, meta, trials, same_meta) if resume else {}
         todo = [(tid, cfg.to_dict(), str(root / "trials" / tid)) for tid, _, cfg in trials if tid not in done]
         atomic_write_json(root / "sweep.json", meta)
+        if progress is None:  # the caller's reporter, if it made one current (inertia.progress)
+            from .. import progress as _progress
+
+            reporter = _progress.current()
+            if reporter is not None:
+                progress = lambda done, total: reporter.update(done, total, stage=root.name)  # noqa: E731
         _run_todo(todo, done, len(trials), backend, workers, progress)
         result = SweepResult(root, [{"id": tid, "overrides": over, **done[tid]} for tid, over, _ in trials])
         atomic_write_json(root / "results.json", {"trials": result.trials, "table": result.table()})

@@ -8,8 +8,10 @@ and a list of claims decided by what the run measures (:mod:`.claims`). Papers: 
 from __future__ import annotations
 
 import importlib
+import time
 from pathlib import Path
 
+from .. import progress as _progress
 from .budget import check_budget
 from .claims import Claim, Figure, PaperResult, write_report
 
@@ -39,10 +41,18 @@ def run(
         raise ValueError(f"unknown paper(s) {unknown}; available: all, {', '.join(PAPERS)}")
     check_budget(budget_hours, quick=quick or smoke)
     results = []
-    for p in papers:
+    reporter = _progress.current()
+    for i, p in enumerate(papers):
         extra = {"budget_hours": budget_hours} if p in BUDGETED else {}
         module = importlib.import_module(f"{__name__}.{p}")
+        if reporter is not None:
+            reporter.note(f"paper {i + 1}/{len(papers)}: {p} started")
+        t0 = time.monotonic()
         results.append(module.run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke, device=device, **extra))
+        if reporter is not None:
+            left = _progress.eta_seconds(i + 1, len(papers), time.monotonic() - reporter.start)
+            rest = f"; about {_progress.format_duration(left)} left" if left and i + 1 < len(papers) else ""
+            reporter.note(f"{p} done in {_progress.format_duration(time.monotonic() - t0)}{rest}")
     write_report(results, Path(out))
     return results
 

@@ -1,0 +1,73 @@
+"""Progress of long work: plain lines with the time left off a terminal, throttled, nothing when
+quiet, and reported from inside a pool of runs through the current reporter."""
+
+import io
+
+from inertia import progress as P
+from inertia.experiments.config import from_dict
+from inertia.experiments.sweep import run_configs
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_plain_lines_say_done_of_total_elapsed_and_time_left():
+    out, clock = io.StringIO(), Clock()
+    r = P.Reporter("reproduce x", stream=out, tty=False, every=10, clock=clock)
+    clock.t = 30
+    r.update(1, 4, stage="grid")  # the stage's clock starts at its first update
+    clock.t = 60
+    r.update(2, 4, stage="grid")
+    lines = out.getvalue().splitlines()
+    assert "reproduce x / grid: 1/4 runs, 0s elapsed" in lines[0]
+    assert "reproduce x / grid: 2/4 runs, 30s elapsed, about 30s left" in lines[1]
+
+
+def test_lines_are_throttled_but_the_last_one_of_a_stage_is_printed():
+    out, clock = io.StringIO(), Clock()
+    r = P.Reporter("w", stream=out, tty=False, every=10, clock=clock)
+    for k in range(1, 6):
+        clock.t = k
+        r.update(k, 5)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "1/5" in lines[0] and "5/5" in lines[1] and "left" not in lines[1]
+
+
+def test_quiet_prints_nothing():
+    out = io.StringIO()
+    r = P.Reporter("w", stream=out, tty=False, quiet=True, every=0)
+    r.update(1, 2)
+    r.note("x")
+    assert out.getvalue() == ""
+
+
+def test_a_terminal_gets_a_bar_that_clears_itself():
+    out = io.StringIO()
+    r = P.Reporter("w", stream=out, tty=True)
+    r.update(1, 3, stage="s")
+    r.update(3, 3, stage="s")
+    r.close()
+    assert r._bar is None
+
+
+def test_a_pool_of_runs_reports_to_the_current_reporter(tmp_path):
+    base = dict(
+        experiment="p",
+        data={"name": "deep_linear_regression", "d_in": 4, "n": 8, "d_out": 2},
+        model={"name": "deep_linear", "d_in": 4, "width": 4, "depth": 2, "d_out": 2},
+        steps=3,
+        batch_size=8,
+        eval_every=3,
+    )
+    configs = {f"lr{lr}": from_dict({**base, "optimizer": {"lr": lr}}) for lr in (0.01, 0.02)}
+    out = io.StringIO()
+    with P.reporting("reproduce p", stream=out, tty=False, every=0):
+        run_configs(configs, out=tmp_path, name="stage-a", workers=1)
+    text = out.getvalue()
+    assert "reproduce p / stage-a: 2/2 runs" in text
+    assert P.current() is None  # reset after the block
