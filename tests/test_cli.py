@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from inertia.cli import app
@@ -451,3 +452,35 @@ def test_help_shows_flags_without_a_type(command):
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "--help" in result.output and "<bool>" not in result.output
+
+
+def _doctor_output(*extra):
+    args = ["doctor", "64-32-10", "--data", "digits", "--lr", "0.1", "--momentum", "0.9", "--batch", "64", *extra]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_doctor_prints_tables_that_fit_an_80_column_terminal():
+    out = _doctor_output()
+    assert "Table(" not in out and "layers (input to output)" in out and "trial run:" in out
+    assert max(len(line) for line in out.splitlines() if not line.startswith("    fix: ")) <= 80
+    assert "||H||_F" not in out and "standard /" not in out  # compact: short init labels, fewer columns
+
+
+def test_doctor_wide_shows_every_layer_column():
+    out = _doctor_output("--wide")
+    assert "||H||_F" in out and "grad std" in out and "act mean" in out
+
+
+def test_a_findings_table_is_printed_in_full_with_its_fix():
+    args = ["doctor", "64-32-10", "--data", "digits", "--lr", "100", "--momentum", "0.9", "--batch", "64"]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "unstable_lr" in result.output and "findings" in result.output
+    fix = next(line for line in result.output.splitlines() if line.startswith("    fix: "))
+    assert fix.startswith('    fix: for g in optimizer.param_groups: g["lr"] = ')  # one line, pasteable
+    exec(
+        fix.removeprefix("    fix: "),
+        {"optimizer": __import__("torch").optim.SGD([__import__("torch").zeros(1)], lr=1)},
+    )

@@ -313,6 +313,22 @@ def _random_inputs(input_shape: str, batch: int, seed: int):
         raise UsageError(f"--input-shape {input_shape!r} with --batch {batch}: {e}") from None
 
 
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _print_findings(findings) -> None:
+    """The doctor's findings first and in full, one block each; the fix on a line of its own that the
+    terminal may wrap but that pastes whole (no table cell cuts it)."""
+    if not findings:
+        return
+    console.print("[bold]findings[/] (the first is the one to fix first):")
+    for i, f in enumerate(findings, 1):
+        style = _SEVERITY_STYLE.get(f.severity, "")
+        console.print(f"{i:2d}. [{style}]{f.severity}[/] {escape(f.code)}: {escape(f.message)}", highlight=False)
+        console.print(f"    fix: {escape(f.fix)}", highlight=False, soft_wrap=True)
+        console.print(f"    source: {escape(f.reason)}", highlight=False)
+
+
 @app.command("doctor")
 def doctor_cmd(
     target: str = typer.Argument(
@@ -326,12 +342,13 @@ def doctor_cmd(
     nesterov: bool = typer.Option(False, help="Nesterov momentum for the stability check"),
     seed: int = typer.Option(0, help="seed for data and probes"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    wide: bool = typer.Option(False, "--wide", help="every column of the layer table (default: those that fit)"),
     html_path: Path | None = typer.Option(None, "--html", help="also write a self-contained HTML report"),
 ):
     """Tell why a model will not train, and what to change.
 
     Examples: inertia doctor mypkg.nets:make_model --input-shape 784 --lr 0.1 --momentum 0.9 --nesterov
-              inertia doctor 784-500-500-10 --data digits
+              inertia doctor 64-100-100-10 --data digits
     """
     from .doctor import doctor
     from .experiments.components import check_outputs
@@ -351,12 +368,12 @@ def doctor_cmd(
     if as_json:
         print(report.to_json())
     else:
-        for t in report.tables():
-            console.print(t)
-        if report.stability:
-            from .doctor import stability_line
-
-            console.print(stability_line(report.stability))
+        _print_findings(report.findings)
+        for note in report.notes():
+            console.print(note, highlight=False, markup=False)
+        _, layers = report.tables(wide=wide)
+        # --wide: every cell whole on a wide canvas (the terminal wraps the lines), not squeezed into it
+        (Console(width=max(console.width, 200), file=console.file) if wide else console).print(layers)
         console.print(
             "[green]healthy: no warnings or errors[/]"
             if report.healthy

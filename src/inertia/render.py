@@ -236,6 +236,10 @@ class Table:
         body = "".join("<tr>" + "".join(_html_cell(v, t) for v, t in row) + "</tr>" for row in self._texts())
         return f"<table>{caption}{head}{body}</table>"
 
+    def __rich__(self) -> RichTable:
+        """``rich``'s console prints the table, not its repr."""
+        return self.to_rich()
+
     def to_rich(self) -> RichTable:
         """A ``rich.table.Table``. Texts are shown literally (``[x]`` is not read as rich markup)."""
         from rich.table import Table as RichTable

@@ -85,6 +85,24 @@ _LAYER_COLUMNS = (
 )
 
 
+COMPACT_COLUMNS = ("layer", "shape", "init", "act std", "sat/dead", "|g|/|W|", "J mean", "radius")  # fit 80 columns
+
+
+def short_init(label: str | None) -> str | None:
+    """The init label without its explanation, for a narrow table.
+
+    >>> short_init("standard / torch default (U[±1/sqrt(fan_in)])"), short_init("normalized (Glorot)")
+    ('standard', 'normalized')
+    >>> short_init("custom (std 0.1 = 2.8/sqrt(fan_in))"), short_init("sparse (15 per unit)")
+    ('custom', 'sparse 15')
+    """
+    if label is None:
+        return None
+    if label.startswith("sparse ("):
+        return "sparse " + label[len("sparse (") :].split()[0]
+    return label.split(" / ")[0].split(" (")[0]
+
+
 def stability_line(s: dict) -> str:
     """The quadratic-model stability numbers in one line (``DoctorReport.stability``)."""
     return (
@@ -179,7 +197,8 @@ class DoctorReport:
             rows.append(tuple(values))
         return rows
 
-    def _notes(self) -> list[str]:
+    def notes(self) -> list[str]:
+        """The trial, the stability numbers and what was skipped, one line each."""
         notes = []
         if self.trial:
             notes.append(_trial_line(self.trial))
@@ -188,8 +207,10 @@ class DoctorReport:
         notes += [f"skipped {s.name}: {s.why}" for s in self.skipped]
         return notes
 
-    def tables(self) -> tuple[render.Table, render.Table]:
-        """The findings table and the layer table (input to output)."""
+    def tables(self, wide: bool = True) -> tuple[render.Table, render.Table]:
+        """The findings table and the layer table (input to output). ``wide=False``: the layer
+        table keeps :data:`COMPACT_COLUMNS` that hold a value for some layer, with short init
+        labels (what fits an 80-column terminal; ``--wide``, ``--json`` and ``--html`` have all)."""
         findings = render.Table(
             self._finding_rows(html=False),
             columns=("#", "severity", "finding", "fix", "source"),
@@ -197,15 +218,24 @@ class DoctorReport:
             empty="no findings",
             digits=3,
         )
-        layers = render.Table(
-            self._layer_rows(), columns=tuple(c for c, _ in _LAYER_COLUMNS), title="layers (input to output)", digits=3
-        )
+        header = tuple(c for c, _ in _LAYER_COLUMNS)
+        rows = self._layer_rows()
+        if not wide:
+            keep = [
+                i
+                for i, c in enumerate(header)
+                if c in COMPACT_COLUMNS and (c == "layer" or any(r[i] is not None for r in rows))
+            ]
+            init = header.index("init")
+            rows = [tuple(short_init(r[i]) if i == init else r[i] for i in keep) for r in rows]
+            header = tuple(header[i] for i in keep)
+        layers = render.Table(rows, columns=header, title="layers (input to output)", digits=3)
         return findings, layers
 
     def __str__(self) -> str:
         findings, layers = self.tables()
         text = render.render_text([findings.to_rich(), layers.to_rich()], width=160)
-        return text + "".join(f"{n}\n" for n in self._notes())
+        return text + "".join(f"{n}\n" for n in self.notes())
 
     def page(self) -> render.Page:
         """The report as a :class:`inertia.render.Page` (findings, notes, layers, figures)."""
@@ -216,7 +246,7 @@ class DoctorReport:
             "inertia doctor",
             [
                 render.Text(verdict),
-                render.Section("Findings", [findings, *[render.Text(n) for n in self._notes()]]),
+                render.Section("Findings", [findings, *[render.Text(n) for n in self.notes()]]),
                 render.Section("Layers", [layers]),
                 render.Section("Figures", _figures(self)),
             ],
