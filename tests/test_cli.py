@@ -360,8 +360,6 @@ def doctor_inputs(monkeypatch):
 def test_doctor_data_is_the_registered_builders_as_a_config_builds_it(name, doctor_inputs):
     """`inertia doctor --data NAME --batch B --seed S` examines the training examples that the
     library's builder and a run config {name: NAME, n: B} with seed S give (a fixed set: its first B)."""
-    import torch
-
     from inertia import data as D
     from inertia.experiments import components
     from inertia.experiments.config import from_dict
@@ -480,7 +478,6 @@ def test_a_findings_table_is_printed_in_full_with_its_fix():
     assert "unstable_lr" in result.output and "findings" in result.output
     fix = next(line for line in result.output.splitlines() if line.startswith("    fix: "))
     assert fix.startswith('    fix: for g in optimizer.param_groups: g["lr"] = ')  # one line, pasteable
-    exec(
-        fix.removeprefix("    fix: "),
-        {"optimizer": __import__("torch").optim.SGD([__import__("torch").zeros(1)], lr=1)},
-    )
+    optimizer = torch.optim.SGD([torch.zeros(1)], lr=1.0)
+    exec(fix.removeprefix("    fix: "), {"optimizer": optimizer})
+    assert optimizer.param_groups[0]["lr"] < 100
