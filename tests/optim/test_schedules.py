@@ -106,3 +106,38 @@ def test_plot_writes_png_and_svg(tmp_path):
 def test_plot_accepts_any_callable():
     fig = S.plot(lambda t: math.exp(-t / 100), 300)
     assert len(fig.axes[0].lines) == 1
+
+
+def _boxes(fig):
+    fig.canvas.draw()  # Agg canvas of a pyplot-free Figure: layout happens here
+    r = fig.canvas.get_renderer()
+    return r, fig.bbox, fig.axes[0].get_window_extent(r)
+
+
+def test_the_readme_plot_keeps_its_description_inside_the_figure_and_off_the_curve():
+    """`inertia schedules plot sutskever_momentum -p mu_max=0.999`: the long repr was a legend wider
+    than the figure, clipped, over the y label."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = S.plot(S.sutskever_momentum(0.999), 5000)
+    FigureCanvasAgg(fig)
+    r, page, axes = _boxes(fig)
+    title = fig.axes[0].title.get_window_extent(r)
+    assert fig.axes[0].get_legend() is None
+    assert page.x0 <= title.x0 and title.x1 <= page.x1 and title.y1 <= page.y1
+    assert title.y0 >= axes.y1 - 1  # above the data area
+
+
+def test_many_schedules_on_one_axes_get_a_legend_below_the_data_area():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for mu in (0.9, 0.99, 0.995, 0.999, 0.9995, 0.9999):
+        S.plot(S.sutskever_momentum(mu), 1000, ax=ax)
+    r, page, axes = _boxes(fig)
+    legend = ax.get_legend().get_window_extent(r)
+    assert legend.y1 <= axes.y0  # never over the curves
+    assert len(ax.get_legend().get_texts()) == 6

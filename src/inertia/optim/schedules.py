@@ -237,9 +237,17 @@ def from_config(spec) -> Schedule:
 
 def plot(schedule: Schedule, steps: int, ax=None, path=None, label: str | None = None):
     """Plot ``schedule`` over ``range(steps)``; save to ``path`` (PNG/SVG by suffix) if given.
-    Returns the matplotlib figure."""
+    Returns the matplotlib figure.
+
+    On its own figure the schedule's description (``label`` or its repr, wrapped) is the title;
+    on an ``ax`` of the caller's (several schedules in one plot) it is a legend entry, and the
+    legend goes below the axes so that it never covers the curves."""
+    import textwrap
+
     steps = check_integer("steps", steps, lo=1)
-    if ax is None:  # a Figure without pyplot: the user's backend is left alone
+    text = label or repr(schedule)
+    own = ax is None
+    if own:  # a Figure without pyplot: the user's backend is left alone
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(6, 3.5))
@@ -247,12 +255,16 @@ def plot(schedule: Schedule, steps: int, ax=None, path=None, label: str | None =
     else:
         fig = ax.figure
     xs = list(range(steps))
-    ax.plot(xs, [schedule(t) for t in xs], label=label or repr(schedule))
+    ax.plot(xs, [schedule(t) for t in xs], label=text)
     ax.set_xlabel("update")
     ax.set_ylabel("value")
-    ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    if own:
+        ax.set_title(textwrap.fill(text, 70), fontsize="small")
+        fig.tight_layout()
+    else:
+        n = len(ax.get_lines())
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(n, 2), frameon=False)
     if path is not None:
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight")
     return fig
