@@ -2,7 +2,6 @@
 
 import re
 import shutil
-import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -55,29 +54,6 @@ def test_sweep_report_has_the_best_lr_table(tmp_path):
 def test_report_on_a_folder_that_is_neither_exits_2(tmp_path):
     res = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert res.exit_code == 2 and "neither a run folder" in res.output
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (Debian package chromium)")
-def test_html_report_renders_in_headless_chromium_without_console_errors(run_dir):
-    _, page = write_report(run_dir)
-    proc = subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "<h1>" in proc.stdout
-    assert "Uncaught" not in proc.stderr and "CONSOLE" not in proc.stderr
 
 
 def test_tensorboard_events_are_written_when_the_extra_is_installed(run_dir):
