@@ -481,3 +481,9 @@ def test_a_findings_table_is_printed_in_full_with_its_fix():
     optimizer = torch.optim.SGD([torch.zeros(1)], lr=1.0)
     exec(fix.removeprefix("    fix: "), {"optimizer": optimizer})
     assert optimizer.param_groups[0]["lr"] < 100
+
+
+def test_doctor_reports_each_measurement_as_it_starts_unless_quiet():
+    out = _doctor_output()
+    assert "doctor: curvature" in out and "doctor: trial run" in out and "elapsed" in out
+    assert "doctor: " not in _doctor_output("--quiet")

@@ -343,6 +343,7 @@ def doctor_cmd(
     seed: int = typer.Option(0, help="seed for data and probes"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     wide: bool = typer.Option(False, "--wide", help="every column of the layer table (default: those that fit)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines (which measurement runs, time elapsed)"),
     html_path: Path | None = typer.Option(None, "--html", help="also write a self-contained HTML report"),
 ):
     """Tell why a model will not train, and what to change.
@@ -364,7 +365,10 @@ def doctor_cmd(
     x, y, kind = _doctor_inputs(data, input_shape, batch, seed)
     if y is not None and data is not None:
         check_outputs(net, x, y, target, data, kind)
-    report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
+    from .progress import reporting
+
+    with reporting("doctor", quiet=quiet):
+        report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
     if as_json:
         print(report.to_json())
     else:

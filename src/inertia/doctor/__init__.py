@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import progress as _progress
 from ..validation import check_integer, check_number
 from .measure import (
     CURVATURE_BATCH,
@@ -94,7 +95,11 @@ def _check_inputs(
 
 
 def _attempt(report: DoctorReport, name: str, measure: Callable[[], None]) -> None:
-    """Run one optional measurement; if it cannot run on this model, say so in the report."""
+    """Run one optional measurement; if it cannot run on this model, say so in the report. The
+    caller's progress reporter, if any (:mod:`inertia.progress`), hears which one runs."""
+    reporter = _progress.current()
+    if reporter is not None:
+        reporter.note(name)
     try:
         measure()
     except Exception as e:  # noqa: BLE001 - the doctor never fails as a whole for one measurement
@@ -156,6 +161,7 @@ def doctor(
 
     ex = Examination(model, inputs, targets, loss_of, params, dict(model.named_modules()))
     report = DoctorReport()
+    # no progress line before this pass: a model that rejects the inputs gets one error line, nothing else
     measure_forward_backward(ex, report)  # a model that cannot run on inputs is an error, not a skip
     measure_layers(ex, report)
     measure_recurrence(ex, report)
