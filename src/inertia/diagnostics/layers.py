@@ -17,10 +17,10 @@ reports the fraction of exact zeros ("dead" for that batch) instead.
 
 Cost: on steps that are not recorded each hook only checks a flag. On a recorded step each hook
 computes its tensor's moments over every element (two float32 reductions on the CPU; see
-``_measure``) and copies a sample of at most ``max_sample`` evenly spaced
-elements; ``collect`` then summarizes every sample at once (percentiles, saturation,
-histograms) in a few batched ops on the tensors' device and moves the results to the host in one
-transfer. Every tensor is detached immediately, so no graph is retained. NaN and inf (a
+``_measure``) and copies a sample of evenly spaced elements (every ``n // max_sample``-th: from
+``max_sample`` to ``2 max_sample - 1`` of them, all when ``n < 2 max_sample``); ``collect``
+then summarizes every sample at once (percentiles, saturation, histograms) in a few batched ops
+on the tensors' device and moves the results to the host in one transfer. Every tensor is detached immediately, so no graph is retained. NaN and inf (a
 diverging run) are counted in ``nonfinite``, never raised on, and an empty batch gives NaN
 statistics.
 """
@@ -102,8 +102,8 @@ def _measure(
     x: torch.Tensor, max_sample: int, scratch: _Scratch | None = None, exact: bool | None = None
 ) -> tuple[int, torch.Tensor | list[float], torch.Tensor]:
     """What a recorded tensor leaves behind, computed where it lives (no host sync on an
-    accelerator): its element count, ``[finite count, mean, variance]`` and a sample of at most
-    ``max_sample`` evenly spaced elements (a copy, so that later in-place ops cannot change it).
+    accelerator): its element count, ``[finite count, mean, variance]`` and a sample of evenly
+    spaced elements, every ``n // max_sample``-th (a copy, so that later in-place ops cannot change it).
 
     Moments on the CPU: float32 sums by torch's cascade summation (relative error about 1e-8,
     against float64 var_mean; 5-10x faster), in one of two forms chosen from the sample: when
@@ -119,7 +119,7 @@ def _measure(
     n = flat.numel()
     if n == 0:
         return 0, [0.0, math.nan, math.nan], flat[:0].clone()
-    sample = flat[:: -(-n // max_sample)].clone()
+    sample = flat[:: max(1, n // max_sample)].clone()
     if exact if exact is not None else flat.device.type != "cpu":
         return n, _moments_exact(flat), sample
     buf = scratch.take(flat) if scratch is not None else torch.empty_like(flat)
@@ -215,8 +215,8 @@ def tensor_stats(
 ) -> dict:
     """Statistics of ``x``: mean and std over all finite elements (shifted sums, exact to about
     1e-8 relative; see :func:`_measure`); 2nd/98th percentiles, fraction saturated (known
-    activations) or dead (ReLU), and a histogram over the finite elements of a sample of at most
-    ``max_sample`` evenly spaced elements (exact when ``x`` is no larger).
+    activations) or dead (ReLU), and a histogram over the finite elements of a sample of evenly
+    spaced elements, every ``n // max_sample``-th (exact when ``x`` has fewer than ``2 max_sample``).
 
     ``numel`` counts every element and ``nonfinite`` the NaN / inf ones (a diverging run): they
     are left out of the other statistics, which are NaN (and the histogram absent) when no finite
