@@ -20,9 +20,9 @@ computes its tensor's moments over every element (two float32 reductions on the 
 ``_measure``) and copies a sample of evenly spaced elements (every ``n // max_sample``-th: from
 ``max_sample`` to ``2 max_sample - 1`` of them, all when ``n < 2 max_sample``); ``collect``
 then summarizes every sample at once (percentiles, saturation, histograms) in a few batched ops
-on the tensors' device and moves the results to the host in one transfer. Every tensor is detached immediately, so no graph is retained. NaN and inf (a
-diverging run) are counted in ``nonfinite``, never raised on, and an empty batch gives NaN
-statistics.
+on the tensors' device and moves the results to the host in one transfer. Every tensor is
+detached immediately, so no graph is retained. NaN and inf (a diverging run) are counted in
+``nonfinite``, never raised on, and an empty batch gives NaN statistics.
 """
 
 from __future__ import annotations
