@@ -59,6 +59,8 @@ __all__ = [
     "Text",
     "figure_bytes",
     "format_value",
+    "legend_outside",
+    "series_style",
     "render_text",
     "save_figure",
 ]
@@ -484,6 +486,41 @@ def _check_figure(fig: Any) -> None:
             "fig must be a matplotlib.figure.Figure (make one with inertia.diagnostics.plots.subplots), "
             f"got {type(fig).__name__}"
         )
+
+
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def series_style(i: int) -> dict[str, str]:
+    """The line style of series ``i``: the 10 colours of matplotlib's cycle, then the same colours
+    dashed, dotted and dash-dotted, so that up to 40 series never share a style.
+
+    Examples:
+        >>> series_style(0), series_style(10), series_style(23)
+        ({'color': 'C0', 'linestyle': '-'}, {'color': 'C0', 'linestyle': '--'}, {'color': 'C3', 'linestyle': ':'})
+    """
+    return {"color": f"C{i % 10}", "linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)]}
+
+
+def legend_outside(ax: Any, title: str | None = None) -> Any:
+    """A legend to the right of ``ax``, outside its data area (one column up to 16 entries, then
+    two); the figure's layout (``save_figure``) makes room for it. Returns the legend, or None
+    when nothing is labelled."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(
+        handles,
+        labels,
+        title=title,
+        fontsize="small",
+        title_fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        ncol=1 if len(handles) <= 16 else 2,
+        frameon=False,
+    )
 
 
 def save_figure(fig: Figure, path: str | Path, *, crop: bool = False) -> Path:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..render import legend_outside, series_style
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -55,12 +57,15 @@ def subplots(
 
 
 def _save(fig: Figure, path: PathLike | None) -> Figure:
+    """Lay out ``fig`` (room for a legend outside the axes) and write it to ``path`` if given."""
+    target = None
     if path is not None:
         target = Path(path)
         if target.suffix.lower() not in _SUFFIXES:
             raise ValueError(f"figure path must end in {', '.join(_SUFFIXES)}, got {str(target)!r}")
+    fig.tight_layout()
+    if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
         fig.savefig(target)
     return fig
 
@@ -91,8 +96,9 @@ def plot_layer_stats(
         steps = [r["step"] for r in rs]
         mean = [float(r["mean"]) for r in rs]  # float(): a record read back from JSON has "nan" strings
         std = [float(r["std"]) for r in rs]
-        color = f"C{i % 10}"
-        ax.plot(steps, mean, color=color, label=f"{layer}")
+        style = series_style(i)
+        color = style["color"]
+        ax.plot(steps, mean, **style, label=f"{layer}")
         ax.fill_between(
             steps,
             [m - s for m, s in zip(mean, std, strict=False)],
@@ -100,11 +106,11 @@ def plot_layer_stats(
             color=color,
             alpha=0.15,
         )
-        ax.plot(steps, [float(r["p98"]) for r in rs], color=color, ls="--", lw=0.8)
+        ax.plot(steps, [float(r["p98"]) for r in rs], color=color, ls="--", lw=0.6, alpha=0.8)
     ax.set_xlabel("update")
-    ax.set_ylabel(f"{kind} (mean, ±std, 98th pct dashed)")
+    ax.set_ylabel(f"{kind} (mean, ±std, 98th pct thin dashed)")
     ax.set_title(title or f"{kind} per layer")
-    ax.legend(fontsize="small", ncol=2)
+    legend_outside(ax, "layer")
     return _save(fig, path)
 
 
@@ -132,11 +138,11 @@ def plot_histograms(
         width = (hi - lo) / len(counts)
         centres = [lo + (j + 0.5) * width for j in range(len(counts))]
         total = sum(counts) or 1
-        ax.plot(centres, [c / total for c in counts], color=f"C{i % 10}", label=r["layer"])
+        ax.plot(centres, [c / total for c in counts], **series_style(i), label=r["layer"])
     ax.set_xlabel(kind)
-    ax.set_ylabel("fraction")
+    ax.set_ylabel("fraction of the layer's values")
     ax.set_title(title or f"{kind} histograms at update {step}")
-    ax.legend(fontsize="small", ncol=2)
+    legend_outside(ax, "layer")
     return _save(fig, path)
 
 
@@ -174,7 +180,7 @@ def plot_curvature(
     fig, ax = subplots(figsize=(7, 4))
     for i, k in enumerate(present):
         rs = [r for r in records if k in r]
-        ax.plot([r["step"] for r in rs], [abs(float(r[k])) for r in rs], color=f"C{i}", label=k)
+        ax.plot([r["step"] for r in rs], [abs(float(r[k])) for r in rs], **series_style(i), label=k)
     ax.set_yscale("log")
     ax.set_xlabel("update")
     ax.set_ylabel("curvature")
@@ -184,7 +190,9 @@ def plot_curvature(
         ax2.plot([r["step"] for r in rs], [float(r[loss_key]) for r in rs], color="k", ls=":", label=loss_key)
         ax2.set_ylabel(loss_key)
     ax.set_title(title or "curvature over training")
-    ax.legend(fontsize="small", loc="upper left")
+    if loss_key and any(loss_key in r for r in records):  # one legend for both axes
+        ax.plot([], [], color="k", ls=":", label=loss_key)
+    legend_outside(ax)
     return _save(fig, path)
 
 

@@ -12,31 +12,37 @@ import json
 from functools import partial
 from pathlib import Path
 
-from ..render import Code, Image, Page, Section, Table, save_figure
+from ..render import Code, Image, Page, Section, Table, legend_outside, save_figure, series_style
 from .config import ConfigError
 from .store import UnreadableFileError, read_json, read_jsonl
 
 __all__ = ["report_run", "report_sweep", "write_report", "write_tensorboard"]
 
 
-def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Path | None:
-    """series: label -> (steps, values)."""
+def _curves_figure(series: dict, title: str, ylabel: str, log: bool = True):
+    """series: label -> (steps, values); None when no series has a point. Every series its own
+    style and the legend outside the data (a sweep has 12 trials or more)."""
     series = {k: v for k, v in series.items() if v[0]}
     if not series:
         return None
     from ..diagnostics.plots import subplots  # a Figure without pyplot: the user's backend is left alone
 
-    fig, ax = subplots(figsize=(7, 4))
-    for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, label=label)
+    fig, ax = subplots(figsize=(8, 4))
+    for i, (label, (xs, ys)) in enumerate(series.items()):
+        ax.plot(xs, ys, **series_style(i), label=label)
     if log and all(y > 0 for _, ys in series.values() for y in ys if isinstance(y, float)):
         ax.set_yscale("log")
     ax.set_xlabel("update")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    legend_outside(ax)
     ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    return fig
+
+
+def _curves(series: dict, path: Path, title: str, ylabel: str, log: bool = True) -> Path | None:
+    fig = _curves_figure(series, title, ylabel, log)
+    return None if fig is None else save_figure(fig, path)
 
 
 def _num(v):
