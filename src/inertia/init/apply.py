@@ -20,6 +20,14 @@ What happens to each parameter:
   (``weight_ih_l*``, ``weight_hh_l*`` of RNN/LSTM/GRU) are initialized one gate block at a time,
   each block ``[hidden, in]`` being its own matrix (so echo-state and orthogonal schemes act per
   gate).
+- ``nn.MultiheadAttention.in_proj_weight`` is three stacked ``[E, E]`` projections (q, k, v),
+  initialized and given fans one projection at a time, like recurrent gates.
+- An ``nn.Embedding``'s ``padding_idx`` row is zero afterwards, as torch leaves it.
+- A tensor shared by several modules (tied weights: a language model's head and its embedding)
+  is initialized once, by the rule of the first module that holds it, and reported once (its row's
+  ``tied`` lists the other names).
+- On the ``meta`` device (a model built under ``torch.device("meta")``) the schemes run without
+  values and the report's ``std`` is None.
 - **biases** (parameters whose name starts with or ends in ``bias``) are set to the constant
   ``bias`` (the rule's ``bias`` if the rule has one), unless a string rule names the bias itself
   with a scheme.
@@ -219,9 +227,17 @@ def _init_weight(
     fans = param_fans(module, pname)
     kw = dict(kwargs, fans=fans) if _accepts(fn, "fans") else kwargs
     gated = is_recurrent(module) and pname.startswith(("weight_ih", "weight_hh"))
-    blocks = p.data.chunk(rnn_gates(module), dim=0) if gated else (p.data,)  # views of [hidden, in] gate blocks
+    if gated:  # views of [hidden, in] gate blocks
+        blocks = p.data.chunk(rnn_gates(module), dim=0)
+    elif isinstance(module, nn.MultiheadAttention) and pname == "in_proj_weight":  # q, k, v: [E, E] each
+        blocks = p.data.chunk(3, dim=0)
+    else:
+        blocks = (p.data,)
     for block in blocks:
         fn(block, generator=generator, **kw)
+    if isinstance(module, nn.Embedding) and pname == "weight" and module.padding_idx is not None:
+        with torch.no_grad():  # as torch does: the padding row stays zero (it never gets a gradient)
+            p[module.padding_idx].zero_()
     return fans
 
 
@@ -291,25 +307,41 @@ def apply(
     norm_rules = _normalize_rules(rules)
     default_bias = default.bias if default.bias is not None else float(bias)
     report = InitReport()
+    seen: dict[int, dict] = {}  # a tied tensor (GPT-2's head and embedding) is one parameter: once
     for mod_name, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
             full = f"{mod_name}.{pname}" if mod_name else pname
+            if id(p) in seen:
+                seen[id(p)].setdefault("tied", []).append(full)
+                continue
             rule = _match(norm_rules, module, full) or (default, False)
-            label, (fan_in, fan_out) = _init_param(module, pname, p, rule, default_bias, generator)
-            std = float(p.detach().float().std()) if p.numel() > 1 else 0.0
-            report.rows.append(
-                {
-                    "name": full,
-                    "shape": tuple(p.shape),
-                    "scheme": label,
-                    "fan_in": fan_in,
-                    "fan_out": fan_out,
-                    "std": std,
-                }
-            )
+            try:
+                label, (fan_in, fan_out) = _init_param(module, pname, p, rule, default_bias, generator)
+            except ValueError as e:
+                raise ValueError(
+                    f"{full} ({type(module).__name__}, shape {tuple(p.shape)}): {e}; "
+                    f"give it another scheme with rules={{{full!r}: ...}}"
+                ) from e
+            row = {
+                "name": full,
+                "shape": tuple(p.shape),
+                "scheme": label,
+                "fan_in": fan_in,
+                "fan_out": fan_out,
+                "std": _std(p),
+            }
+            seen[id(p)] = row
+            report.rows.append(row)
     if not report.rows:
         raise ValueError(f"{type(model).__name__} has no parameters to initialize")
     return report
+
+
+def _std(p: torch.Tensor) -> float | None:
+    """The parameter's std for the report (None on the ``meta`` device, which has no values)."""
+    if p.is_meta:
+        return None
+    return float(p.detach().float().std()) if p.numel() > 1 else 0.0
 
 
 def iter_weight_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:

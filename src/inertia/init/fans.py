@@ -93,6 +93,8 @@ def param_fans(module: nn.Module, name: str) -> Fans:
         return _num(module.in_channels / g * k), _num(module.out_channels / g * k / s)
     if isinstance(module, nn.Embedding) and name == "weight":
         return 1, module.embedding_dim
+    if isinstance(module, nn.MultiheadAttention) and name == "in_proj_weight":  # q, k, v stacked: [3E, E]
+        return p.shape[1], p.shape[0] // 3
     if is_recurrent(module) and p.dim() == 2:
         gates = rnn_gates(module)
         rows = p.shape[0]

@@ -44,14 +44,15 @@ def _sparse_matrix(
 
 
 def sparse_(
-    tensor: torch.Tensor, fan_in: int = 15, std: float = 1.0, generator: torch.Generator | None = None
+    tensor: torch.Tensor, fan_in: int | None = None, std: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Martens' sparse init: exactly ``fan_in`` nonzeros N(0, std^2) per row, at distinct inputs.
 
     Args:
         tensor: ``[out, in]`` (or a convolution weight ``[out, in, *k]``, treated as
             ``[out, in * prod(k)]``).
-        fan_in: nonzero incoming weights per unit (15 in the paper); at most the input size.
+        fan_in: nonzero incoming weights per unit, at most the input size. Default: 15 (the
+            paper's), or every input of a layer with fewer (Martens' own rule for small layers).
         std: standard deviation of the nonzero weights (1 in the paper; 0.25 for tanh units).
 
     A tensor with no elements (a layer with no units or no inputs) is returned unchanged.
@@ -66,13 +67,16 @@ def sparse_(
     tensor([15])
     """
     std = check_number("std", std, nonneg=True)
-    _check_fan_in(fan_in)
+    if fan_in is not None:
+        _check_fan_in(fan_in)
     if tensor.dim() < 2:
         raise ValueError(f"sparse_ needs a tensor with at least 2 dimensions, got shape {tuple(tensor.shape)}")
     if nothing_to_fill(tensor, "sparse_"):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
+    if fan_in is None:
+        fan_in = min(15, cols)
     w = _sparse_matrix(rows, cols, fan_in, std, work_dtype(tensor), generator)
     with torch.no_grad():
         tensor.copy_(w.reshape(tensor.shape))
