@@ -197,7 +197,7 @@ def test_cli_doctor_json_on_a_factory(tmp_path, monkeypatch):
         ["doctor", "nets:make", "--input-shape", "20", "--batch", "32", "--json", "--lr", "100", "--momentum", "0.9"],
     )
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["findings"][0]["code"] == "unstable_lr"
+    assert json.loads(res.stdout)["findings"][0]["code"] == "unstable_lr"
 
 
 @pytest.mark.parametrize(
@@ -253,3 +253,29 @@ def test_denormal_inputs_or_activations_are_flagged_with_the_fix(batch, where):
 def test_glorot_tanh_mlp_has_no_denormal_floats(batch):
     report = doctor(mlp("tanh", "glorot_uniform"), *batch, curvature_checks=False)
     assert report.denormal_share == 0.0 and "denormal_floats" not in codes(report)
+
+
+def test_torchvision_fan_out_init_is_named_as_such():
+    conv = nn.Conv2d(64, 128, 3)  # fan_in 576, fan_out 1152
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    label = recognize_scheme(conv.weight, 576, 1152)[0]
+    assert label.startswith("He (fan_out)"), label
+
+
+def test_a_small_layer_is_not_called_custom_for_sampling_noise():
+    torch.manual_seed(0)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        assert "torch default" in recognize_scheme(nn.Linear(4, 3).weight, 4, 3)[0]
+
+
+def test_schemes_that_the_fans_cannot_tell_apart_are_all_named():
+    w = torch.empty(200, 200)
+    I.get("glorot_uniform")(w, generator=torch.Generator().manual_seed(0))
+    label = recognize_scheme(w, 200, 200)[0]  # sqrt(2 / (n + n)) = sqrt(1 / n)
+    assert "normalized (Glorot)" in label and "LeCun" in label
+
+
+def test_a_std_far_from_every_scheme_is_custom():
+    w = torch.randn(300, 400) * 0.5
+    assert recognize_scheme(w, 400, 300)[0].startswith("custom")

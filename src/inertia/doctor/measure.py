@@ -76,7 +76,10 @@ class Examination:
 # -- recognizing the init scheme --------------------------------------------------------------
 def recognize_scheme(weight: torch.Tensor, fan_in: float, fan_out: float) -> tuple[str, float]:
     """Name the init scheme a weight most likely came from, by its std against the fans (and
-    orthogonality / sparsity). Returns (label, std)."""
+    orthogonality / sparsity). Returns (label, std). The std must be within sampling noise of a
+    scheme's (three standard errors, at least 10%), else the label is ``custom``; where the fans
+    make several schemes alike (Glorot and LeCun when fan_in = fan_out; He with fan_out and
+    Glorot on a 7x7 stem) the label names all of them, nearest first."""
     w = weight.detach().float().reshape(weight.shape[0], -1)
     std = float(w.std()) if w.numel() > 1 else 0.0
     if std == 0.0:
@@ -94,12 +97,18 @@ def recognize_scheme(weight: torch.Tensor, fan_in: float, fan_out: float) -> tup
         "standard / torch default (U[±1/sqrt(fan_in)])": 1 / math.sqrt(3 * fan_in),
         "normalized (Glorot)": math.sqrt(2 / (fan_in + fan_out)),
         "He": math.sqrt(2 / fan_in),
+        "He (fan_out)": math.sqrt(2 / fan_out),  # torchvision's kaiming_normal_(mode="fan_out")
         "LeCun": math.sqrt(1 / fan_in),
     }
-    name, expected = min(candidates.items(), key=lambda kv: abs(math.log(std / kv[1])))
-    if abs(math.log(std / expected)) < math.log(1.1):
-        return name, std
-    return f"custom (std {std:.3g} = {std * math.sqrt(fan_in):.3g}/sqrt(fan_in))", std
+    # a std measured on n values is off by about 1/sqrt(2n) relative: three of those, at least 10%
+    tol = max(math.log(1.1), 3 / math.sqrt(2 * w.numel()))
+    near = sorted((abs(math.log(std / e)), name) for name, e in candidates.items())
+    best = near[0][0]
+    if best >= tol:
+        return f"custom (std {std:.3g} = {std * math.sqrt(fan_in):.3g}/sqrt(fan_in))", std
+    # schemes these fans cannot tell apart (equal expected std within 3%): all of them, nearest first
+    same = [name for d, name in near if d - best < 0.03 and d < tol]
+    return " = ".join(dict.fromkeys(same)), std
 
 
 def denormal_share(tensors: Any) -> float | None:

@@ -95,11 +95,20 @@ def short_init(label: str | None) -> str | None:
     ('standard', 'normalized')
     >>> short_init("custom (std 0.1 = 2.8/sqrt(fan_in))"), short_init("sparse (15 per unit)")
     ('custom', 'sparse 15')
+    >>> short_init("He (fan_out) = normalized (Glorot)")
+    'He fan_out=normalized'
+
     """
     if label is None:
         return None
     if label.startswith("sparse ("):
         return "sparse " + label[len("sparse (") :].split()[0]
+    if label.startswith("custom"):
+        return "custom"
+    if " = " in label:
+        return "=".join(short_init(part) or "" for part in label.split(" = "))
+    if label.startswith("He (fan_out)"):
+        return "He fan_out"
     return label.split(" / ")[0].split(" (")[0]
 
 
