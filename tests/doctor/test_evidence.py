@@ -168,3 +168,34 @@ def test_per_layer_hessian_norms_stop_at_the_curvature_time_budget_and_say_so():
     assert skipped and "curvature_seconds" in skipped[0].why
     with pytest.raises(ValueError, match="curvature_seconds"):
         inertia.doctor(model, x, y, curvature_seconds=0)
+
+
+class SharedReLU(nn.Module):
+    """One ReLU module used after both layers, as torchvision's ResNet blocks use theirs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.head = nn.Linear(10, 32), nn.Linear(32, 32), nn.Linear(32, 3)
+        self.relu = nn.ReLU()
+        with torch.no_grad():
+            self.fc2.weight.mul_(10.0)  # the second call's statistics differ from the first's
+
+    def forward(self, x):
+        return self.head(self.relu(self.fc2(self.relu(self.fc1(x)))))
+
+
+def test_each_call_of_a_shared_activation_module_reports_its_own_statistics():
+    torch.manual_seed(0)
+    model, x = SharedReLU(), torch.randn(64, 10)
+    recs = inertia.diagnostics.layer_stats(model, x)
+    acts = {r["layer"]: r for r in recs if r["kind"] == "activation"}
+    h1 = torch.relu(model.fc1(x)).detach()
+    h2 = torch.relu(model.fc2(h1)).detach()
+    assert set(acts) == {"relu", "relu#2"}
+    assert acts["relu"]["std"] == pytest.approx(float(h1.std()), rel=1e-5)
+    assert acts["relu#2"]["std"] == pytest.approx(float(h2.std()), rel=1e-5)
+    report = inertia.doctor(model, x, torch.randint(0, 3, (64,)), trial_steps=0, curvature_checks=False)
+    rows = {r.name: r for r in report.layers}
+    assert rows["fc1"].act_std == pytest.approx(float(h1.std()), rel=1e-5)
+    assert rows["fc2"].act_std == pytest.approx(float(h2.std()), rel=1e-5)
+    assert rows["fc1"].activation == rows["fc2"].activation == "ReLU"

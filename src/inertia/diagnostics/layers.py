@@ -275,6 +275,7 @@ class LayerStats:
         self.records: list[dict] = []
         self.keep_records = True
         self._pending: list[tuple] = []
+        self._calls: dict[str, int] = {}  # forward calls of each watched module since the last collect
         self._scratch = _Scratch()
         self._handles = []
         named = dict(model.named_modules())
@@ -314,11 +315,13 @@ class LayerStats:
                 out = out[0]
             if not isinstance(out, torch.Tensor):
                 return
+            k = self._calls[name] = self._calls.get(name, 0) + 1
+            label = name if k == 1 else f"{name}#{k}"  # a module used twice in a pass (ResNet's one relu)
             kind = "activation" if is_act else "preactivation"
             if kind in self.kinds:
-                self._add(name, kind, out, code)
+                self._add(label, kind, out, code)
             if not is_act and out.requires_grad and "backprop_grad" in self.kinds:
-                out.register_hook(self._grad_hook(name, "backprop_grad"))
+                out.register_hook(self._grad_hook(label, "backprop_grad"))
 
         return hook
 
@@ -334,6 +337,7 @@ class LayerStats:
         """Summarize what the hooks saw since the last call (a few batched ops, one transfer to the
         host), stamp it with ``step``, and append it to ``records``."""
         pending, self._pending = self._pending, []
+        self._calls = {}
         out: list[dict] = []
         if pending:
             rows = _summaries(
@@ -348,6 +352,7 @@ class LayerStats:
     def discard(self) -> None:
         """Forget what the hooks saw since the last :meth:`collect` (a step that is not recorded)."""
         self._pending = []
+        self._calls = {}
 
     def remove(self) -> None:
         for h in self._handles:

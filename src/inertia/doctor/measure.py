@@ -151,10 +151,13 @@ def stability_bound(method: str, momentum: float) -> float:
 # -- the forward/backward pass ------------------------------------------------------------------
 @contextlib.contextmanager
 def _hooks(ex: Examination, denormals: dict) -> Iterator[None]:
+    calls: dict[str, int] = {}
+
     def dead_hook(name: str) -> Callable:
         def hook(_m: nn.Module, _i: Any, out: Any) -> None:  # units that are zero for every example
             if isinstance(out, torch.Tensor) and out.dim() >= 2:
-                dead_units[name] = float((out.detach() == 0).all(0).float().mean())
+                k = calls[name] = calls.get(name, 0) + 1  # per call, labelled as LayerStats labels them
+                dead_units[name if k == 1 else f"{name}#{k}"] = float((out.detach() == 0).all(0).float().mean())
 
         return hook
 
@@ -238,14 +241,22 @@ def _weight(module: nn.Module | None) -> torch.Tensor | None:
     return w if isinstance(w, torch.Tensor) and w.dim() >= 2 else None
 
 
+def _module_name(label: str) -> str:
+    """The module of a LayerStats label (``relu#2``: the second call of ``relu`` in the pass)."""
+    return label.split("#", 1)[0]
+
+
 def _weight_layers_in_order(ex: Examination) -> tuple[list[str], dict[str, str]]:
+    """The weight layers in forward order, and for each the label of the activation call right
+    after it (each call of a shared activation module is its own label, so every layer gets the
+    statistics of its own call)."""
     order = list(dict.fromkeys(layer for layer, kind in ex.records if kind in ("activation", "preactivation")))
-    weight_layers = [n for n in order if isinstance(_weight(ex.modules.get(n)), torch.Tensor)]
+    weight_layers = [n for n in order if "#" not in n and isinstance(_weight(ex.modules.get(n)), torch.Tensor)]
     act_after: dict[str, str] = {}
     last_w = None
     for n in order:
-        if isinstance(ex.modules.get(n), ACTIVATION_TYPES) and last_w is not None:
-            act_after.setdefault(last_w, n)  # a shared activation module counts after its first user only
+        if isinstance(ex.modules.get(_module_name(n)), ACTIVATION_TYPES) and last_w is not None:
+            act_after.setdefault(last_w, n)
         elif n in weight_layers:
             last_w = n
     return weight_layers, act_after
@@ -263,7 +274,7 @@ def measure_layers(ex: Examination, report: DoctorReport) -> None:
         row = LayerDiagnosis(n, tuple(w.shape), fi, fo, std, scheme)
         a = ex.records.get((act_after.get(n), "activation")) or ex.records.get((n, "preactivation"))
         if a:
-            row.activation = type(ex.modules[act_after[n]]).__name__ if n in act_after else None
+            row.activation = type(ex.modules[_module_name(act_after[n])]).__name__ if n in act_after else None
             row.act_mean, row.act_std = a["mean"], a["std"]
             row.saturated = a.get("saturated")
             row.dead = ex.dead_units.get(act_after.get(n, ""))
