@@ -6,7 +6,7 @@ What is measured (functions here), when (:class:`Monitor`), and how it is shown 
 are separate.
 """
 
-from . import plots
+from . import plots, state
 from .curvature import (
     EigenResult,
     EstimateResult,
@@ -46,4 +46,5 @@ __all__ = [
     "Monitor",
     "QUANTITIES",
     "plots",
+    "state",
 ]

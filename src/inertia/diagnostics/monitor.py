@@ -40,6 +40,7 @@ from .._registry import Registry
 from . import curvature
 from .jacobians import layer_jacobian_singular_values
 from .layers import LayerStats
+from .state import preserved
 
 QUANTITIES: Registry[Callable] = Registry("monitor quantity")
 
@@ -234,8 +235,9 @@ class Monitor:
                     self._probe_layer_stats()
                 record["layers"] = self.layer_stats.collect(step)
                 self.layer_stats.active = False  # the quantities' own forward passes are not training
-            for q in self.quantities:
-                record.update(q(self, step))
+            with preserved(self.model):  # their passes leave no trace: dropout draws, BatchNorm statistics, grads
+                for q in self.quantities:
+                    record.update(q(self, step))
             self._hold(record)
             if self._file is not None:
                 self._file.write(to_json(record) + "\n")

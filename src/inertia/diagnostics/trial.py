@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..validation import check_integer, check_number
+from .state import rng_state, set_rng_state
 
 __all__ = ["TrialRun", "constant_prediction_loss", "trial_run"]
 
@@ -63,18 +64,6 @@ class TrialRun:
         if self.diverged or not self.initial > 0:
             return math.inf
         return self.final / self.initial
-
-
-def _rng_state() -> tuple:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state: tuple) -> None:
-    cpu, cuda = state
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
 
 
 def _copies(
@@ -134,7 +123,7 @@ def trial_run(
         check_number("lr", lr, lo=0)
     if max_seconds is not None:
         check_number("max_seconds", max_seconds, lo=0, lo_open=True)
-    rng = _rng_state()
+    rng = rng_state()
     start = time.perf_counter()
     out_of_time = False
     try:
@@ -157,7 +146,7 @@ def trial_run(
             loss.backward()
             opt.step()
     finally:
-        _set_rng_state(rng)
+        set_rng_state(rng)
     return TrialRun(losses, steps, diverged, blowup, out_of_time)
 
 

@@ -22,6 +22,7 @@ from .. import init as _init
 from ..diagnostics import curvature
 from ..diagnostics.jacobians import JacobianSpectrum, blocks_of, jacobian_singular_values
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
+from ..diagnostics.state import preserved
 from ..diagnostics.trial import TrialRun, constant_prediction_loss, trial_run
 from ..init.fans import rnn_gates
 from .report import DoctorReport, LayerDiagnosis, Skipped
@@ -184,29 +185,11 @@ def _hooks(ex: Examination, denormals: dict) -> Iterator[None]:
             h.remove()
 
 
-@contextlib.contextmanager
-def _preserved(model: nn.Module, params: list[torch.Tensor]) -> Iterator[None]:
-    """Gradients, buffers (BatchNorm statistics) and the global RNG as they were, afterwards."""
-    grads = [p.grad for p in params]
-    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-    rng = torch.get_rng_state()
-    try:
-        yield
-    finally:
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g
-        with torch.no_grad():
-            for n, b in model.named_buffers():
-                if n in buffers:
-                    b.copy_(buffers[n])
-        torch.set_rng_state(rng)
-
-
 def measure_forward_backward(ex: Examination, report: DoctorReport) -> None:
     """One forward/backward pass with hooks: layer statistics, dead units, denormal floats, the
     loss, and each weight's relative gradient |grad W| / |W|."""
     denormals = {"input": denormal_share([ex.inputs])}
-    with _preserved(ex.model, ex.params), _hooks(ex, denormals):
+    with preserved(ex.model, ex.params), _hooks(ex, denormals):
         with LayerStats(ex.model, kinds=LayerStats.KINDS, histograms=False) as ls:
             ex.model.zero_grad(set_to_none=True)
             try:
@@ -347,7 +330,7 @@ def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
                 h = block(h)
     if x_small[0].numel() > 4096:
         raise ValueError(f"inputs of {x_small[0].numel()} values per example: the dense Jacobian is too large")
-    with _preserved(ex.model, ex.params):
+    with preserved(ex.model, ex.params):
         io_spec = JacobianSpectrum("input_output", jacobian_singular_values(model, x_small).detach())
     report.input_output_condition = io_spec.condition_number
 
@@ -371,7 +354,7 @@ def measure_curvature(
     closure = lambda: ex.batch_loss(ex.model, CURVATURE_BATCH)  # noqa: E731
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    with _preserved(ex.model, ex.params), _math_attention():
+    with preserved(ex.model, ex.params), _math_attention():
         try:
             eig = curvature.hessian_eigenvalues(
                 closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
