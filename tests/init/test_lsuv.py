@@ -48,3 +48,35 @@ def test_zero_width_layers_are_left_out_and_the_others_reach_the_target():
     report = I.lsuv_(m, x, tol=0.02, generator=torch.Generator().manual_seed(0))
     assert sorted(report) == ["a", "b"]
     assert all(abs(r["std"] - 1.0) < 0.02 for r in report.values())
+
+
+def test_lsuv_on_a_transformer_rescales_attention_out_proj_through_its_parent():
+    torch.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0), 2)
+    x = torch.randn(8, 5, 16)
+    result = I.lsuv_(enc, x, generator=torch.Generator().manual_seed(0))
+    assert "layers.0.self_attn.out_proj" in result and "layers.1.linear2" in result
+    captured = {}
+    attn = enc.layers[0].self_attn
+    h = attn.register_forward_hook(lambda m, i, o: captured.__setitem__("o", o[0]))
+    with torch.no_grad():
+        enc(x)
+    h.remove()
+    assert abs(result["layers.0.self_attn.out_proj"]["std"] - 1.0) < 0.05
+    assert captured["o"].std().item() == pytest.approx(result["layers.0.self_attn.out_proj"]["std"], rel=0.2)
+
+
+def test_lsuv_names_the_recurrent_layers_it_leaves_alone():
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(8, 16, batch_first=True), nn.Linear(16, 4)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0])
+
+    model = LM()
+    before = model.lstm.weight_hh_l0.detach().clone()
+    with pytest.warns(UserWarning, match=r"lstm \(LSTM: recurrent weights\)"):
+        result = I.lsuv_(model, torch.randn(4, 5, 8), generator=torch.Generator().manual_seed(0))
+    assert list(result) == ["head"] and torch.equal(model.lstm.weight_hh_l0, before)

@@ -7,17 +7,26 @@
 
 Because layers are processed in forward order and a layer's rescaling only changes layers above
 it, each layer ends within ``tol`` of the target (up to nonlinearity-induced drift).
+
+Beyond MLPs and convnets: ``nn.MultiheadAttention``'s ``out_proj`` is never called as a module
+(its parent uses the weight directly), so its output is read from the parent's output; recurrent
+layers (RNN/LSTM/GRU weights ``weight_ih``/``weight_hh``) and any layer whose output is never seen
+are not rescaled, and a warning lists them.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..validation import check_integer, check_number
 from .apply import iter_weight_layers, weight_of
+from .fans import is_recurrent
 from .orthogonal import orthogonal_
 
 __all__ = ["lsuv_"]
@@ -57,26 +66,53 @@ def lsuv_(
         if isinstance(b, torch.Tensor):
             with torch.no_grad():
                 b.zero_()
-    return {
-        name: _rescale(model, inputs, name, m, target_std, tol, max_iter)
-        for name, m in layers
-        if weight_of(m).numel() > 0
-    }
+    modules = dict(model.named_modules())
+    out: dict[str, dict] = {}
+    skipped = [f"{n} ({type(m).__name__}: recurrent weights)" for n, m in modules.items() if is_recurrent(m)]
+    for name, m in layers:
+        if weight_of(m).numel() == 0:
+            continue
+        r = _rescale(model, inputs, name, *_watch(modules, name, m), weight_of(m), target_std, tol, max_iter)
+        if r is None:
+            skipped.append(f"{name} ({type(m).__name__}: its output is never seen by a forward hook)")
+        else:
+            out[name] = r
+    if skipped:
+        warnings.warn(f"LSUV left these layers as they were: {'; '.join(skipped)}", stacklevel=2)
+    return out
+
+
+def _watch(modules: dict[str, nn.Module], name: str, layer: nn.Module) -> tuple[nn.Module, Callable[[Any], Any]]:
+    """The module whose forward output is the layer's output, and how to read it from that output:
+    the layer itself, or for attention's ``out_proj`` the ``nn.MultiheadAttention`` that uses it."""
+    parent = modules.get(name.rsplit(".", 1)[0] if "." in name else "")
+    if name.split(".")[-1] == "out_proj" and isinstance(parent, nn.MultiheadAttention):
+        return parent, lambda out: out[0]
+    return layer, lambda out: out
 
 
 def _rescale(
-    model: nn.Module, inputs: torch.Tensor, name: str, layer: nn.Module, target_std: float, tol: float, max_iter: int
-) -> dict:
+    model: nn.Module,
+    inputs: torch.Tensor,
+    name: str,
+    watched: nn.Module,
+    read: Callable[[Any], Any],
+    weight: torch.Tensor,
+    target_std: float,
+    tol: float,
+    max_iter: int,
+) -> dict | None:
     """Step 2 for one layer: rescale its weight until its output std is within ``tol`` of the
-    target; ``{"std": final std, "iterations": rescalings}``."""
-    weight = weight_of(layer)
+    target; ``{"std": final std, "iterations": rescalings}``, or None when its output is never seen."""
     captured: dict[str, torch.Tensor] = {}
-    handle = layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", out))
+    handle = watched.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", read(out)))
     try:
         it = 0
         while True:
             with torch.no_grad():
                 model(inputs)
+            if "out" not in captured:
+                return None
             std = float(captured["out"].float().std())
             if not math.isfinite(std) or std == 0.0:
                 raise ValueError(f"layer {name!r} output std is {std}; LSUV cannot rescale it")
