@@ -487,3 +487,14 @@ def test_doctor_reports_each_measurement_as_it_starts_unless_quiet():
     out = _doctor_output()
     assert "doctor: curvature" in out and "doctor: trial run" in out and "elapsed" in out
     assert "doctor: " not in _doctor_output("--quiet")
+
+
+def test_an_mlp_given_as_sizes_is_built_from_torch_activation_modules():
+    """The doctor's saturation and dead-unit checks recognize torch's modules, not a private one."""
+    from torch import nn
+
+    from inertia.cli import build_model_spec
+
+    model = build_model_spec("8-16-16-2", "tanh")
+    assert [type(m) for m in model] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+    assert "sat/dead" in _doctor_output()

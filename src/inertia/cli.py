@@ -144,11 +144,15 @@ def _parse_overrides(items: list[str]) -> dict:
 
 
 def _activation_module(name: str):
-    """An activation module by name (for MLPs given as sizes on the command line)."""
+    """An activation module by name (for MLPs given as sizes on the command line): torch's own
+    (``nn.Tanh``, ...) where there is one, so that the doctor sees saturation and dead units."""
     import torch
 
     from .init.gain import activation_fn
+    from .models.feedforward import ACTIVATIONS
 
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name]()
     fn = activation_fn(name)
 
     class Activation(torch.nn.Module):
