@@ -1,0 +1,61 @@
+"""What the trials of an unfinished paper-scale pool show so far: each trial's last metrics line,
+read from its run folder (no training). For a long run that a session had to leave running:
+
+    .venv/bin/python scripts/paper/partial_summary.py runs/reproduce/sutskever2013/memorization-full-lr \
+        docs/results/sutskever2013-memorization-partial.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def last_metrics(trial: Path) -> dict | None:
+    path = trial / "metrics.jsonl"
+    if not path.exists():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                last = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill: the ones before it stand
+                break
+    return last
+
+
+def main(pool: Path, out: Path) -> None:
+    rows = []
+    for trial in sorted((pool / "trials").iterdir()):
+        summary = trial / "summary.json"
+        status = json.loads(summary.read_text()).get("status") if summary.exists() else "running or stopped"
+        config = json.loads((trial / "config.json").read_text()) if (trial / "config.json").exists() else {}
+        m = last_metrics(trial) or {}
+        rows.append(
+            {
+                "trial": trial.name,
+                "status": status,
+                "lr": config.get("optimizer", {}).get("lr"),
+                "mu_max": (config.get("schedule") or {}).get("mu_max", 0.0),
+                "seed": config.get("seed"),
+                **{k: m.get(k) for k in ("step", "train_loss", "test_loss", "test_error", "test_solved", "wall_s")},
+            }
+        )
+    out.write_text(
+        json.dumps(
+            {"pool": str(pool), "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "trials": rows},
+            indent=2,
+        )
+        + "\n"
+    )
+    print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
