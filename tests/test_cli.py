@@ -498,3 +498,20 @@ def test_an_mlp_given_as_sizes_is_built_from_torch_activation_modules():
     model = build_model_spec("8-16-16-2", "tanh")
     assert [type(m) for m in model] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
     assert "sat/dead" in _doctor_output()
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--loss", "hinge"], "--loss 'hinge' is not a loss; accepted: cross_entropy, mse"),
+        (["--loss", "mse"], "the loss failed on outputs (64, 10), targets (64,) torch.int64"),
+    ],
+)
+def test_doctor_loss_errors_are_one_line(extra, match):
+    result = runner.invoke(app, ["doctor", "64-10", "--data", "digits", "--batch", "64", "--quiet", *extra])
+    assert result.exit_code == 2 and match in result.output.replace("\n", " ")
+
+
+def test_doctor_takes_a_loss_by_name():
+    out = _doctor_output("--loss", "cross_entropy", "--quiet")
+    assert "layers (input to output)" in out

@@ -349,6 +349,10 @@ def doctor_cmd(
     wide: bool = typer.Option(False, "--wide", help="every column of the layer table (default: those that fit)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines (which measurement runs, time elapsed)"),
     html_path: Path | None = typer.Option(None, "--html", help="also write a self-contained HTML report"),
+    loss: str | None = typer.Option(
+        None, "--loss", help="cross_entropy or mse (default: cross-entropy for class labels, MSE otherwise)"
+    ),
+    device: str = typer.Option("cpu", "--device", help="torch device for the model and batch (cpu, cuda, mps)"),
 ):
     """Tell why a model will not train, and what to change.
 
@@ -365,14 +369,25 @@ def doctor_cmd(
         check_number("--lr", lr, lo=0)
     check_number("--momentum", momentum, lo=0, hi=1, hi_open=True)
     _check_parent(html_path, "--html")
+    losses = {"cross_entropy": "cross_entropy", "mse": "mse_loss"}
+    if loss is not None and loss not in losses:
+        raise UsageError(f"--loss {loss!r} is not a loss; accepted: {', '.join(losses)}")
+    from .experiments.config import check_device
+
+    check_device(device)
     net = build_model_spec(target, "tanh")
     x, y, kind = _doctor_inputs(data, input_shape, batch, seed)
     if y is not None and data is not None:
         check_outputs(net, x, y, target, data, kind)
+    import torch
+
+    net, x = net.to(device), x.to(device)
+    y = None if y is None else y.to(device)
+    loss_fn = None if loss is None else getattr(torch.nn.functional, losses[loss])
     from .progress import reporting
 
     with reporting("doctor", quiet=quiet):
-        report = doctor(net, x, y, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
+        report = doctor(net, x, y, loss_fn=loss_fn, lr=lr, momentum=momentum, nesterov=nesterov, seed=seed)
     if as_json:
         print(report.to_json())
     else:

@@ -200,7 +200,15 @@ def measure_forward_backward(ex: Examination, report: DoctorReport) -> None:
                 ) from None
             if not isinstance(out, torch.Tensor):
                 raise ValueError(f"the model returned {type(out).__name__}; doctor needs a tensor output")
-            loss = ex.loss_of(out, ex.targets)
+            try:
+                loss = ex.loss_of(out, ex.targets)
+            except Exception as e:
+                shapes = f"outputs {tuple(out.shape)}" + (
+                    "" if ex.targets is None else f", targets {tuple(ex.targets.shape)} {ex.targets.dtype}"
+                )
+                raise ValueError(f"the loss failed on {shapes}: {type(e).__name__}: {e}") from None
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise ValueError(f"the loss must be a scalar tensor, got {type(loss).__name__}")
             loss.backward()
             records = ls.collect(0)
         denormals["gradients"] = denormal_share([p.grad for p in ex.params])
