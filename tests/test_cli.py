@@ -515,3 +515,12 @@ def test_doctor_loss_errors_are_one_line(extra, match):
 def test_doctor_takes_a_loss_by_name():
     out = _doctor_output("--loss", "cross_entropy", "--quiet")
     assert "layers (input to output)" in out
+
+
+@pytest.mark.parametrize(
+    "command", [["init-report"], ["doctor"], ["run"], ["sweep"], ["report"], ["reproduce"], ["schedules", "plot"]]
+)
+def test_every_command_shows_two_examples(command):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    examples = [line for line in result.output.splitlines() if ("inertia " + " ".join(command)) in line]
+    assert len(examples) >= 2, result.output

@@ -249,7 +249,8 @@ def init_report(
 ):
     """Initialize MODEL with each --scheme and print the per-layer fan-in, fan-out and std table.
 
-    Example: inertia init-report 784-1000-500-250-30 -s standard_uniform -s glorot_uniform
+    Examples: inertia init-report 784-1000-500-250-30 -s standard_uniform -s glorot_uniform
+              inertia init-report mypkg.nets:make_model -s he_normal --json --out init.json
     """
     import torch
 
@@ -463,7 +464,8 @@ def run_cmd(
 ):
     """Train one config and record it in a run folder (config, metrics, checkpoints, summary).
 
-    Example: inertia run configs/curves.yaml --set optimizer.lr=0.01 --set schedule.mu_max=0.99
+    Examples: inertia run configs/curves.yaml --set optimizer.lr=0.01 --set schedule.mu_max=0.99
+              inertia run configs/curves.yaml --resume
     """
     import hashlib
 
@@ -519,7 +521,8 @@ def sweep_cmd(
 ):
     """Run every combination of --grid values times --seeds, then print the best-lr table.
 
-    Example: inertia sweep c.yaml --grid optimizer.lr=0.05,0.01,0.005 --grid schedule.mu_max=0,0.9,0.99 --seeds 3
+    Examples: inertia sweep c.yaml --grid optimizer.lr=0.05,0.01,0.005 --grid schedule.mu_max=0,0.9,0.99 --seeds 3
+              inertia sweep c.yaml --grid optimizer.lr=0.1,0.01 --name lr-grid --resume --quiet
     """
     import importlib.util
 
@@ -592,7 +595,8 @@ def report_cmd(
 ):
     """Write report.md and a self-contained report.html for a run or a sweep.
 
-    Example: inertia report runs/curves/seed0-1a2b3c4d5e
+    Examples: inertia report runs/curves/seed0-1a2b3c4d5e
+              inertia report runs/curves/lr-grid --metric test_error
     """
     from .experiments.report import write_report, write_tensorboard
 
@@ -659,7 +663,11 @@ def schedules_plot(
     steps: int = typer.Option(3000, help="updates to plot"),
     out: Path = typer.Option(Path("schedule.png"), "--out", help="PNG or SVG file"),
 ):
-    """Plot a schedule. Example: inertia schedules plot sutskever_momentum -p mu_max=0.999 --steps 5000"""
+    """Plot a schedule.
+
+    Examples: inertia schedules plot sutskever_momentum -p mu_max=0.999 --steps 5000
+              inertia schedules plot constant -p value=0.9 --out constant.svg
+    """
     from .optim import schedules
 
     check_integer("--steps", steps, lo=1, hi=MAX_PLOT_STEPS)
