@@ -71,3 +71,19 @@ def test_a_pool_of_runs_reports_to_the_current_reporter(tmp_path):
     text = out.getvalue()
     assert "reproduce p / stage-a: 2/2 runs" in text
     assert P.current() is None  # reset after the block
+
+
+def test_a_heartbeat_repeats_the_last_line_during_one_long_run():
+    import time
+
+    out = io.StringIO()
+    r = P.Reporter("w", stream=out, tty=False, every=0, heartbeat=0.05)
+    r.update(1, 3, stage="s")
+    time.sleep(0.4)  # nothing finishes: the log still shows life
+    r.update(3, 3, stage="s")
+    time.sleep(0.2)  # the stage is done: no more heartbeats
+    r.close()
+    lines = out.getvalue().splitlines()
+    beats = [line for line in lines if "still running" in line]
+    assert beats and all("w / s: 1/3 runs" in line for line in beats)
+    assert "still running" not in lines[-1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -61,6 +62,9 @@ class Reporter:
         tty: draw a rich progress bar (default: when ``stream`` is a terminal).
         every: on plain output, the least seconds between two progress lines of one stage (the
             last update of a stage is always printed).
+        heartbeat: on plain output, repeat the last progress line (``still running``) when nothing
+            was printed for this many seconds, so that a log shows life during one long run
+            (None: never).
         clock: seconds, for tests.
     """
 
@@ -71,9 +75,16 @@ class Reporter:
         quiet: bool = False,
         tty: bool | None = None,
         every: float = 10.0,
+        heartbeat: float | None = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label, self.quiet, self.every, self.clock = label, quiet, every, clock
+        self.heartbeat = heartbeat
+        self._last_text: str | None = None
+        self._last_write = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
         self.stream = stream if stream is not None else sys.stderr
         self.tty = tty if tty is not None else bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = clock()
@@ -102,6 +113,8 @@ class Reporter:
         eta = eta_seconds(done, total, elapsed)
         left = f", about {format_duration(eta)} left" if eta is not None and done < total else ""
         self._line(f"{name}: {done}/{total} {what}, {format_duration(elapsed)} elapsed{left}")
+        self._last_text = f"{name}: {done}/{total} {what}" if done < total else None
+        self._start_heartbeat()
 
     def note(self, text: str) -> None:
         """A one-off line (a stage starts or ends)."""
@@ -113,8 +126,24 @@ class Reporter:
         self._line(f"{self.label}: {text} ({format_duration(self.clock() - self.start)} elapsed)")
 
     def _line(self, text: str) -> None:
-        self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
-        self.stream.flush()
+        with self._lock:
+            self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            self.stream.flush()
+            self._last_write = time.monotonic()
+
+    def _start_heartbeat(self) -> None:
+        if self.heartbeat is None or self._beat is not None:
+            return
+
+        def beat() -> None:
+            assert self.heartbeat is not None
+            while not self._stop.wait(min(self.heartbeat, 5.0)):
+                text = self._last_text
+                if text is not None and time.monotonic() - self._last_write >= self.heartbeat:
+                    self._line(f"{text}, {format_duration(self.clock() - self.start)} elapsed (still running)")
+
+        self._beat = threading.Thread(target=beat, name="inertia-progress", daemon=True)
+        self._beat.start()
 
     def _draw(self, name: str, done: int, total: int) -> None:
         if self._bar is None:
@@ -136,6 +165,10 @@ class Reporter:
         self._bar.update(self._tasks[name], completed=done, total=total)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=10)
+            self._beat = None
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
