@@ -199,3 +199,59 @@ def test_each_call_of_a_shared_activation_module_reports_its_own_statistics():
     assert rows["fc1"].act_std == pytest.approx(float(h1.std()), rel=1e-5)
     assert rows["fc2"].act_std == pytest.approx(float(h2.std()), rel=1e-5)
     assert rows["fc1"].activation == rows["fc2"].activation == "ReLU"
+
+
+class TinyLM(nn.Module):
+    """Hugging Face style: model(input_ids=..., attention_mask=...) -> an object with .logits."""
+
+    def __init__(self, vocab=30, d=16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.mix = nn.Linear(d, d)
+        self.act = nn.Tanh()
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, input_ids, attention_mask):
+        h = self.act(self.mix(self.emb(input_ids))) * attention_mask[..., None]
+
+        class Out:
+            logits = self.head(h)
+
+        return Out()
+
+
+def lm_loss(logits, labels):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+
+
+def test_the_doctor_takes_a_dict_batch_and_an_output_with_logits():
+    torch.manual_seed(0)
+    model = TinyLM()
+    ids = torch.randint(0, 30, (8, 12))
+    batch = {"input_ids": ids, "attention_mask": torch.ones(8, 12)}
+    report = inertia.doctor(model, batch, ids, loss_fn=lm_loss, lr=0.5, momentum=0.9, trial_seconds=60)
+    assert report.loss == pytest.approx(float(lm_loss(model(**batch).logits, ids)), rel=1e-5)
+    assert report.trial is not None and report.trial["steps_run"] > 0
+    assert any(s.name == "jacobians" for s in report.skipped)  # a dict batch has no single input to differentiate
+    assert {r.name for r in report.layers} >= {"mix", "head"}
+
+
+def test_the_doctor_takes_a_tuple_batch():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8), nn.Linear(3, 8)
+            self.out = nn.Linear(8, 2)
+
+        def forward(self, x, z):
+            return self.out(torch.tanh(self.a(x) + self.b(z)))
+
+    torch.manual_seed(0)
+    x, z, y = torch.randn(16, 4), torch.randn(16, 3), torch.randint(0, 2, (16,))
+    report = inertia.doctor(Two(), (x, z), y, lr=0.1, trial_seconds=60)
+    assert report.trial["steps_run"] == 150
+
+
+def test_a_batch_that_is_not_tensors_is_refused():
+    with pytest.raises(ValueError, match="inputs must be a tensor, a tuple of tensors"):
+        inertia.doctor(nn.Linear(2, 2), [1.0, 2.0])

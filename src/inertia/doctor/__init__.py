@@ -38,6 +38,7 @@ from .measure import (
     CURVATURE_BATCH,
     TRIAL_STEPS,
     Examination,
+    batch_tensors,
     denormal_share,
     measure_curvature,
     measure_forward_backward,
@@ -86,8 +87,12 @@ def _check_inputs(
     params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to examine")
-    if not isinstance(inputs, torch.Tensor):
-        raise ValueError(f"inputs must be a tensor, got {type(inputs).__name__}")
+    tensors = batch_tensors(inputs) if isinstance(inputs, (torch.Tensor, tuple, list, dict)) else []
+    if not tensors:
+        raise ValueError(
+            f"inputs must be a tensor, a tuple of tensors (model(*inputs)) or a dict of them (model(**inputs)), "
+            f"got {type(inputs).__name__}"
+        )
     check_integer("trial_steps", trial_steps, lo=0)
     check_number("trial_seconds", trial_seconds, lo=0, lo_open=True)
     check_number("curvature_seconds", curvature_seconds, lo=0, lo_open=True)
@@ -108,7 +113,7 @@ def _attempt(report: DoctorReport, name: str, measure: Callable[[], None]) -> No
 
 def doctor(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     targets: torch.Tensor | None = None,
     loss_fn: Callable | None = None,
     optimizer: Any = None,
@@ -126,7 +131,9 @@ def doctor(
 
     Args:
         model: any ``nn.Module``.
-        inputs: a batch the model accepts.
+        inputs: a batch the model accepts: a tensor (``model(inputs)``), a tuple of tensors
+            (``model(*inputs)``) or a dict (``model(**inputs)``, as Hugging Face models take
+            ``input_ids`` and ``attention_mask``); an output with ``.logits`` is read there.
         targets: optional targets; with ``loss_fn=None`` the loss is cross-entropy for integer
             targets, MSE for float targets, and 0.5 * mean(output^2) without targets.
         loss_fn: ``loss_fn(outputs, targets)`` (or ``loss_fn(outputs)`` without targets).

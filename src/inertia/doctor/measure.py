@@ -58,7 +58,7 @@ class Examination:
     """The inputs of one doctor call and what the forward/backward pass recorded."""
 
     model: nn.Module
-    inputs: torch.Tensor
+    inputs: Any  # a tensor, a tuple of tensors or a dict of them
     targets: torch.Tensor | None
     loss_of: Callable[[Any, Any], torch.Tensor]
     params: list[torch.Tensor]
@@ -69,9 +69,58 @@ class Examination:
     outputs: torch.Tensor | None = None
 
     def batch_loss(self, model: nn.Module, n: int | None = None) -> torch.Tensor:
-        x = self.inputs if n is None else self.inputs[:n]
+        x = self.inputs if n is None else head(self.inputs, n)
         t = self.targets if (n is None or self.targets is None) else self.targets[:n]
-        return self.loss_of(model(x), t)
+        return self.loss_of(output_tensor(call(model, x)), t)
+
+
+# -- batches: a tensor, a tuple of tensors (model(*batch)) or a dict (model(**batch), HF style) ---
+def call(model: nn.Module, inputs: Any) -> Any:
+    """``model(inputs)``, ``model(*inputs)`` for a tuple or list, ``model(**inputs)`` for a dict."""
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def head(inputs: Any, n: int) -> Any:
+    """The first ``n`` examples of every tensor of the batch (other values as they are)."""
+    if isinstance(inputs, dict):
+        return {k: head(v, n) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(head(v, n) for v in inputs)
+    return inputs[:n] if isinstance(inputs, torch.Tensor) else inputs
+
+
+def batch_tensors(inputs: Any) -> list[torch.Tensor]:
+    """Every tensor of the batch."""
+    if isinstance(inputs, dict):
+        return [t for v in inputs.values() for t in batch_tensors(v)]
+    if isinstance(inputs, (tuple, list)):
+        return [t for v in inputs for t in batch_tensors(v)]
+    return [inputs] if isinstance(inputs, torch.Tensor) else []
+
+
+def describe(inputs: Any) -> str:
+    """The batch's shapes, for messages: ``shape (256, 784)`` or ``{input_ids: (8, 16), ...}``."""
+    if isinstance(inputs, torch.Tensor):
+        return f"shape {tuple(inputs.shape)}"
+    if isinstance(inputs, dict):
+        return (
+            "{"
+            + ", ".join(f"{k}: {tuple(v.shape) if isinstance(v, torch.Tensor) else v!r}" for k, v in inputs.items())
+            + "}"
+        )
+    return "(" + ", ".join(str(tuple(v.shape)) if isinstance(v, torch.Tensor) else repr(v) for v in inputs) + ")"
+
+
+def output_tensor(out: Any) -> Any:
+    """The tensor to take the loss of: the output itself, or an HF-style output's ``logits``."""
+    if isinstance(out, torch.Tensor):
+        return out
+    logits = out.get("logits") if isinstance(out, dict) else getattr(out, "logits", None)
+    return logits if isinstance(logits, torch.Tensor) else out
 
 
 # -- recognizing the init scheme --------------------------------------------------------------
@@ -188,15 +237,15 @@ def _hooks(ex: Examination, denormals: dict) -> Iterator[None]:
 def measure_forward_backward(ex: Examination, report: DoctorReport) -> None:
     """One forward/backward pass with hooks: layer statistics, dead units, denormal floats, the
     loss, and each weight's relative gradient |grad W| / |W|."""
-    denormals = {"input": denormal_share([ex.inputs])}
+    denormals = {"input": denormal_share(batch_tensors(ex.inputs))}
     with preserved(ex.model, ex.params), _hooks(ex, denormals):
         with LayerStats(ex.model, kinds=LayerStats.KINDS, histograms=False) as ls:
             ex.model.zero_grad(set_to_none=True)
             try:
-                out = ex.model(ex.inputs)
+                out = output_tensor(call(ex.model, ex.inputs))
             except Exception as e:
                 raise ValueError(
-                    f"model(inputs) failed for inputs of shape {tuple(ex.inputs.shape)}: {type(e).__name__}: {e}"
+                    f"model(inputs) failed for inputs of {describe(ex.inputs)}: {type(e).__name__}: {e}"
                 ) from None
             if not isinstance(out, torch.Tensor):
                 raise ValueError(f"the model returned {type(out).__name__}; doctor needs a tensor output")
@@ -312,6 +361,8 @@ def _blocks(model: nn.Module) -> list | None:
 
 def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
     """Layer-Jacobian singular values (sequential models) and the input-output condition number."""
+    if not isinstance(ex.inputs, torch.Tensor):
+        raise ValueError("input-output Jacobians need a single tensor input (the batch is a tuple or dict)")
     if not ex.inputs.is_floating_point():
         raise ValueError("input-output Jacobians need floating-point inputs (the model takes integer tokens)")
     x_small = ex.inputs[:4].detach()
