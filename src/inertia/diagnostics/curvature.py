@@ -46,7 +46,7 @@ from torch import Tensor
 
 from ..validation import check_integer, check_number
 from .lanczos import dot64, lanczos
-from .products import FlatOperator, GaussNewtonProduct, HessianProduct, flatten
+from .products import FlatOperator, GaussNewtonProduct, HessianProduct, flatten, math_attention
 
 Params = Iterable[Tensor] | Mapping[str, Tensor]
 LossOrOperator = Callable[[], Tensor] | FlatOperator
@@ -92,7 +92,8 @@ class HessianOperator(FlatOperator):
 
     def __init__(self, loss_fn: Callable[[], Tensor], params: Params, dtype: torch.dtype = torch.float64) -> None:
         names, tensors = _names_and_tensors(params)
-        loss = loss_fn()
+        with math_attention():  # attention's CPU flash kernel has no double backward; its math kernel does
+            loss = loss_fn()
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             shape = f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else ""
             raise ValueError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}{shape}")

@@ -30,6 +30,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import torch
@@ -42,8 +43,33 @@ __all__ = [
     "as_tensor_list",
     "check_scalar_loss",
     "flatten",
+    "math_attention",
     "unflatten",
 ]
+
+
+def math_attention() -> contextlib.AbstractContextManager:
+    """Scaled-dot-product attention through its math kernel inside the block: a graph recorded
+    there has a double backward (the CPU flash kernel, which eval-mode transformers pick, has none)."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # older torch
+        return contextlib.nullcontext()
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+def _no_second_derivative(e: RuntimeError) -> ValueError | None:
+    """A clear error for an op that torch cannot differentiate twice, or None for other errors."""
+    text = str(e)
+    if "derivative for" not in text or "is not implemented" not in text:
+        return None
+    op = text.split("derivative for", 1)[1].split("is not implemented", 1)[0].strip()
+    hint = {"aten::hardsigmoid_backward": " (nn.Hardsigmoid, F.hardsigmoid: e.g. squeeze-excite gates)"}.get(op, "")
+    return ValueError(
+        f"Hessian-vector products need second derivatives, and torch has none for {op}{hint}: replace that "
+        "module for the curvature measurement (e.g. nn.Sigmoid), or use the Gauss-Newton product "
+        "(inertia.diagnostics.ggn_vp), which needs first derivatives of the model only"
+    )
 
 
 def flatten(tensors: Sequence[Tensor], dtype: torch.dtype | None = None) -> Tensor:
@@ -108,13 +134,19 @@ class HessianProduct:
         self.num_products += 1
         if not self._live:  # the loss is linear in params
             return [torch.zeros_like(p) for p in self.params]
-        hv = torch.autograd.grad(
-            [g for _, g in self._live],
-            self.params,
-            grad_outputs=[vectors[i] for i, _ in self._live],
-            retain_graph=True,
-            allow_unused=True,
-        )
+        try:
+            hv = torch.autograd.grad(
+                [g for _, g in self._live],
+                self.params,
+                grad_outputs=[vectors[i] for i, _ in self._live],
+                retain_graph=True,
+                allow_unused=True,
+            )
+        except RuntimeError as e:
+            clear = _no_second_derivative(e)
+            if clear is None:
+                raise
+            raise clear from e
         return _zeros_where_none(hv, self.params)
 
 

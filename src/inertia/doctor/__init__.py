@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .. import progress as _progress
+from ..diagnostics.state import preserved
 from ..validation import check_integer, check_number
 from .measure import (
     CURVATURE_BATCH,
@@ -166,6 +167,41 @@ def doctor(
             return _default_loss(out, tgt)
         return loss_fn(out, tgt) if tgt is not None else loss_fn(out)
 
+    with preserved(model):  # every measurement leaves the model, its buffers, modes, grads and the RNG as found
+        return _examine(
+            model,
+            inputs,
+            targets,
+            loss_of,
+            optimizer,
+            params,
+            lr,
+            momentum,
+            nesterov,
+            curvature_checks,
+            trial_steps,
+            trial_seconds,
+            curvature_seconds,
+            seed,
+        )
+
+
+def _examine(
+    model,
+    inputs,
+    targets,
+    loss_of,
+    optimizer,
+    params,
+    lr,
+    momentum,
+    nesterov,
+    curvature_checks,
+    trial_steps,
+    trial_seconds,
+    curvature_seconds,
+    seed,
+) -> DoctorReport:
     ex = Examination(model, inputs, targets, loss_of, params, dict(model.named_modules()))
     report = DoctorReport()
     # no progress line before this pass: a model that rejects the inputs gets one error line, nothing else

@@ -22,6 +22,7 @@ from .. import init as _init
 from ..diagnostics import curvature
 from ..diagnostics.jacobians import JacobianSpectrum, blocks_of, jacobian_singular_values
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
+from ..diagnostics.products import math_attention
 from ..diagnostics.state import preserved
 from ..diagnostics.trial import TrialRun, constant_prediction_loss, trial_run
 from ..init.fans import rnn_gates
@@ -394,16 +395,6 @@ def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
     report.input_output_condition = io_spec.condition_number
 
 
-def _math_attention() -> contextlib.AbstractContextManager:
-    """Scaled-dot-product attention through its math kernel, which has a double backward (the CPU
-    flash kernel has none)."""
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-    except ImportError:  # older torch
-        return contextlib.nullcontext()
-    return sdpa_kernel(SDPBackend.MATH)
-
-
 def measure_curvature(
     ex: Examination, report: DoctorReport, hypers: tuple | None, seed: int, seconds: float | None = None
 ) -> None:
@@ -413,7 +404,7 @@ def measure_curvature(
     closure = lambda: ex.batch_loss(ex.model, CURVATURE_BATCH)  # noqa: E731
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    with preserved(ex.model, ex.params), _math_attention():
+    with preserved(ex.model, ex.params), math_attention():
         try:
             eig = curvature.hessian_eigenvalues(
                 closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
