@@ -98,6 +98,7 @@ class Conv1D(nn.Module):
 
     def __init__(self, nf: int, nx: int) -> None:
         super().__init__()
+        self.nf = nf
         self.weight = nn.Parameter(torch.empty(nx, nf).normal_(0, 0.02))
         self.bias = nn.Parameter(torch.zeros(nf))
 

@@ -80,3 +80,16 @@ def test_an_error_names_the_parameter_and_suggests_rules():
     m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     with pytest.raises(ValueError, match=r"0\.weight .*Linear.*fan_in=30.*rules=\{'0\.weight'"):
         I.apply(m, ("sparse", {"fan_in": 30}))
+
+
+def test_hugging_face_conv1d_fans_read_its_in_out_layout():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from zoo import Conv1D
+
+    layer = Conv1D(nf=96, nx=32)  # 32 inputs, 96 outputs, weight [32, 96]
+    assert I.fans(layer) == (32, 96)
+    I.apply(layer, "he_normal", generator=gen())
+    assert float(layer.weight.std()) == pytest.approx(math.sqrt(2 / 32), rel=0.05)

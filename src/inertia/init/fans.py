@@ -95,6 +95,8 @@ def param_fans(module: nn.Module, name: str) -> Fans:
         return 1, module.embedding_dim
     if isinstance(module, nn.MultiheadAttention) and name == "in_proj_weight":  # q, k, v stacked: [3E, E]
         return p.shape[1], p.shape[0] // 3
+    if type(module).__name__ == "Conv1D" and hasattr(module, "nf") and name == "weight" and p.dim() == 2:
+        return p.shape[0], p.shape[1]  # Hugging Face's GPT-2 Conv1D stores its weight as [in, out] (nf outputs)
     if is_recurrent(module) and p.dim() == 2:
         gates = rnn_gates(module)
         rows = p.shape[0]
