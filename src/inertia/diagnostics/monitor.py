@@ -235,9 +235,10 @@ class Monitor:
                     self._probe_layer_stats()
                 record["layers"] = self.layer_stats.collect(step)
                 self.layer_stats.active = False  # the quantities' own forward passes are not training
-            with preserved(self.model):  # their passes leave no trace: dropout draws, BatchNorm statistics, grads
-                for q in self.quantities:
-                    record.update(q(self, step))
+            if self.quantities:  # their passes leave no trace: dropout draws, BatchNorm statistics, grads
+                with preserved(self.model):
+                    for q in self.quantities:
+                        record.update(q(self, step))
             self._hold(record)
             if self._file is not None:
                 self._file.write(to_json(record) + "\n")

@@ -168,54 +168,21 @@ def doctor(
         return loss_fn(out, tgt) if tgt is not None else loss_fn(out)
 
     with preserved(model):  # every measurement leaves the model, its buffers, modes, grads and the RNG as found
-        return _examine(
-            model,
-            inputs,
-            targets,
-            loss_of,
-            optimizer,
-            params,
-            lr,
-            momentum,
-            nesterov,
-            curvature_checks,
-            trial_steps,
-            trial_seconds,
-            curvature_seconds,
-            seed,
-        )
-
-
-def _examine(
-    model,
-    inputs,
-    targets,
-    loss_of,
-    optimizer,
-    params,
-    lr,
-    momentum,
-    nesterov,
-    curvature_checks,
-    trial_steps,
-    trial_seconds,
-    curvature_seconds,
-    seed,
-) -> DoctorReport:
-    ex = Examination(model, inputs, targets, loss_of, params, dict(model.named_modules()))
-    report = DoctorReport()
-    # no progress line before this pass: a model that rejects the inputs gets one error line, nothing else
-    measure_forward_backward(ex, report)  # a model that cannot run on inputs is an error, not a skip
-    measure_layers(ex, report)
-    measure_recurrence(ex, report)
-    _attempt(report, "jacobians", lambda: measure_jacobians(ex, report))
-    hypers = optimizer_hypers(optimizer, lr, momentum, nesterov)
-    finite = report.loss is not None and report.loss == report.loss and abs(report.loss) != float("inf")
-    if curvature_checks and finite:
-        _attempt(report, "curvature", lambda: measure_curvature(ex, report, hypers, seed, curvature_seconds))
-    if hypers is None:
-        report.skipped.append(Skipped("trial run", "no optimizer or lr given"))
-    elif trial_steps > 0 and finite:
-        _attempt(report, "trial run", lambda: measure_trial(ex, report, optimizer, hypers, trial_steps, trial_seconds))
-    report.findings = run_rules(report, RuleContext(ex.modules, hypers))
-    return report
+        ex = Examination(model, inputs, targets, loss_of, params, dict(model.named_modules()))
+        report = DoctorReport()
+        # no progress line before this pass: a model that rejects the inputs gets one error line, nothing else
+        measure_forward_backward(ex, report)  # a model that cannot run on inputs is an error, not a skip
+        measure_layers(ex, report)
+        measure_recurrence(ex, report)
+        _attempt(report, "jacobians", lambda: measure_jacobians(ex, report))
+        hypers = optimizer_hypers(optimizer, lr, momentum, nesterov)
+        finite = report.loss is not None and report.loss == report.loss and abs(report.loss) != float("inf")
+        if curvature_checks and finite:
+            _attempt(report, "curvature", lambda: measure_curvature(ex, report, hypers, seed, curvature_seconds))
+        if hypers is None:
+            report.skipped.append(Skipped("trial run", "no optimizer or lr given"))
+        elif trial_steps > 0 and finite:
+            trial = lambda: measure_trial(ex, report, optimizer, hypers, trial_steps, trial_seconds)  # noqa: E731
+            _attempt(report, "trial run", trial)
+        report.findings = run_rules(report, RuleContext(ex.modules, hypers))
+        return report

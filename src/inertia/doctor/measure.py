@@ -461,19 +461,18 @@ def _trial(ex: Examination, optimizer: Any, hypers: tuple, steps: int, seconds: 
     return run
 
 
-def _trains(run: TrialRun, const: float) -> bool:
-    ref = min(run.initial, const) if math.isfinite(run.initial) else const
-    return not run.diverged and not run.out_of_time and run.final < TRAINS_BELOW * ref
+def _trains(run: TrialRun, reference: float) -> bool:
+    """The trial trains: it ran to its end and its last loss is below TRAINS_BELOW x the reference."""
+    return not run.diverged and not run.out_of_time and run.final < TRAINS_BELOW * reference
 
 
 def _fix_candidates(lr: float, mu: float, diverged: bool, max_stable_lr: float | None) -> list[dict[str, float]]:
     """The hyperparameters a fix may propose, in the order they are tried. After a divergence:
     lr / 10 (or the quadratic bound's rate when smaller), then lr / 100 and lr / 1000 (at high
-    momentum, first lr itself with momentum 0.9). After a
-    stall: half the quadratic bound's rate when that is larger than lr (the rule of the tune half
-    before fixes were measured), then lr x 10, lr / 10 (a stall is as often an oscillation at too
-    large a rate), lr x 100 and lr / 100. Momentum goes back to 0.9 where it was at least
-    HIGH_MOMENTUM."""
+    momentum, first lr itself with momentum 0.9). After a stall: half the quadratic bound's rate
+    when that is larger than lr (the rule of the tune half before fixes were measured), then
+    lr x 10, lr / 10 (a stall is as often an oscillation at too large a rate), lr x 100 and
+    lr / 100. Momentum goes back to 0.9 where it was at least HIGH_MOMENTUM."""
     if diverged:
         first = lr / 10 if max_stable_lr is None else min(lr / 10, max_stable_lr)
         rates = [first, lr / 100, lr / 1000]
@@ -502,6 +501,7 @@ def measure_trial(
     run = _trial(ex, optimizer, hypers, steps, seconds)
     assert ex.outputs is not None
     const = constant_prediction_loss(ex.outputs, None, lambda out: ex.loss_of(out, ex.targets))
+    reference = min(run.initial, const) if math.isfinite(run.initial) else const  # every copy starts at run.initial
     report.trial = {
         "steps": steps,
         "steps_run": run.steps_run,
@@ -509,11 +509,11 @@ def measure_trial(
         "diverged": run.diverged,
         "out_of_time": run.out_of_time,
         "constant_loss": const,
-        "reference": min(run.initial, const) if math.isfinite(run.initial) else const,
+        "reference": reference,
         "fix": None,
         "fixes_tried": [],
     }
-    if _trains(run, const) or (run.out_of_time and not run.diverged):
+    if _trains(run, reference) or (run.out_of_time and not run.diverged):
         return
     stable = report.stability["max_stable_lr"] if report.stability is not None else None
     start = time.perf_counter()
@@ -522,6 +522,6 @@ def measure_trial(
             break
         tried = _trial(ex, optimizer, hypers, steps, seconds, overrides=cand)
         report.trial["fixes_tried"].append({**cand, "final": tried.final, "diverged": tried.diverged})
-        if _trains(tried, const):
+        if _trains(tried, reference):
             report.trial["fix"] = cand
             return

@@ -106,13 +106,13 @@ def _weights(report: DoctorReport) -> list[LayerDiagnosis]:
     return [r for r in report.layers if r.spectral_radius is None]
 
 
-def _lr_fix(lr: float) -> str:
-    return f'for g in optimizer.param_groups: g["lr"] = {lr:.3g}'
-
-
 def _hypers_fix(overrides: dict[str, float]) -> str:
     """The pasteable fix that sets ``overrides`` in every parameter group."""
     return "for g in optimizer.param_groups: " + "; ".join(f'g["{k}"] = {v:.3g}' for k, v in overrides.items())
+
+
+def _lr_fix(lr: float) -> str:
+    return _hypers_fix({"lr": lr})
 
 
 def _measured(t: dict) -> str:
@@ -123,7 +123,7 @@ def _measured(t: dict) -> str:
         if not tried:
             return ""
         return f"; none of {len(tried)} other settings tried on a copy trained either"
-    last = next(f for f in tried if all(f.get(k) == v for k, v in fix.items()))
+    last = tried[-1]  # the search stops at the first candidate that trains
     what = ", ".join(f"{k} {v:.3g}" for k, v in fix.items())
     return f"; with {what} a trial on a copy trains (loss {t['losses'][0]:.4g} -> {last['final']:.4g})"
 
@@ -365,7 +365,7 @@ def _unstable(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
         suggested = min(suggested, report.stability["max_stable_lr"])
     fix = _lr_fix(suggested)
     if mu >= HIGH_MOMENTUM:  # benchmark (tune half): at mu >= 0.99 a smaller lr alone does not stop it
-        fix = 'for g in optimizer.param_groups: g["momentum"] = 0.9'
+        fix = _hypers_fix({"momentum": 0.9})
     if t.get("fix"):
         fix = _hypers_fix(t["fix"])
     msg = (
@@ -393,20 +393,17 @@ def _no_progress(report: DoctorReport, ctx: RuleContext) -> list[Finding]:
         f"the loss barely falls: {first:.4g} -> {last:.4g} in a trial run of {t['steps_run']} updates "
         f"(a constant prediction reaches {t['constant_loss']:.4g})"
     )
-    s = report.stability
-    target = 0.5 * s["max_stable_lr"] if s is not None else 10 * lr
-    fix = _lr_fix(max(target, 10 * lr) if target > lr else 10 * lr)
     if t.get("fix"):
-        fix = _hypers_fix(t["fix"])
-        msg += _measured(t)
-        score = 1.0
-    else:
+        fix, score = _hypers_fix(t["fix"]), 1.0
+    else:  # no candidate trained: a larger lr, unmeasured; a finding about the model itself ranks first
+        s = report.stability
+        setting = {"lr": max(0.5 * s["max_stable_lr"] if s is not None else 10 * lr, 10 * lr)}
         msg += f"; lr {lr:.3g} may be too small"
         if mu >= HIGH_MOMENTUM:
-            fix += '; g["momentum"] = 0.9'
+            setting["momentum"] = 0.9
             msg += f", and momentum {mu:.3g} carries the iterates past the minimum"
-        msg += _measured(t)
-        score = 0.0  # no measured fix: a finding about the model itself (with its fix) ranks first
+        fix, score = _hypers_fix(setting), 0.0
+    msg += _measured(t)
     return [Finding("warning", "no_progress", msg, fix, "trial run on a copy of the model", None, score)]
 
 
@@ -430,7 +427,7 @@ def _momentum_beyond_trial(report: DoctorReport, ctx: RuleContext) -> list[Findi
         f"trial's {steps}: the trial cannot show whether it stays stable, and a constant momentum this high "
         "often diverges or stalls later (Sutskever et al. 2013 reach 0.999 through a slowly rising schedule)"
     )
-    fix = 'for g in optimizer.param_groups: g["momentum"] = 0.99'
+    fix = _hypers_fix({"momentum": 0.99})
     score = 0.5 if t.get("fix") else horizon / steps  # a fix measured by the trial ranks first
     return [Finding("warning", "momentum_beyond_trial", msg, fix, "momentum time scale vs the trial", None, score)]
 

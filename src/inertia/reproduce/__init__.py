@@ -8,7 +8,6 @@ and a list of claims decided by what the run measures (:mod:`.claims`). Papers: 
 from __future__ import annotations
 
 import importlib
-import time
 from pathlib import Path
 
 from .. import progress as _progress
@@ -47,12 +46,13 @@ def run(
         module = importlib.import_module(f"{__name__}.{p}")
         if reporter is not None:
             reporter.note(f"paper {i + 1}/{len(papers)}: {p} started")
-        t0 = time.monotonic()
+            t0 = reporter.clock()
         results.append(module.run(quick=quick, out=Path(out), seeds=seeds, smoke=smoke, device=device, **extra))
         if reporter is not None:
-            left = _progress.eta_seconds(i + 1, len(papers), time.monotonic() - reporter.start)
+            now = reporter.clock()
+            left = _progress.eta_seconds(i + 1, len(papers), now - reporter.start)
             rest = f"; about {_progress.format_duration(left)} left" if left and i + 1 < len(papers) else ""
-            reporter.note(f"{p} done in {_progress.format_duration(time.monotonic() - t0)}{rest}")
+            reporter.note(f"{p} done in {_progress.format_duration(now - t0)}{rest}")
     write_report(results, Path(out))
     return results
 
