@@ -116,14 +116,111 @@ def test_input_output_jacobian_of_a_linear_map_is_its_singular_values():
     torch.testing.assert_close(s.singular_values[0], torch.linalg.svdvals(lin.weight.detach()))
 
 
-def test_non_sequential_model_needs_blocks():
+def test_blocks_of_any_model_are_discovered_and_exact():
+    class Block(nn.Module):  # a residual unit: one block, not opened
+        def __init__(self):
+            super().__init__()
+            self.lin, self.act = nn.Linear(6, 6), nn.Tanh()
+
+        def forward(self, x):
+            return x + self.act(self.lin(x))
+
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.a = nn.Linear(3, 3)
+            self.stem = nn.Sequential(nn.Linear(5, 6), nn.ReLU())  # a chain: opened
+            self.res = Block()
+            self.act = nn.Tanh()  # parameter-free, fed by res: joins its block; used twice
+            self.head = nn.Linear(6, 3)
 
         def forward(self, x):
-            return self.a(x)
+            h = self.act(self.res(self.stem(x)))
+            return self.head(self.act(h * 2))  # a functional op in between: head starts fresh
 
-    with pytest.raises(ValueError, match="need an nn.Sequential"):
-        D.layer_jacobian_singular_values(Net(), torch.randn(2, 3))
+    torch.manual_seed(0)
+    net = Net().double()
+    x = torch.randn(5, 5, dtype=torch.float64)
+    spectra = D.layer_jacobian_singular_values(net, x, examples=3, method="exact")
+    assert [s.name for s in spectra] == ["stem.0", "res", "head"]
+    assert all(s.method == "exact" for s in spectra)
+    h = net.stem(x[1:2])
+    j = torch.autograd.functional.jacobian(lambda v: net.act(net.res(v[None]))[0], h[0])
+    torch.testing.assert_close(spectra[1].singular_values[1], torch.linalg.svdvals(j))
+    assert spectra[1].shape == (6, 6) and spectra[2].shape == (3, 6)
+
+
+def test_named_blocks_and_their_errors():
+    net = tanh_mlp("glorot_uniform", width=8, depth=2)
+    x = torch.randn(4, 64)
+    named = D.layer_jacobian_singular_values(net, x, examples=2, blocks=["2"])
+    j = torch.autograd.functional.jacobian(net[2], net[1](net[0](x[0])).detach())
+    torch.testing.assert_close(named[0].singular_values[0], torch.linalg.svdvals(j.double()), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no module named 'nope'"):
+        D.layer_jacobian_singular_values(net, x, blocks=["nope"])
+    for bad, msg in (
+        (dict(method="svd"), "method must be one of auto, exact, lanczos, got 'svd'"),
+        (dict(examples=0), "examples must be a positive integer, got 0"),
+        (dict(lanczos_steps=0), "lanczos_steps must be a positive integer"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            D.layer_jacobian_singular_values(net, x, **bad)
+
+
+def test_batchnorm_in_train_mode_uses_the_batch_statistics_and_changes_nothing():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Dropout(0.5), nn.Linear(3, 2)).double().train()
+    with torch.no_grad():
+        net[1].weight.copy_(torch.tensor([1.0, -2.0, 0.5]))
+    x = torch.randn(16, 4, dtype=torch.float64) * 3 + 1
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    spectra = D.layer_jacobian_singular_values(net, x, examples=4)
+    assert [s.name for s in spectra] == ["0", "1", "3"]  # the dropout joins the BatchNorm block
+    a = net[0](x).detach()
+    want = (net[1].weight.detach().abs() / (a.var(0, unbiased=False) + net[1].eps).sqrt()).sort(descending=True).values
+    for k in range(4):  # every example: diag(gamma / sqrt(batch var + eps)), dropout off
+        torch.testing.assert_close(spectra[1].singular_values[k], want)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())  # running stats, num_batches_tracked
+    assert torch.equal(torch.get_rng_state(), rng) and all(m.training for m in net.modules())
+
+
+def test_token_models_are_measured_from_the_embedding_output_on():
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.rnn, self.head = nn.Embedding(11, 4), nn.GRU(4, 5, batch_first=True), nn.Linear(5, 11)
+
+        def forward(self, ids):
+            return self.head(self.rnn(self.emb(ids))[0])
+
+    torch.manual_seed(0)
+    lm = LM().double()
+    ids = torch.randint(0, 11, (3, 7))
+    spectra = D.layer_jacobian_singular_values(lm, ids, examples=2)
+    assert [s.name for s in spectra] == ["rnn", "head"]
+    e = lm.emb(ids[1:2]).detach()
+    j = torch.autograd.functional.jacobian(lambda v: lm.rnn(v)[0], e).reshape(35, 28)
+    torch.testing.assert_close(spectra[0].singular_values[1], torch.linalg.svdvals(j))
+    with pytest.raises(ValueError, match="needs a floating-point tensor input, got a torch.int64 tensor"):
+        D.input_output_jacobian_spectrum(lm, ids)
+
+
+def test_lanczos_estimate_matches_the_exact_spectrum_and_says_so():
+    torch.manual_seed(0)
+    lin = nn.Linear(600, 700).double()  # every example's Jacobian is W: 700 x 600
+    x = torch.randn(3, 600, dtype=torch.float64)
+    exact = torch.linalg.svdvals(lin.weight.detach())
+    est = D.layer_jacobian_singular_values(nn.Sequential(lin), x, examples=3)[0]  # 420,000 entries > 2**18
+    assert est.method == "lanczos" and est.shape == (700, 600)
+    assert est.singular_values.shape == est.weights.shape == (3, 30)
+    torch.testing.assert_close(est.weights.sum(1), torch.ones(3, dtype=torch.float64))
+    assert est.max == pytest.approx(float(exact.max()), rel=1e-6)  # Lanczos finds the extremes first
+    assert est.mean == pytest.approx(float(exact.mean()), rel=0.03)
+    assert est.std == pytest.approx(float(exact.std()), rel=0.1)
+    assert "lanczos" in repr(est)
+    forced = D.layer_jacobian_singular_values(nn.Sequential(lin), x, examples=1, method="exact")[0]
+    torch.testing.assert_close(forced.singular_values[0], exact)
+    small = D.layer_jacobian_singular_values(nn.Sequential(lin), x, examples=1, max_entries=10**6)[0]
+    assert small.method == "exact"
+    io = D.input_output_jacobian_spectrum(lin, x, examples=2, method="lanczos", lanczos_steps=40)
+    assert io.method == "lanczos" and io.mean == pytest.approx(float(exact.mean()), rel=0.03)

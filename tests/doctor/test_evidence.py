@@ -233,7 +233,10 @@ def test_the_doctor_takes_a_dict_batch_and_an_output_with_logits():
     report = inertia.doctor(model, batch, ids, loss_fn=lm_loss, lr=0.5, momentum=0.9, trial_seconds=60)
     assert report.loss == pytest.approx(float(lm_loss(model(**batch).logits, ids)), rel=1e-5)
     assert report.trial is not None and report.trial["steps_run"] > 0
-    assert any(s.name == "jacobians" for s in report.skipped)  # a dict batch has no single input to differentiate
+    # layer Jacobians from the embedding output on; a dict batch has no single input to differentiate
+    assert any(s.name == "input-output Jacobian" for s in report.skipped)
+    assert {r.name for r in report.layers if r.jacobian_mean is not None} == {"mix", "head"}
+    assert set(report.jacobian_blocks) == {"mix", "head"}
     assert {r.name for r in report.layers} >= {"mix", "head"}
 
 

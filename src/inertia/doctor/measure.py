@@ -8,7 +8,6 @@ copy. A measurement that cannot run on a model raises; the doctor then reports i
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from torch import nn
 
 from .. import init as _init
 from ..diagnostics import curvature
-from ..diagnostics.jacobians import JacobianSpectrum, blocks_of, jacobian_singular_values
+from ..diagnostics.jacobians import input_output_jacobian_spectrum, layer_jacobian_singular_values
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
 from ..diagnostics.products import math_attention
 from ..diagnostics.state import preserved
@@ -50,7 +49,7 @@ TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_
 HOPELESS = 1e4  # a trial stops when its loss exceeds this multiple of the first (or is not finite)
 DIVERGED_ABOVE = 10.0  # a trial that ends above this multiple of its first loss diverged
 FIX_SEARCH_TRIALS = 3  # the fix search stops starting candidates after this many trials' time caps
-JACOBIAN_ENTRIES = 1 << 22  # the largest dense per-example block Jacobian computed (32 MiB in float64)
+JACOBIAN_EXAMPLES = 4  # examples whose per-example Jacobians are measured
 GATED = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
 
 
@@ -348,51 +347,26 @@ def measure_recurrence(ex: Examination, report: DoctorReport) -> None:
         )
 
 
-def _blocks(model: nn.Module) -> list | None:
-    if isinstance(model, nn.Sequential):
-        try:
-            return blocks_of(model)
-        except ValueError:
-            return None
-    layers = getattr(model, "layers", None)
-    if isinstance(layers, (nn.ModuleList, nn.Sequential)) and all(isinstance(m, nn.Linear) for m in layers):
-        return [(f"layers.{i}", m) for i, m in enumerate(layers)]
-    return None
-
-
 def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
-    """Layer-Jacobian singular values (sequential models) and the input-output condition number."""
-    if not isinstance(ex.inputs, torch.Tensor):
-        raise ValueError("input-output Jacobians need a single tensor input (the batch is a tuple or dict)")
-    if not ex.inputs.is_floating_point():
-        raise ValueError("input-output Jacobians need floating-point inputs (the model takes integer tokens)")
-    x_small = ex.inputs[:4].detach()
-    model = ex.model
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in ex.modules.values()):
-        # per-example Jacobians of a batch-normalized net: of a copy in eval mode (running statistics)
-        model = copy.deepcopy(ex.model).eval()
-    blocks = _blocks(model)
-    if blocks:
-        h = x_small
-        for name, block in blocks:
-            with torch.no_grad():
-                entries = block(h[:1]).numel() * h[0].numel()
-            if entries > JACOBIAN_ENTRIES:
-                raise ValueError(
-                    f"the Jacobian of block {name} has {entries} entries per example (limit {JACOBIAN_ENTRIES}): "
-                    "layer Jacobians were not computed"
-                )
-            spec = JacobianSpectrum(name, jacobian_singular_values(block, h, gram=True).detach())
-            row = next((r for r in report.layers if r.name == name), None)
-            if row is not None:
-                row.jacobian_mean, row.jacobian_std = spec.mean, spec.std
-            with torch.no_grad():
-                h = block(h)
-    if x_small[0].numel() > 4096:
-        raise ValueError(f"inputs of {x_small[0].numel()} values per example: the dense Jacobian is too large")
-    with preserved(ex.model, ex.params):
-        io_spec = JacobianSpectrum("input_output", jacobian_singular_values(model, x_small).detach())
+    """Layer-Jacobian singular values (the blocks of any model, from the embedding output on for
+    token models; estimated above ``MAX_ENTRIES`` entries per example) and the input-output
+    condition number (floating-point tensor inputs only)."""
+    spectra = layer_jacobian_singular_values(ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES)
+    rows = {r.name: r for r in report.layers}
+    for spec in spectra:
+        row = rows.get(spec.name)
+        if row is not None:
+            row.jacobian_mean, row.jacobian_std = spec.mean, spec.std
+    report.jacobian_blocks = {
+        s.name: {"mean": s.mean, "std": s.std, "max": s.max, "method": s.method, "shape": list(s.shape or ())}
+        for s in spectra
+    }
+    if not isinstance(ex.inputs, torch.Tensor) or not ex.inputs.is_floating_point():
+        report.skipped.append(Skipped("input-output Jacobian", "the inputs are integer tokens or a tuple/dict batch"))
+        return
+    io_spec = input_output_jacobian_spectrum(ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES)
     report.input_output_condition = io_spec.condition_number
+    report.input_output_method = io_spec.method
 
 
 def measure_curvature(

@@ -140,6 +140,9 @@ class DoctorReport:
     stability: dict | None = None
     trial: dict | None = None
     input_output_condition: float | None = None
+    input_output_method: str | None = None  # "exact" or "lanczos" (estimated)
+    # per block (diagnostics.layer_jacobian_singular_values): mean, std, max singular value, method, shape
+    jacobian_blocks: dict | None = None
     # share of denormal floats among the nonzero entries (0 < |x| < finfo.tiny), where it is largest:
     # "input", a module's output, or "gradients" (of the parameters)
     denormal_share: float | None = None
@@ -162,6 +165,8 @@ class DoctorReport:
             "stability": self.stability,
             "trial": self.trial,
             "input_output_condition": self.input_output_condition,
+            "input_output_method": self.input_output_method,
+            "jacobian_blocks": self.jacobian_blocks,
             "denormal_share": self.denormal_share,
             "denormal_where": self.denormal_where,
             "device": self.device,

@@ -198,7 +198,9 @@ def init_measurements(
             blocks = blocks_of(net)
             with torch.no_grad():
                 h1 = blocks[0][1](x[:jacobian_examples])  # hidden layer 1's output [k, width]
-            spectra = layer_jacobian_singular_values(net, h1, examples=jacobian_examples, blocks=blocks[1:HIDDEN])
+            spectra = layer_jacobian_singular_values(
+                net, h1, examples=jacobian_examples, blocks=blocks[1:HIDDEN], method="exact"
+            )
             out[(act, init)] = {
                 "activation": _by_layer(recs, "activation", acts),
                 "backprop_grad": _by_layer(recs, "backprop_grad", linear),
