@@ -121,12 +121,51 @@ def test_the_doctor_leaves_buffers_modes_and_the_rng_as_they_were():
     assert model.training and torch.equal(rng, torch.get_rng_state())
 
 
+class RBF(nn.Module):
+    """Distances to learned centres through torch.cdist, whose backward has no derivative."""
+
+    def __init__(self, d=6, k=8):
+        super().__init__()
+        self.centres = nn.Parameter(torch.randn(k, d))
+
+    def forward(self, x):
+        return torch.exp(-(torch.cdist(x, self.centres) ** 2))
+
+
 def test_a_measurement_that_cannot_run_is_reported_as_skipped_not_a_crash():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 8), nn.Hardsigmoid(), nn.Linear(8, 2))  # no double backward
+    model = nn.Sequential(RBF(), nn.Linear(8, 2))
     report = inertia.doctor(model, torch.randn(16, 6), torch.randn(16, 2))
     why = [s.why for s in report.skipped if s.name == "curvature"]
-    assert why and "second derivatives" in why[0] and "hardsigmoid" in why[0]
+    assert why and "second derivatives" in why[0] and "_cdist_backward" in why[0] and "use_mm_for_euclid" in why[0]
+
+
+def test_hardsigmoid_gates_get_curvature_through_an_equivalent_kernel():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Hardsigmoid(), nn.Linear(8, 2)).double()
+    x, y = torch.randn(16, 6, dtype=torch.float64) * 3, torch.randn(16, 2, dtype=torch.float64)
+    report = inertia.doctor(model, x, y)
+    assert not [s for s in report.skipped if s.name == "curvature"] and report.lam_max is not None
+    params = list(model.parameters())
+    loss = lambda: nn.functional.mse_loss(model(x), y)  # noqa: E731
+    names = [n for n, _ in model.named_parameters()]
+
+    def f(*ps):
+        return nn.functional.mse_loss(torch.func.functional_call(model, dict(zip(names, ps, strict=True)), (x,)), y)
+
+    with inertia.diagnostics.products.twice_differentiable():  # the dense reference needs it too
+        dense = torch.autograd.functional.hessian(f, tuple(params))
+    n = sum(p.numel() for p in params)
+    h = torch.cat(
+        [
+            torch.cat([dense[i][j].reshape(params[i].numel(), params[j].numel()) for j in range(len(params))], 1)
+            for i in range(len(params))
+        ]
+    )
+    assert h.shape == (n, n)
+    top = inertia.diagnostics.hessian_eigenvalues(loss, params, k=1, tol=1e-10, max_iter=n)
+    assert float(top.values[0]) == pytest.approx(float(torch.linalg.eigvalsh(h).abs().max()), rel=1e-8)
+    assert nn.functional.hardsigmoid is not inertia.diagnostics.products._hardsigmoid  # restored after
     assert "skipped" in report.to_dict() and report.to_dict()["skipped"]
 
 

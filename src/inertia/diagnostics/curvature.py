@@ -46,7 +46,7 @@ from torch import Tensor
 
 from ..validation import check_integer, check_number
 from .lanczos import dot64, lanczos
-from .products import FlatOperator, GaussNewtonProduct, HessianProduct, flatten, math_attention
+from .products import FlatOperator, GaussNewtonProduct, HessianProduct, flatten, twice_differentiable
 
 Params = Iterable[Tensor] | Mapping[str, Tensor]
 LossOrOperator = Callable[[], Tensor] | FlatOperator
@@ -92,7 +92,7 @@ class HessianOperator(FlatOperator):
 
     def __init__(self, loss_fn: Callable[[], Tensor], params: Params, dtype: torch.dtype = torch.float64) -> None:
         names, tensors = _names_and_tensors(params)
-        with math_attention():  # attention's CPU flash kernel has no double backward; its math kernel does
+        with twice_differentiable():  # SDPA's CPU flash kernel and hardsigmoid have no double backward
             loss = loss_fn()
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             shape = f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else ""
@@ -155,7 +155,8 @@ def ggn_vp(
         tensor([18., 18.])
     """
     _, ps = _names_and_tensors(params)
-    out = outputs_fn()
+    with twice_differentiable():
+        out = outputs_fn()
     return GaussNewtonProduct(out, loss_on_outputs(out), ps)(_vector_list(vectors, ps))
 
 

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.func import jacrev, vjp, vmap
 
-from .products import math_attention
+from .products import twice_differentiable
 from .state import preserved
 
 __all__ = [
@@ -320,7 +320,7 @@ def _measuring(model: nn.Module, run: Callable[[], Any]) -> Iterator[None]:
     statistics of the forward pass ``run()`` (held fixed), SDPA through its math kernel; everything
     restored."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    with preserved(model), math_attention():
+    with preserved(model), twice_differentiable():
         stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         if bns:
             model.eval()

@@ -31,7 +31,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -44,6 +44,7 @@ __all__ = [
     "check_scalar_loss",
     "flatten",
     "math_attention",
+    "twice_differentiable",
     "unflatten",
 ]
 
@@ -58,13 +59,39 @@ def math_attention() -> contextlib.AbstractContextManager:
     return sdpa_kernel(SDPBackend.MATH)
 
 
+def _hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """``F.hardsigmoid`` as relu6(x + 3) / 6 from clamp, which has a second derivative (torch's
+    ``hardsigmoid_backward`` has none); the same values (the kernel computes the same operations)."""
+    out = torch.clamp(input + 3.0, 0.0, 6.0) / 6.0
+    return input.copy_(out) if inplace else out
+
+
+@contextlib.contextmanager
+def twice_differentiable() -> Iterator[None]:
+    """Inside the block, a graph recorded has a double backward where torch's default kernels
+    have none: scaled-dot-product attention through its math kernel (the CPU flash kernel, which
+    eval-mode transformers pick, has no double backward) and ``F.hardsigmoid`` (``nn.Hardsigmoid``,
+    MobileNet's squeeze-excite gate) through clamp. ``torch.nn.functional.hardsigmoid`` is swapped
+    for the block's duration (not thread-safe: do not run models in other threads meanwhile)."""
+    import torch.nn.functional as F
+
+    original = F.hardsigmoid
+    F.hardsigmoid = _hardsigmoid  # type: ignore[assignment]
+    try:
+        with math_attention():
+            yield
+    finally:
+        F.hardsigmoid = original  # type: ignore[assignment]
+
+
 def _no_second_derivative(e: RuntimeError) -> ValueError | None:
     """A clear error for an op that torch cannot differentiate twice, or None for other errors."""
     text = str(e)
     if "derivative for" not in text or "is not implemented" not in text:
         return None
     op = text.split("derivative for", 1)[1].split("is not implemented", 1)[0].strip()
-    hint = {"aten::hardsigmoid_backward": " (nn.Hardsigmoid, F.hardsigmoid: e.g. squeeze-excite gates)"}.get(op, "")
+    hint = {"'_cdist_backward'": " (torch.cdist: write the distances with matmul, e.g. torch.cdist(..., "
+            "compute_mode='use_mm_for_euclid_dist'))"}.get(op, "")
     return ValueError(
         f"Hessian-vector products need second derivatives, and torch has none for {op}{hint}: replace that "
         "module for the curvature measurement (e.g. nn.Sigmoid), or use the Gauss-Newton product "

@@ -21,7 +21,7 @@ from .. import init as _init
 from ..diagnostics import curvature
 from ..diagnostics.jacobians import input_output_jacobian_spectrum, layer_jacobian_singular_values
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
-from ..diagnostics.products import math_attention
+from ..diagnostics.products import twice_differentiable
 from ..diagnostics.state import preserved
 from ..diagnostics.trial import TrialRun, constant_prediction_loss, trial_run
 from ..init.fans import rnn_gates
@@ -378,13 +378,15 @@ def measure_curvature(
     closure = lambda: ex.batch_loss(ex.model, CURVATURE_BATCH)  # noqa: E731
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    with preserved(ex.model, ex.params), math_attention():
+    with preserved(ex.model, ex.params), twice_differentiable():
         try:
             eig = curvature.hessian_eigenvalues(
                 closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
             )
             report.lam_max = abs(float(eig.values[0]))
-        except ValueError:  # curvature overflows: reported through the non-finite findings
+        except ValueError as e:  # curvature overflows: reported through the non-finite findings
+            if "non-finite" not in str(e):
+                raise  # e.g. no second derivative: the curvature check is skipped, with why
             report.lam_max = None
         left = []
         for row in report.layers:

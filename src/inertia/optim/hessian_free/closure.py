@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-from ...diagnostics.products import as_tensor_list, check_scalar_loss
+from ...diagnostics.products import as_tensor_list, check_scalar_loss, twice_differentiable
 
 __all__ = ["Evaluation", "call_for_value", "call_with_graph", "parse_result"]
 
@@ -91,7 +91,7 @@ def call_with_graph(closure: Callable[[], Any], what: str = "closure") -> tuple[
     PyTorch's public hook for intercepting tensor methods). Returns the ``Evaluation`` and whether
     the closure called ``backward``. The loss must depend on the parameters (``ValueError``)."""
     mode = _RetainGraph()
-    with torch.enable_grad(), mode:
+    with torch.enable_grad(), mode, twice_differentiable():  # curvature products differentiate it twice
         result = closure()
     evaluation = parse_result(result, what)
     if not evaluation.loss.requires_grad:
