@@ -76,12 +76,12 @@ def twice_differentiable() -> Iterator[None]:
     import torch.nn.functional as F
 
     original = F.hardsigmoid
-    F.hardsigmoid = _hardsigmoid  # type: ignore[assignment]
+    F.hardsigmoid = _hardsigmoid
     try:
         with math_attention():
             yield
     finally:
-        F.hardsigmoid = original  # type: ignore[assignment]
+        F.hardsigmoid = original
 
 
 def _no_second_derivative(e: RuntimeError) -> ValueError | None:
@@ -90,8 +90,10 @@ def _no_second_derivative(e: RuntimeError) -> ValueError | None:
     if "derivative for" not in text or "is not implemented" not in text:
         return None
     op = text.split("derivative for", 1)[1].split("is not implemented", 1)[0].strip()
-    hint = {"'_cdist_backward'": " (torch.cdist: write the distances with matmul, e.g. torch.cdist(..., "
-            "compute_mode='use_mm_for_euclid_dist'))"}.get(op, "")
+    hint = {
+        "'_cdist_backward'": " (torch.cdist: write the distances with matmul, e.g. torch.cdist(..., "
+        "compute_mode='use_mm_for_euclid_dist'))"
+    }.get(op, "")
     return ValueError(
         f"Hessian-vector products need second derivatives, and torch has none for {op}{hint}: replace that "
         "module for the curvature measurement (e.g. nn.Sigmoid), or use the Gauss-Newton product "
