@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from .products import twice_differentiable
 from .state import preserved
 
 __all__ = [
+    "JacobianSpectra",
     "JacobianSpectrum",
     "blocks_of",
     "input_output_jacobian_spectrum",
@@ -115,6 +117,15 @@ class JacobianSpectrum:
     def __repr__(self) -> str:
         shape = "" if self.shape is None else f", jacobian {self.shape[0]}x{self.shape[1]}"
         return f"JacobianSpectrum({self.name!r}, mean={self.mean:.4g}, max={self.max:.4g}, {self.method}{shape})"
+
+
+class JacobianSpectra(list):
+    """The spectra of :func:`layer_jacobian_singular_values`, in forward order; ``skipped``: the
+    blocks left out by its time budget."""
+
+    def __init__(self, items=()) -> None:
+        super().__init__(items)
+        self.skipped: list[str] = []
 
 
 # ---------------------------------------------------------------------------------------------- tensors in calls
@@ -520,7 +531,8 @@ def layer_jacobian_singular_values(
     lanczos_steps: int = 30,
     probes: int = 1,
     generator: torch.Generator | None = None,
-) -> list[JacobianSpectrum]:
+    seconds: float | None = None,
+) -> JacobianSpectra:
     """Singular values of each block Jacobian dh_i/dh_{i-1} at ``examples`` inputs (see the
     module docstring for the blocks, the modes and the cost).
 
@@ -534,6 +546,10 @@ def layer_jacobian_singular_values(
         max_entries: per-example Jacobian entries above which ``"auto"`` estimates.
         lanczos_steps, probes, generator: of the estimate (``generator`` seeds its probes;
             None: a fixed seed, so repeated calls agree).
+        seconds: wall-clock budget: no block is started once it is spent; the blocks left out are
+            named in the result's ``skipped`` (None: no limit).
+
+    Returns a list of :class:`JacobianSpectrum` (a :class:`JacobianSpectra`), in forward order.
     """
     _check(examples, method, max_entries, lanczos_steps, probes)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -548,12 +564,12 @@ def layer_jacobian_singular_values(
             return h
 
         with _measuring(model, lambda: chain(inputs)):
-            h, out = small, []
+            h, out = small, []  # (no time budget: each block's input is the last one's output)
             for name, block in pairs:
                 out.append(spec(name, block, h))
                 with torch.no_grad():
                     h = block(h)
-            return out
+            return JacobianSpectra(out)
     with _measuring(model, lambda: _forward(model, inputs)):
         calls = _trace(model, lambda: _forward(model, small))
         if not calls:
@@ -567,8 +583,12 @@ def layer_jacobian_singular_values(
                     f"no block of {type(model).__name__} takes a floating-point tensor and has parameters; "
                     "name the modules with blocks=[...]"
                 )
-        result = []
+        result = JacobianSpectra()
+        start = time.perf_counter()
         for name, seq in found:
+            if seconds is not None and time.perf_counter() - start > seconds:
+                result.skipped.append(name)
+                continue
 
             def fn(z, seq=seq):
                 for c in seq:

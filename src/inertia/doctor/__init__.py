@@ -125,7 +125,7 @@ def doctor(
     curvature_checks: bool = True,
     trial_steps: int = TRIAL_STEPS,
     trial_seconds: float = 5.0,
-    curvature_seconds: float = 5.0,
+    curvature_seconds: float = 4.0,
     seed: int = 0,
 ) -> DoctorReport:
     """Examine ``model`` on the batch ``inputs`` and return a :class:`DoctorReport`.
@@ -141,12 +141,15 @@ def doctor(
         optimizer: any torch optimizer (its lr, momentum and Nesterov flag are read from its
             first group, and the trial run uses a copy of it with its state). Or pass ``lr``,
             ``momentum``, ``nesterov``.
-        curvature_checks: compute Hessian norms and lam_max (on at most 128 examples).
+        curvature_checks: compute Hessian norms and lam_max (on at most 128 examples; fewer when
+            one forward/backward pass says lam_max would take over half of ``curvature_seconds``).
         trial_steps: updates of the trial run (0: no trial run).
         trial_seconds: wall-clock cap of the trial run; a trial cut short judges divergence only.
             When the trial does not train, candidate fixes are tried for up to 3 more caps.
-        curvature_seconds: after lam_max, per-layer Hessian norms are measured while this much
-            wall clock lasts; the layers left are listed in ``report.skipped``.
+        curvature_seconds: the curvature checks' wall-clock budget: lam_max's examples are cut to
+            fit half of it, then per-layer Hessian norms are measured while it lasts; the layers
+            left are listed in ``report.skipped``. (Layer Jacobians have their own 2 s budget,
+            ``measure.JACOBIAN_SECONDS``, and are estimated by Lanczos above 2**18 entries.)
         seed: for the random probes of the curvature estimates.
 
     Examples:

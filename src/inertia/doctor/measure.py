@@ -44,7 +44,10 @@ __all__ = [
     "stability_bound",
 ]
 
-CURVATURE_BATCH = 128  # examples for the Hessian quantities
+CURVATURE_BATCH = 128  # examples for the Hessian quantities (fewer where the time budget needs it)
+LAM_MAX_PRODUCTS = 12  # Hessian-vector products lam_max's Lanczos run takes, about (tol 1e-2)
+JACOBIAN_SECONDS = 2.0  # no layer-Jacobian block is started after this many seconds
+JACOBIAN_LANCZOS_STEPS = 12  # Lanczos steps of an estimated block spectrum
 TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_doctor_verdicts.py)
 HOPELESS = 1e4  # a trial stops when its loss exceeds this multiple of the first (or is not finite)
 DIVERGED_ABOVE = 10.0  # a trial that ends above this multiple of its first loss diverged
@@ -351,7 +354,12 @@ def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
     """Layer-Jacobian singular values (the blocks of any model, from the embedding output on for
     token models; estimated above ``MAX_ENTRIES`` entries per example) and the input-output
     condition number (floating-point tensor inputs only)."""
-    spectra = layer_jacobian_singular_values(ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES)
+    spectra = layer_jacobian_singular_values(
+        ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES, lanczos_steps=JACOBIAN_LANCZOS_STEPS, seconds=JACOBIAN_SECONDS
+    )
+    if spectra.skipped:
+        why = f"over the Jacobian time budget ({JACOBIAN_SECONDS:g} s): {', '.join(spectra.skipped)}"
+        report.skipped.append(Skipped(f"Jacobian of {len(spectra.skipped)} block(s)", why))
     rows = {r.name: r for r in report.layers}
     for spec in spectra:
         row = rows.get(spec.name)
@@ -369,16 +377,47 @@ def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
     report.input_output_method = io_spec.method
 
 
+def _curvature_batch(ex: Examination, seconds: float | None) -> tuple[int, int]:
+    """The examples for the curvature checks and how many they could have been:
+    :data:`CURVATURE_BATCH` (or all the batch has), fewer when one forward/backward pass on them
+    says lam_max would take more than ``seconds / 2``."""
+    first = next((t for t in _tensors(ex.inputs) if t.dim() > 0), None)
+    n = min(CURVATURE_BATCH, first.shape[0]) if first is not None else CURVATURE_BATCH
+    if seconds is None or first is None or n <= 2:
+        return n, n
+    t0 = time.perf_counter()
+    torch.autograd.grad(ex.batch_loss(ex.model, n), ex.params, allow_unused=True)
+    cost = 3 * LAM_MAX_PRODUCTS * (time.perf_counter() - t0)
+    return (n if cost <= seconds / 2 else max(2, int(n * seconds / 2 / cost))), n
+
+
+def _tensors(batch: Any) -> list[torch.Tensor]:
+    if isinstance(batch, torch.Tensor):
+        return [batch]
+    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else []
+    return [t for t in values if isinstance(t, torch.Tensor)]
+
+
 def measure_curvature(
     ex: Examination, report: DoctorReport, hypers: tuple | None, seed: int, seconds: float | None = None
 ) -> None:
     """lam_max and the quadratic bound, then per-layer Hessian Frobenius norms (Temperoni et al.
     2020) while ``seconds`` of wall clock last (None: no limit); the layers left without one are
-    listed in ``report.skipped`` (the norms are shown, no rule reads them)."""
-    closure = lambda: ex.batch_loss(ex.model, CURVATURE_BATCH)  # noqa: E731
-    gen = torch.Generator().manual_seed(seed)
+    listed in ``report.skipped`` (the norms are shown, no rule reads them).
+
+    With a budget, the examples are cut so that lam_max's Lanczos run (about
+    :data:`LAM_MAX_PRODUCTS` Hessian-vector products, each about 3 forward/backward passes) fits in
+    half of it; ``report.curvature_batch`` says how many were used."""
     start = time.perf_counter()
     with preserved(ex.model, ex.params), twice_differentiable():
+        n, full = _curvature_batch(ex, seconds)
+        report.curvature_batch = n
+        if n < full:
+            report.curvature_note = (
+                f"lam_max and the Hessian norms on {n} examples of {full} (cut to fit curvature_seconds={seconds:g})"
+            )
+        closure = lambda: ex.batch_loss(ex.model, n)  # noqa: E731
+        gen = torch.Generator().manual_seed(seed)
         try:
             eig = curvature.hessian_eigenvalues(
                 closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen

@@ -141,6 +141,8 @@ class DoctorReport:
     trial: dict | None = None
     input_output_condition: float | None = None
     input_output_method: str | None = None  # "exact" or "lanczos" (estimated)
+    curvature_batch: int | None = None  # examples the curvature quantities were measured on
+    curvature_note: str | None = None  # set when curvature_seconds cut those examples
     # per block (diagnostics.layer_jacobian_singular_values): mean, std, max singular value, method, shape
     jacobian_blocks: dict | None = None
     # share of denormal floats among the nonzero entries (0 < |x| < finfo.tiny), where it is largest:
@@ -166,6 +168,8 @@ class DoctorReport:
             "trial": self.trial,
             "input_output_condition": self.input_output_condition,
             "input_output_method": self.input_output_method,
+            "curvature_batch": self.curvature_batch,
+            "curvature_note": self.curvature_note,
             "jacobian_blocks": self.jacobian_blocks,
             "denormal_share": self.denormal_share,
             "denormal_where": self.denormal_where,
@@ -218,6 +222,8 @@ class DoctorReport:
             notes.append(_trial_line(self.trial))
         if self.stability:
             notes.append(stability_line(self.stability))
+        if self.curvature_note:
+            notes.append(self.curvature_note)
         notes += [f"skipped {s.name}: {s.why}" for s in self.skipped]
         return notes
 
