@@ -2,7 +2,9 @@
 on 2 cores), with and without the curvature checks, and the time of one plain
 forward/backward for scale; then on a ResNet18-sized convnet (11.2M parameters, the model of
 ``_curvature_at_scale.py``; batch 16 of 3x32x32, NAG lr 0.1 momentum 0.9, the standard recipe;
-goal: under 15 s). Each doctor call includes its trial run (capped at ``trial_seconds``, 5 s).
+goal: under 15 s); then on each member of the test zoo (tests/zoo.py: ResNet, MobileNet, VGG,
+GPT, BERT, LSTM, GRU, decoder, Conv1d, Conv3d; lr 0.01, momentum 0.9; goal: under 5 s each). Each
+doctor call includes its trial run (capped at ``trial_seconds``, 5 s).
 
     python benchmarks/bench_doctor.py [--quick] [--threads N]
 """
@@ -10,7 +12,9 @@ goal: under 15 s). Each doctor call includes its trial run (capped at ``trial_se
 from __future__ import annotations
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -48,6 +52,19 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         _show(label, times, 5.0, report)
     resnet_case(args.quick)
+    zoo_case()
+
+
+def zoo_case() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from zoo import ZOO
+
+    for name, build in ZOO.items():
+        torch.manual_seed(0)
+        model, x, y, loss = build()
+        t0 = time.perf_counter()
+        report = doctor(model, x, y, loss_fn=loss, lr=0.01, momentum=0.9)
+        _show(f"zoo {name}", [time.perf_counter() - t0], 5.0, report)
 
 
 def _show(label: str, times: list[float], goal: float, report) -> None:
