@@ -99,6 +99,17 @@ def worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
             opt.load_state_dict(ckpt["opt"])
             _steps(ddp, opt, x, y, STEPS - STEPS // 2)
             results[f"resumed-{nesterov}"] = [p.detach().clone() for p in ddp.module.parameters()]
+        # the doctor on rank 0 on the DDP-wrapped model, the other rank waiting: no collective runs
+        ddp = DDP(model())
+        if rank == 0:
+            import inertia
+
+            report = inertia.doctor(ddp, *data(), lr=LR, momentum=0.9, trial_steps=5)
+            results["doctor"] = {"loss": report.loss, "codes": [f.code for f in report.findings]}
+        dist.barrier()
+        opt = optimizer(ddp.parameters(), True)
+        _steps(ddp, opt, x, y, 1)  # DDP still works after it
+        results["after-doctor"] = [p.detach().clone() for p in ddp.module.parameters()]
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()

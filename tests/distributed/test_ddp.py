@@ -1,7 +1,8 @@
 """Momentum under torch.distributed (gloo, 2 processes on this machine, a file rendezvous: no
 port): DDP on halves of the batch equals one process on the whole batch, CM and NAG with a
 momentum schedule; at_theta on the wrapped model; a checkpoint written by rank 0 and resumed on
-every rank continues identically; ZeroRedundancyOptimizer(optimizer_class=Momentum) matches."""
+every rank continues identically; ZeroRedundancyOptimizer(optimizer_class=Momentum) matches; the
+doctor on one rank diagnoses the wrapped module without a collective."""
 
 from __future__ import annotations
 
@@ -69,3 +70,12 @@ def test_zero_redundancy_optimizer_with_momentum_matches_plain_ddp(runs, nestero
     for rank in runs:
         for got, want in zip(rank[f"zero-{nesterov}"], rank[f"ddp-{nesterov}"], strict=True):
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_the_doctor_on_one_rank_diagnoses_the_wrapped_module_and_runs_no_collective(runs):
+    import inertia
+
+    plain = inertia.doctor(W.model(), *W.data(), lr=W.LR, momentum=0.9, trial_steps=5)
+    assert runs[0]["doctor"] == {"loss": plain.loss, "codes": [f.code for f in plain.findings]}
+    for a, b in zip(runs[0]["after-doctor"], runs[1]["after-doctor"], strict=True):  # DDP kept in step
+        assert torch.equal(a, b)

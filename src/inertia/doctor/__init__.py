@@ -80,6 +80,17 @@ def _default_loss(out: torch.Tensor, targets: torch.Tensor | None) -> torch.Tens
     return nn.functional.mse_loss(out, targets.to(out.dtype).reshape(out.shape))
 
 
+def _unwrap(model: Any) -> Any:
+    """The module inside ``DistributedDataParallel`` / ``DataParallel``: the doctor measures it
+    alone, in this process, so the wrapper's gradient all-reduce and the process group are not
+    touched (no collective runs; call it on one rank or on all)."""
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    while isinstance(model, (DataParallel, DistributedDataParallel)):
+        model = model.module
+    return model
+
+
 def _check_inputs(
     model: Any, inputs: Any, trial_steps: int, trial_seconds: float, curvature_seconds: float
 ) -> list[torch.Tensor]:
@@ -163,6 +174,7 @@ def doctor(
         >>> report.top.code
         'unstable_lr'
     """
+    model = _unwrap(model)
     params = _check_inputs(model, inputs, trial_steps, trial_seconds, curvature_seconds)
 
     def loss_of(out: Any, tgt: Any) -> torch.Tensor:
