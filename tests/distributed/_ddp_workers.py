@@ -113,3 +113,38 @@ def worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+
+
+QUANTITIES = ["layer_stats", "hessian_top_eigenvalue", "hessian_trace", "weight_norms"]
+
+
+def monitored(net, x, y, path, wrap=None):
+    """Train with a Monitor of ``QUANTITIES`` every 2 steps; ``wrap``: the DDP wrapper to train through."""
+    from inertia.diagnostics import Monitor
+
+    mon = Monitor(net, QUANTITIES, every=2, loss_fn=lambda: loss_of(net, x, y), probes=4, path=path)
+    trained = wrap if wrap is not None else net
+    opt = optimizer(trained.parameters(), True)
+    for step in range(STEPS):
+        opt.zero_grad()
+        loss_of(trained, x, y).backward()
+        mon.step(step)
+        opt.step()
+    mon.close()
+    return (mon.read_records() if mon.path else mon.records), [p.detach().clone() for p in net.parameters()]
+
+
+def monitor_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        x, y = data()
+        x, y = x.chunk(world)[rank], y.chunk(world)[rank]
+        ddp = DDP(model())
+        records, params = monitored(ddp.module, x, y, os.path.join(out_dir, "monitor.jsonl"), wrap=ddp)
+        torch.save({"records": records, "params": params}, os.path.join(out_dir, f"monitor-rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()

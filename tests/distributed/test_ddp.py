@@ -79,3 +79,40 @@ def test_the_doctor_on_one_rank_diagnoses_the_wrapped_module_and_runs_no_collect
     assert runs[0]["doctor"] == {"loss": plain.loss, "codes": [f.code for f in plain.findings]}
     for a, b in zip(runs[0]["after-doctor"], runs[1]["after-doctor"], strict=True):  # DDP kept in step
         assert torch.equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    out = tmp_path_factory.mktemp("monitor")
+    spawn(W.monitor_worker, (str(out / "rendezvous"), str(out)))
+    ranks = [torch.load(out / f"monitor-rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return ranks, out
+
+
+def test_the_monitor_under_ddp_records_the_global_batch_on_rank_0_only(monitored, tmp_path):
+    ranks, out = monitored
+    records, params = W.monitored(W.model(), *W.data(), tmp_path / "one.jsonl")  # one process, whole batch
+    for a, b in zip(ranks[0]["params"], params, strict=True):  # training unchanged by the Monitor
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+    assert ranks[1]["records"] == [] and len(ranks[0]["records"]) == len(records) == W.STEPS // 2
+    assert len((out / "monitor.jsonl").read_text().splitlines()) == W.STEPS // 2  # written by rank 0 alone
+    for got, want in zip(ranks[0]["records"], records, strict=True):
+        assert got["step"] == want["step"]
+        mine = {(r["layer"], r["kind"]): r for r in got["layers"]}
+        assert set(mine) == {(r["layer"], r["kind"]) for r in want["layers"]}
+        for r in want["layers"]:  # tensors this small are sampled whole: every statistic is the global one
+            g = mine[(r["layer"], r["kind"])]
+            assert g["numel"] == r["numel"], (r["layer"], r["kind"])
+            for key in ("mean", "std", "p2", "p98"):
+                assert g[key] == pytest.approx(r[key], rel=1e-9, abs=1e-15), (r["layer"], r["kind"], key)
+            assert g["hist"] == r["hist"]
+        for key in ("hessian_top_eigenvalue", "hessian_trace"):  # of the global loss
+            assert got[key] == pytest.approx(want[key], rel=1e-8)
+        assert got["weight_norms"] == pytest.approx(want["weight_norms"], rel=1e-12)
+
+
+def test_distributed_true_without_a_process_group_is_a_clear_error():
+    from inertia.diagnostics import Monitor
+
+    with pytest.raises(ValueError, match="distributed=True needs an initialized torch.distributed process group"):
+        Monitor(W.model(), ["weight_norms"], distributed=True)

@@ -245,6 +245,9 @@ class LayerStats:
             ``"weight_grad"`` to record. Default: all but ``"preactivation"`` when the model has
             activation modules (their outputs carry the same information, and each kind costs
             time), all four when it has none (activations written as functions).
+        distributed: records of the global batch under ``torch.distributed`` (every process
+            must call ``collect`` at the same steps; :mod:`.distributed`). The Monitor sets it
+            under a process group; the doctor and ``layer_stats`` never do (they may run on one rank).
 
     Use ``with LayerStats(model) as ls:`` or call ``remove()``. After a forward/backward at an
     active step, ``collect(step)`` returns (and, while ``keep_records`` is true, appends to
@@ -261,8 +264,13 @@ class LayerStats:
         histograms: bool = True,
         max_sample: int = 2048,
         kinds: Iterable[str] | None = None,
+        distributed: bool = False,
     ) -> None:
         self.model = model
+        # under torch.distributed: records of the global batch (diagnostics.distributed); weight
+        # gradients read from .grad at collect, after DDP has averaged them
+        self.distributed = bool(distributed)
+        self._weights: list[tuple[str, torch.Tensor]] = []
         if kinds is None:
             has_act = any(isinstance(m, ACTIVATION_TYPES) for m in model.modules())
             kinds = [k for k in self.KINDS if not (has_act and k == "preactivation")]
@@ -295,7 +303,9 @@ class LayerStats:
             self._handles.append(m.register_forward_hook(self._forward_hook(name, m)))
             if _is_param_layer(m) and "weight_grad" in self.kinds:
                 for pname, p in m.named_parameters(recurse=False):
-                    if p.dim() >= 2:
+                    if p.dim() >= 2 and self.distributed:
+                        self._weights.append((f"{name}.{pname}" if name else pname, p))
+                    elif p.dim() >= 2:
                         self._handles.append(
                             p.register_hook(self._grad_hook(f"{name}.{pname}" if name else pname, "weight_grad"))
                         )
@@ -339,6 +349,13 @@ class LayerStats:
         pending, self._pending = self._pending, []
         self._calls = {}
         out: list[dict] = []
+        if self.distributed:
+            from .distributed import combine_pending
+
+            for wname, w in self._weights:  # DDP's averaged gradient: the global one, the same everywhere
+                if w.grad is not None:
+                    pending.append((wname, "weight_grad", 0, *_measure(w.grad, self.max_sample, self._scratch)))
+            pending = combine_pending(pending, self.max_sample)  # a collective: every process calls collect
         if pending:
             rows = _summaries(
                 [p[4] for p in pending], [p[5] for p in pending], [p[2] for p in pending], self.bins, self.histograms

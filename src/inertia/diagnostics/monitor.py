@@ -52,7 +52,12 @@ def _curv_params(mon: Monitor, step: int, loss_fn: Callable) -> curvature.Hessia
     users = sum(q in (_top_eig, _frob, _trace) for q in mon.quantities) or 1
     held = mon.__dict__.get("_curvature_operator")
     if held is None or held[0] != step:
-        held = [step, curvature.HessianOperator(loss_fn, mon.curvature_params), users]
+        op = curvature.HessianOperator(loss_fn, mon.curvature_params)
+        if mon.distributed:  # the global loss's Hessian: products averaged over the processes
+            from .distributed import averaged_product
+
+            op.product = averaged_product(op.product)
+        held = [step, op, users]
     held[2] -= 1
     mon.__dict__["_curvature_operator"] = held if held[2] > 0 else None
     return held[1]
@@ -128,6 +133,12 @@ class Monitor:
             forward and backward pass on this batch (the model in eval mode, the training
             gradients in ``.grad`` kept as they were) instead of from the training step, as Glorot
             & Bengio measure them on 300 fixed test images. ``None``: the training minibatch.
+        distributed: under ``torch.distributed`` (data parallel; None: when a process group of
+            more than one process is initialized): layer statistics and curvature of the global
+            batch and loss (:mod:`.distributed`), records kept and written by rank 0 only. Every
+            process must call :meth:`step` at the same steps; give the Monitor the module inside
+            ``DistributedDataParallel`` (``ddp.module``) and a ``loss_fn`` that runs it on this
+            process's shard (through it, not the wrapper, so no gradient all-reduce fires).
     """
 
     def __init__(
@@ -144,6 +155,7 @@ class Monitor:
         seed: int = 0,
         probe: tuple | None = None,
         keep: int | None = None,
+        distributed: bool | None = None,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
@@ -153,6 +165,15 @@ class Monitor:
             isinstance(probe, tuple) and len(probe) == 2 and isinstance(probe[0], torch.Tensor) and callable(probe[1])
         ):
             raise ValueError(f"probe must be (inputs tensor, loss_fn) or None, got {type(probe).__name__}")
+        from .distributed import world
+
+        place = world() if distributed is None or distributed else None
+        if distributed and place is None:
+            raise ValueError("distributed=True needs an initialized torch.distributed process group of 2+ processes")
+        self.distributed = place is not None
+        self.rank = place[0] if place is not None else 0
+        if self.rank != 0:  # records of the global batch are the same on every process: rank 0 keeps them
+            path, keep = None, 0
         self.probe = probe
         self.model, self.every, self.loss_fn, self.inputs, self.probes = model, every, loss_fn, inputs, probes
         self.curvature_params = (
@@ -167,7 +188,7 @@ class Monitor:
             if callable(q):
                 self.quantities.append(q)
             elif q == "layer_stats":
-                self.layer_stats = LayerStats(model, histograms=histograms)
+                self.layer_stats = LayerStats(model, histograms=histograms, distributed=self.distributed)
             else:
                 self.quantities.append(QUANTITIES.get(q))
         self.records: list[dict] = []

@@ -59,7 +59,9 @@ class MonitorSession:
     def start(self, model: nn.Module) -> Monitor:
         """A fresh Monitor on ``model`` (the previous one, from an earlier run, is closed)."""
         self.close()
-        self.monitor = Monitor(model, self.quantities, every=self.every, **self.monitor_kwargs)
+        # built on global rank 0 alone: its records are that process's, and it must run no collective
+        kwargs = {"distributed": False, **self.monitor_kwargs}
+        self.monitor = Monitor(model, self.quantities, every=self.every, **kwargs)
         self._last_step = None
         return self.monitor
 
