@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from torch.func import jacrev, vjp, vmap
 
+from .batches import call, head
 from .products import twice_differentiable
 from .state import preserved
 
@@ -197,7 +198,17 @@ class _Call:
         return out
 
 
-def _trace(model: nn.Module, call: Callable[[], Any]) -> list[_Call]:
+@contextlib.contextmanager
+def _removed_after(handles: list) -> Iterator[None]:
+    """Hook handles removed when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _trace(model: nn.Module, run: Callable[[], Any]) -> list[_Call]:
     """Every module call of one forward pass, in order, with its parent call (index 0: the model)."""
     names = {id(m): n for n, m in model.named_modules()}
     calls: list[_Call] = []
@@ -217,16 +228,10 @@ def _trace(model: nn.Module, call: Callable[[], Any]) -> list[_Call]:
     def post(mod, args, kwargs, out):
         calls[stack.pop()].out = out
 
-    handles = []
-    for m in model.modules():
-        handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
-        handles.append(m.register_forward_hook(post, with_kwargs=True))
-    try:
-        with torch.no_grad():
-            call()
-    finally:
-        for h in handles:
-            h.remove()
+    handles = [m.register_forward_pre_hook(pre, with_kwargs=True) for m in model.modules()]
+    handles += [m.register_forward_hook(post, with_kwargs=True) for m in model.modules()]
+    with _removed_after(handles), torch.no_grad():
+        run()
     return calls
 
 
@@ -306,25 +311,6 @@ def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
 # ---------------------------------------------------------------------------------------------- the measuring mode
 
 
-def _rows(inputs: Any, k: int) -> Any:
-    """The first ``k`` examples of a batch (a tensor, or a tuple/dict of them)."""
-    if isinstance(inputs, torch.Tensor):
-        return inputs[:k].detach()
-    if isinstance(inputs, (tuple, list)):
-        return type(inputs)(_rows(v, k) for v in inputs)
-    if isinstance(inputs, dict):
-        return {key: _rows(v, k) for key, v in inputs.items()}
-    return inputs
-
-
-def _forward(model: nn.Module, inputs: Any) -> Any:
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
-
-
 @contextlib.contextmanager
 def _measuring(model: nn.Module, run: Callable[[], Any]) -> Iterator[None]:
     """Eval mode (no dropout), BatchNorm layers that were training normalizing by the batch
@@ -343,13 +329,8 @@ def _measuring(model: nn.Module, run: Callable[[], Any]) -> Iterator[None]:
                 dims = [d for d in range(x.dim()) if d != 1]
                 stats[id(mod)] = (x.mean(dims), x.var(dims, unbiased=False))
 
-            handles = [m.register_forward_pre_hook(grab) for m in bns]
-            try:
-                with torch.no_grad():
-                    run()
-            finally:
-                for h in handles:
-                    h.remove()
+            with _removed_after([m.register_forward_pre_hook(grab) for m in bns]), torch.no_grad():
+                run()
         model.eval()
         missing = []  # BatchNorm without running statistics: temporary buffers
         with torch.no_grad():
@@ -554,7 +535,7 @@ def layer_jacobian_singular_values(
     _check(examples, method, max_entries, lanczos_steps, probes)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     spec = lambda name, fn, h: _spectrum(name, fn, h, method, max_entries, lanczos_steps, probes, gen)  # noqa: E731
-    small = _rows(inputs, examples)
+    small = head(inputs, examples)
     if blocks is not None and len(blocks) and all(isinstance(b, tuple) for b in blocks):
         pairs: list[tuple[str, nn.Module]] = list(blocks)  # type: ignore[arg-type]
 
@@ -570,8 +551,8 @@ def layer_jacobian_singular_values(
                 with torch.no_grad():
                     h = block(h)
             return JacobianSpectra(out)
-    with _measuring(model, lambda: _forward(model, inputs)):
-        calls = _trace(model, lambda: _forward(model, small))
+    with _measuring(model, lambda: call(model, inputs)):
+        calls = _trace(model, lambda: call(model, small))
         if not calls:
             raise ValueError("the model ran no module")
         if blocks is not None:

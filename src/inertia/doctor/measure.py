@@ -19,6 +19,7 @@ from torch import nn
 
 from .. import init as _init
 from ..diagnostics import curvature
+from ..diagnostics.batches import call, head
 from ..diagnostics.jacobians import input_output_jacobian_spectrum, layer_jacobian_singular_values
 from ..diagnostics.layers import ACTIVATION_TYPES, LayerStats
 from ..diagnostics.products import twice_differentiable
@@ -75,25 +76,6 @@ class Examination:
         x = self.inputs if n is None else head(self.inputs, n)
         t = self.targets if (n is None or self.targets is None) else self.targets[:n]
         return self.loss_of(output_tensor(call(model, x)), t)
-
-
-# -- batches: a tensor, a tuple of tensors (model(*batch)) or a dict (model(**batch), HF style) ---
-def call(model: nn.Module, inputs: Any) -> Any:
-    """``model(inputs)``, ``model(*inputs)`` for a tuple or list, ``model(**inputs)`` for a dict."""
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
-
-
-def head(inputs: Any, n: int) -> Any:
-    """The first ``n`` examples of every tensor of the batch (other values as they are)."""
-    if isinstance(inputs, dict):
-        return {k: head(v, n) for k, v in inputs.items()}
-    if isinstance(inputs, (tuple, list)):
-        return type(inputs)(head(v, n) for v in inputs)
-    return inputs[:n] if isinstance(inputs, torch.Tensor) else inputs
 
 
 def batch_tensors(inputs: Any) -> list[torch.Tensor]:

@@ -104,6 +104,34 @@ class MonitorSession:
         return self.monitor.records
 
 
+class CallbackBase:
+    """What both callbacks share: the session, ``monitor``, ``records`` and ``close``."""
+
+    def __init__(
+        self,
+        quantities: Sequence[str | Callable] = ("layer_stats",),
+        every: int = 10,
+        on_record: Callable[[dict], Any] | None = None,
+        **monitor_kwargs: Any,
+    ) -> None:
+        super().__init__()  # the framework's callback base
+        self._session = MonitorSession(quantities, every, on_record, monitor_kwargs)
+
+    @property
+    def monitor(self) -> Monitor | None:
+        """The Monitor of the latest run (``None`` before the first)."""
+        return self._session.monitor
+
+    @property
+    def records(self) -> list[dict]:
+        """The latest run's records: ``monitor.records``, or with ``path``, everything the Monitor wrote there."""
+        return self._session.records
+
+    def close(self) -> None:
+        """Close the Monitor now (the end-of-training hook does it; this is for a run stopped from outside)."""
+        self._session.close()
+
+
 def subclass_of(base: type, body: type, module: str) -> type:
     """``class <body's name>(body, base)`` made now, in ``module``: how the callbacks derive from a framework's base
     class only when first used, so that importing their module does not import the framework (seconds)."""

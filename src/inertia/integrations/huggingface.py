@@ -25,11 +25,9 @@ without it (tested with dropout).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..diagnostics.monitor import Monitor
-from ._session import MonitorSession, subclass_of
+from ._session import CallbackBase, subclass_of
 
 __all__ = ["MonitorCallback"]
 
@@ -48,7 +46,7 @@ def _callback_base() -> type:
     return TrainerCallback
 
 
-class _MonitorCallback:
+class _MonitorCallback(CallbackBase):
     """Records ``quantities`` every ``every`` optimizer steps of ``Trainer.train``; see the module docstring for when.
 
     Args:
@@ -66,25 +64,6 @@ class _MonitorCallback:
     >>> cb.monitor is None, cb.records
     (True, [])
     """
-
-    def __init__(
-        self,
-        quantities: Sequence[str | Callable] = ("layer_stats",),
-        every: int = 10,
-        on_record: Callable[[dict], Any] | None = None,
-        **monitor_kwargs: Any,
-    ) -> None:
-        self._session = MonitorSession(quantities, every, on_record, monitor_kwargs)
-
-    @property
-    def monitor(self) -> Monitor | None:
-        """The Monitor of the latest ``train()`` (``None`` before the first)."""
-        return self._session.monitor
-
-    @property
-    def records(self) -> list[dict]:
-        """The latest run's records: ``monitor.records``, or with ``path``, everything the Monitor wrote there."""
-        return self._session.records
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
@@ -104,10 +83,6 @@ class _MonitorCallback:
         self._session.pause()
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._session.close()
-
-    def close(self) -> None:
-        """Close the Monitor now (``on_train_end`` does it; this is for a run that raised)."""
         self._session.close()
 
 

@@ -25,11 +25,9 @@ to one without it (tested with dropout and ``deterministic=True``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..diagnostics.monitor import Monitor
-from ._session import MonitorSession, subclass_of
+from ._session import CallbackBase, subclass_of
 
 __all__ = ["MonitorCallback"]
 
@@ -45,7 +43,7 @@ def _callback_base() -> type:
     return Callback
 
 
-class _MonitorCallback:
+class _MonitorCallback(CallbackBase):
     """Records ``quantities`` every ``every`` optimizer steps of ``Trainer.fit``; see the module docstring for when.
 
     Args:
@@ -64,26 +62,6 @@ class _MonitorCallback:
     (True, [])
     """
 
-    def __init__(
-        self,
-        quantities: Sequence[str | Callable] = ("layer_stats",),
-        every: int = 10,
-        on_record: Callable[[dict], Any] | None = None,
-        **monitor_kwargs: Any,
-    ) -> None:
-        super().__init__()  # Lightning's Callback
-        self._session = MonitorSession(quantities, every, on_record, monitor_kwargs)
-
-    @property
-    def monitor(self) -> Monitor | None:
-        """The Monitor of the latest fit (``None`` before the first)."""
-        return self._session.monitor
-
-    @property
-    def records(self) -> list[dict]:
-        """The latest fit's records: ``monitor.records``, or with ``path``, everything the Monitor wrote there."""
-        return self._session.records
-
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:
             self._session.start(pl_module)
@@ -101,10 +79,6 @@ class _MonitorCallback:
         self._session.close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        self._session.close()
-
-    def close(self) -> None:
-        """Close the Monitor now (``on_fit_end`` does it; this is for a fit stopped from outside)."""
         self._session.close()
 
 
