@@ -515,21 +515,47 @@ def sweep_cmd(
     name: str | None = typer.Option(None, "--name", help="sweep folder name (default: from the grid)"),
     out: Path = typer.Option(Path("runs"), "--out", help="the sweep is written to OUT/<experiment>/<name>/"),
     resume: bool = typer.Option(False, "--resume", help="keep finished trials, re-run unfinished ones"),
-    metric: str = typer.Option("train_error", "--metric", help="metric the table ranks learning rates by"),
+    metric: str = typer.Option(
+        "train_error", "--metric", help="metric the table ranks learning rates by, and --scheduler compares"
+    ),
     set_: list[str] = typer.Option([], "--set", help="override a base-config field (repeatable)"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar and no table"),
+    search: str = typer.Option(
+        "grid", "--search", help="grid (every --grid point) or random (--samples points of --space, times the grid)"
+    ),
+    space: list[str] = typer.Option(
+        [], "--space", help="with --search random: key=loguniform(lo,hi), uniform(lo,hi), randint(lo,hi), choice(a,b)"
+    ),
+    samples: int | None = typer.Option(None, "--samples", help="with --search random: how many points to draw"),
+    search_seed: int = typer.Option(0, "--search-seed", help="with --search random: the sampler's seed"),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="with --backend ray: asha or median, stopping trials whose --metric is poor"
+    ),
+    mode: str = typer.Option("min", "--mode", help="with --scheduler: min or max of --metric is better"),
+    grace_period: int | None = typer.Option(
+        None, "--grace-period", help="with --scheduler: updates before a trial can be stopped (default 2 evaluations)"
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="with --backend ray: an existing Ray cluster, HOST:PORT (default: start a local one)"
+    ),
+    resources_per_trial: str | None = typer.Option(
+        None, "--resources-per-trial", help="with --backend ray: e.g. cpu=2,gpu=0.5 (default cpu=1)"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress and no table"),
 ):
-    """Run every combination of --grid values times --seeds, then print the best-lr table.
+    """Run every combination of --grid values times --seeds (or a random search), then print the best-lr table.
 
     Examples: inertia sweep c.yaml --grid optimizer.lr=0.05,0.01,0.005 --grid schedule.mu_max=0,0.9,0.99 --seeds 3
               inertia sweep c.yaml --grid optimizer.lr=0.1,0.01 --name lr-grid --resume --quiet
+              inertia sweep c.yaml --search random --space 'optimizer.lr=loguniform(1e-4,1e-1)' --samples 12 \\
+                  --backend ray --scheduler asha --metric train_error
     """
     import importlib.util
 
-    from rich.progress import Progress
     from rich.table import Table
 
+    from . import progress as _progress
     from .experiments.config import check_path_component, load
+    from .experiments.search import parse_space, sample_points
     from .experiments.sweep import parse_grid, run_sweep
 
     if workers is not None:
@@ -537,15 +563,19 @@ def sweep_cmd(
     check_integer("--seeds", seeds, lo=1)
     if name is not None:
         check_path_component("--name", name)
+    tune = _tune_options(
+        backend, search, space, samples, scheduler, metric, mode, grace_period, address, resources_per_trial
+    )
     if backend == "ray" and importlib.util.find_spec("ray") is None:
         raise UsageError("--backend ray needs Ray Tune: pip install 'inertia[ray]'")
     base = load(config, _parse_overrides(set_))
     g = parse_grid(grid)
-    known = _trial_metrics(base, g, seeds)
+    sp = parse_space(space) if search == "random" else None
+    points = sample_points(sp, samples, search_seed) if sp is not None and samples is not None else None
+    known = _trial_metrics(base, g, seeds, points)
     if metric not in known:
         raise UsageError(f"--metric {metric!r} is not a metric of these trials; accepted: {', '.join(known)}")
-    with Progress(disable=quiet, console=err_console, transient=True) as bar:
-        task = bar.add_task("trials", total=None)
+    with _progress.reporting(f"sweep {name or base.experiment}", quiet=quiet):
         res = run_sweep(
             base,
             g,
@@ -555,7 +585,10 @@ def sweep_cmd(
             backend,
             workers,
             resume,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            space=sp,
+            samples=samples,
+            search_seed=search_seed,
+            tune=tune,
         )
     rows = res.table(metric)
     if not quiet and rows:
@@ -568,7 +601,40 @@ def sweep_cmd(
         raise typer.Exit(code=1)
 
 
-def _trial_metrics(base, grid: dict, seeds: int) -> list[str]:
+def _tune_options(backend, search, space, samples, scheduler, metric, mode, grace_period, address, resources_per_trial):
+    """Check the sweep's search and Ray options together (one ``error:`` line for any clash);
+    the :class:`TuneOptions` for the ray backend, or None."""
+    from .experiments.sweep import TuneOptions, parse_resources
+
+    if search not in ("grid", "random"):
+        hint = " (optuna is not built in; Tune's random search is --search random)" if search == "optuna" else ""
+        raise UsageError(f"--search must be grid or random, got {search!r}{hint}")
+    if search == "random" and (not space or samples is None):
+        raise UsageError("--search random needs --space key=loguniform(lo,hi) (repeatable) and --samples N")
+    if search == "grid" and (space or samples is not None):
+        raise UsageError("--space and --samples belong to a random search: add --search random")
+    if samples is not None:
+        check_integer("--samples", samples, lo=1)
+    ray_only = {"--scheduler": scheduler, "--address": address, "--resources-per-trial": resources_per_trial}
+    for flag, value in ray_only.items():
+        if value is not None and backend != "ray":
+            raise UsageError(f"{flag} needs --backend ray, got --backend {backend}")
+    if grace_period is not None and scheduler is None:
+        raise UsageError("--grace-period belongs to a --scheduler (asha or median)")
+    tune = None
+    if backend == "ray" and (scheduler or address or resources_per_trial):
+        tune = TuneOptions(
+            scheduler=scheduler,
+            metric=metric,
+            mode=mode,
+            grace_period=grace_period,
+            address=address,
+            resources=parse_resources(resources_per_trial) if resources_per_trial else None,
+        )
+    return tune
+
+
+def _trial_metrics(base, grid: dict, seeds: int, points: list[dict] | None = None) -> list[str]:
     """Build every distinct trial of the sweep (seeds aside) once, before any runs (a ConfigError
     names the grid point); returns the metric names all trials record."""
     from .experiments.components import dry_build
@@ -577,7 +643,7 @@ def _trial_metrics(base, grid: dict, seeds: int) -> list[str]:
     from .experiments.sweep import expand
 
     metrics: dict = {}
-    for _, over, cfg in expand(base, grid, seeds):
+    for _, over, cfg in expand(base, grid, seeds, points):
         key = to_json({k: v for k, v in cfg.to_dict().items() if k != "seed"}, sort_keys=True)
         if key not in metrics:
             try:

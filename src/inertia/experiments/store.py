@@ -62,7 +62,7 @@ __all__ = [
     "write_jsonl",
 ]
 
-STATUSES = ("running", "completed", "diverged", "failed")
+STATUSES = ("running", "completed", "diverged", "failed", "stopped")  # stopped: early, by a sweep's scheduler
 LOCK_FILE = ".lock"
 
 

@@ -24,6 +24,7 @@ local pool, with the trials that share data, model and batch size trained as one
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import math
@@ -108,20 +109,25 @@ def _check_grid(grid: dict, seeds: int) -> None:
         )
 
 
-def expand(base: Config, grid: dict, seeds: int = 1) -> list[tuple[str, dict, Config]]:
-    """Every (trial id, overrides, config) of the grid times seeds 0..seeds-1 (offset by the base
-    seed), or times the grid's own ``seed`` values when it has that key. All configs are
-    validated here, before any trial starts."""
+def expand(
+    base: Config, grid: dict, seeds: int = 1, points: list[dict] | None = None
+) -> list[tuple[str, dict, Config]]:
+    """Every (trial id, overrides, config) of the grid times ``points`` (a random search's sampled
+    points, :func:`~inertia.experiments.search.sample_points`; keys disjoint from the grid's) times
+    seeds 0..seeds-1 (offset by the base seed), or times the grid's own ``seed`` values when it has
+    that key. All configs are validated here, before any trial starts."""
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds must be a positive integer, got {seeds!r}")
     _check_grid(grid, seeds)
+    for key in sorted({k for p in points or [] for k in p} & (set(grid) | {"seed"})):
+        raise ConfigError(f"key {key!r} is both on the grid and in the search space; give it in one of them")
     seed_values = list(grid["seed"]) if "seed" in grid else [base.seed + s for s in range(seeds)]
     keys = [k for k in grid if k != "seed"]
     trials: list = []
     ids: dict = {}
-    for combo in itertools.product(*(grid[k] for k in keys)):
+    for combo, point in itertools.product(itertools.product(*(grid[k] for k in keys)), points or [{}]):
         for seed in seed_values:
-            over = {**dict(zip(keys, combo, strict=False)), "seed": seed}
+            over = {**dict(zip(keys, combo, strict=False)), **point, "seed": seed}
             d = base.to_dict()
             for k, v in over.items():
                 set_dotted(d, k, v)
@@ -172,7 +178,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="inertia-exit-with-parent", daemon=True).start()
 
 
-def _run_trial(args) -> dict:
+def _run_trial(args, progress: Callable[[int, int, dict], None] | None = None) -> dict:
     cfg_dict, run_dir = args
     import torch
 
@@ -180,7 +186,7 @@ def _run_trial(args) -> dict:
     from .train import train
 
     try:
-        res = train(from_dict(cfg_dict), run_dir, resume=True)
+        res = train(from_dict(cfg_dict), run_dir, resume=True, progress=progress)
         return {"status": res.status, "metrics": dict(res), "message": res.message}
     except Exception as e:  # noqa: BLE001 - a failed trial is recorded; the sweep goes on
         return {"status": "failed", "metrics": {}, "message": f"{type(e).__name__}: {e}"}
@@ -207,16 +213,19 @@ class SweepResult:
     def table(self, metric: str = "train_error", lr_key: str = "optimizer.lr") -> list[dict]:
         """Sutskever et al.'s table form: for each setting of the other grid keys, the best lr
         (lowest mean final ``metric`` over seeds, diverged trials counting as infinite), with the
-        mean and standard deviation over seeds. Failed trials are left out of the ranking and
+        mean and standard deviation over seeds. Failed trials, and trials a scheduler stopped
+        early (``stopped``, a column only when there are any), are left out of the ranking and
         counted; a setting where no lr has a finite mean names no best lr (``None``)."""
         groups: dict = {}
         failed: dict = {}
+        stopped: dict = {}
         for t in self.trials:
             over = {k: v for k, v in t["overrides"].items() if k != "seed"}
             setting = tuple(sorted((k, repr(v)) for k, v in over.items() if k != lr_key))
             by_lr = groups.setdefault(setting, {})
-            if t["status"] == "failed":
-                failed[setting] = failed.get(setting, 0) + 1
+            if t["status"] in ("failed", "stopped"):
+                counts = failed if t["status"] == "failed" else stopped
+                counts[setting] = counts.get(setting, 0) + 1
                 continue
             value = t["metrics"].get(metric, t["metrics"].get("train_loss")) if t["status"] == "completed" else math.inf
             by_lr.setdefault(over.get(lr_key), []).append(float(value) if value is not None else math.inf)
@@ -235,12 +244,78 @@ class SweepResult:
                     "seeds": len(vals),
                     "diverged": sum(1 for v in itertools.chain(*by_lr.values()) if not math.isfinite(v)),
                     "failed": failed.get(setting, 0),
+                    **({"stopped": stopped.get(setting, 0)} if stopped else {}),
                 }
             )
         return rows
 
 
 BACKENDS = ("local", "ray", "stacked")
+FINISHED = ("completed", "diverged", "stopped")  # statuses a resumed sweep keeps as they are
+SCHEDULERS = ("asha", "median")
+RESOURCE_NAMES = ("cpu", "gpu", "memory")
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """What the ``ray`` backend asks of Ray Tune beyond running the trials.
+
+    Attributes:
+        scheduler: ``"asha"`` (asynchronous successive halving) or ``"median"`` (the median
+            stopping rule) stops trials whose ``metric`` is poor at an evaluation; every
+            evaluation is reported to Tune. A stopped trial has status ``stopped``, its metrics
+            those of its last evaluation; it is never ranked and a resumed sweep keeps it.
+            ``None``: every trial runs to its end.
+        metric, mode: what the scheduler compares (``"min"`` or ``"max"``); a non-finite value
+            (a diverged trial) counts as the worst.
+        grace_period: updates a trial runs before it can be stopped (default: two evaluations).
+        address: an existing Ray cluster (``HOST:PORT``); ``None`` starts a local one.
+        resources: per trial, e.g. ``{"cpu": 2, "gpu": 0.5}`` (default one CPU).
+    """
+
+    scheduler: str | None = None
+    metric: str = "train_error"
+    mode: str = "min"
+    grace_period: int | None = None
+    address: str | None = None
+    resources: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"scheduler must be one of {', '.join(SCHEDULERS)} (or none), got {self.scheduler!r}")
+        if self.mode not in ("min", "max"):
+            raise ConfigError(f"mode must be 'min' or 'max', got {self.mode!r}")
+        if self.grace_period is not None and (
+            not isinstance(self.grace_period, int) or isinstance(self.grace_period, bool) or self.grace_period < 1
+        ):
+            raise ConfigError(f"grace_period must be a positive number of updates, got {self.grace_period!r}")
+        for name, amount in (self.resources or {}).items():
+            ok = isinstance(amount, (int, float)) and not isinstance(amount, bool) and math.isfinite(amount)
+            if not isinstance(name, str) or not name or not ok or amount < 0:
+                raise ConfigError(
+                    f"resources per trial must map names ({', '.join(RESOURCE_NAMES)} or a custom resource) to "
+                    f"non-negative numbers, got {name!r}: {amount!r}"
+                )
+        if self.resources is not None and not any(self.resources.values()):
+            raise ConfigError(f"resources per trial ask for nothing ({self.resources!r}); give at least cpu=1")
+
+
+def parse_resources(text: str) -> dict:
+    """``"cpu=2,gpu=0.5"`` -> {"cpu": 2.0, "gpu": 0.5} (checked by :class:`TuneOptions`)."""
+    out: dict = {}
+    for item in (t.strip() for t in text.split(",")):
+        name, eq, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = None
+        if not eq or not name.strip() or amount is None:
+            raise ConfigError(f"resources {text!r}: each entry must be NAME=NUMBER, e.g. cpu=2,gpu=0.5; got {item!r}")
+        if name.strip() in out:
+            raise ConfigError(f"resources {text!r} give {name.strip()!r} twice")
+        out[name.strip()] = amount
+    TuneOptions(resources=out)
+    return out
 
 
 def _check_backend(backend: str) -> None:
@@ -258,17 +333,38 @@ def run_sweep(
     workers: int | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    space: dict | None = None,
+    samples: int | None = None,
+    search_seed: int = 0,
+    tune: TuneOptions | None = None,
 ) -> SweepResult:
     """Run every trial of the grid (see the module docstring); return the collected results.
+
+    With ``space`` (``{key: Distribution}``, :func:`~inertia.experiments.search.parse_space`) the
+    sweep is a random search: ``samples`` points drawn with ``search_seed``, times the grid (which
+    may be empty) and the seeds. ``tune`` (``backend="ray"`` only) adds a Tune scheduler, a
+    cluster address and resources per trial (:class:`TuneOptions`).
 
     Failed trials (an exception in ``train``) are recorded and the sweep goes on; check
     :attr:`SweepResult.failed` (the command line exits 1 when there are any)."""
     _check_backend(backend)
-    trials = expand(base, grid, seeds)
-    name = name or "sweep-" + hashlib.sha256(repr(sorted(grid.items())).encode()).hexdigest()[:8]
+    if tune is not None and backend != "ray":
+        raise ConfigError(f"a scheduler, cluster address or resources per trial need backend 'ray', got {backend!r}")
+    meta: dict = {"base": base.to_dict(), "grid": grid, "seeds": seeds}
+    points = None
+    if space or samples is not None:
+        from .search import sample_points
+
+        points = sample_points(space or {}, samples if samples is not None else 0, search_seed)
+        meta.update(space={k: repr(v) for k, v in (space or {}).items()}, samples=samples, search_seed=search_seed)
+    trials = expand(base, grid, seeds, points)
+    key = repr(sorted(grid.items()))
+    if points:
+        key += repr(sorted(meta["space"].items())) + f"{samples},{search_seed}"
+    name = name or "sweep-" + hashlib.sha256(key.encode()).hexdigest()[:8]
     root = run_path(out, base.experiment, name, what=("experiment", "sweep name"))
-    meta = {"base": base.to_dict(), "grid": grid, "seeds": seeds}
-    return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True)
+    runner = functools.partial(_run_ray, tune=tune) if tune is not None else None
+    return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True, runner=runner)
 
 
 def run_configs(
@@ -363,7 +459,7 @@ def _plan_resume(root: Path, meta: dict, trials: list, same_meta: bool) -> dict:
             continue
         if stored_cfg is not None:
             _refuse_changes(stored_cfg, cfg.to_dict(), rd.config, "the stored config")
-        if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged"):
+        if isinstance(summary, dict) and summary.get("status") in FINISHED:
             done[tid] = {
                 "status": summary["status"],
                 "metrics": summary.get("final", {}),
@@ -404,6 +500,7 @@ def _execute(
     resume: bool,
     progress: Callable[[int, int], None] | None,
     same_meta: bool,
+    runner: Callable | None = None,
 ) -> SweepResult:
     if (root / "sweep.json").exists() and not resume:
         raise ConfigError(f"{root} already holds a sweep; pass --resume to continue it or choose another --name")
@@ -418,7 +515,7 @@ def _execute(
             reporter = _progress.current()
             if reporter is not None:
                 progress = lambda done, total: reporter.update(done, total, stage=root.name)  # noqa: E731
-        _run_todo(todo, done, len(trials), backend, workers, progress)
+        _run_todo(todo, done, len(trials), backend, workers, progress, runner)
         result = SweepResult(root, [{"id": tid, "overrides": over, **done[tid]} for tid, over, _ in trials])
         atomic_write_json(root / "results.json", {"trials": result.trials, "table": result.table()})
     return result
@@ -431,13 +528,14 @@ def _run_todo(
     backend: str,
     workers: int | None,
     progress: Callable[[int, int], None] | None,
+    runner: Callable | None = None,
 ) -> None:
-    """Run the unfinished trials on the backend, filling ``done`` (trial id -> result)."""
+    """Run the unfinished trials on the backend (or ``runner``), filling ``done`` (trial id -> result)."""
     if progress:
         progress(len(done), total)
     if not todo:
         return
-    runner = {"local": _run_local, "ray": _run_ray, "stacked": _run_stacked}[backend]
+    runner = runner or {"local": _run_local, "ray": _run_ray, "stacked": _run_stacked}[backend]
     results = runner(todo, workers)
     for tid, res in results:
         done[tid] = res
@@ -498,49 +596,139 @@ def _run_stacked(todo, workers):
         yield from zip(group, results, strict=True)
 
 
-def _tune_trainable(config: dict) -> dict:
-    """A Ray Tune function trainable: one inertia trial; its return value is the final result."""
-    res = _run_trial((config["trial"]["cfg"], config["trial"]["run_dir"]))
-    return {
-        "inertia_status": res["status"],
-        "inertia_message": res["message"],
-        **{k: v for k, v in res["metrics"].items() if isinstance(v, (int, float))},
-    }
+def _tune_value(v: Any, mode: str) -> Any:
+    """A metric as Tune's schedulers can compare it: a non-finite float is the worst value."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return math.inf if mode == "min" else -math.inf
+    return v
 
 
-def _run_ray(todo, workers):
-    """Run the trials as Ray Tune trials (one CPU each) and yield (trial id, result)."""
+def _tune_trainable(config: dict) -> None:
+    """A Ray Tune function trainable: one inertia trial, every evaluation reported to Tune (so its
+    scheduler can stop the trial between evaluations), then its final result with its status."""
+    from ray import get_runtime_context, tune
+
+    mode = config["mode"]
+
+    def report(step: int, total: int, m: dict) -> None:
+        if step < total:  # the last evaluation is reported below, with the status, as one result
+            tune.report({k: _tune_value(v, mode) for k, v in m.items() if isinstance(v, (int, float))})
+
+    res = _run_trial((config["trial"]["cfg"], config["trial"]["run_dir"]), progress=report)
+    tune.report(
+        {
+            **{k: _tune_value(v, mode) for k, v in res["metrics"].items() if isinstance(v, (int, float))},
+            "inertia_status": res["status"],
+            "inertia_message": res["message"],
+            "inertia_node": get_runtime_context().get_node_id(),
+        }
+    )
+
+
+def _kept_metrics(m: dict) -> dict:
+    kept = ("step", "train_batch_loss", "wall_s")
+    return {k: v for k, v in m.items() if k in kept or k.startswith(("train_", "test_"))}
+
+
+def _tune_scheduler(tune_opts: TuneOptions, todo: list):
+    """Tune's scheduler for the options, with updates (``step``) as its time axis."""
+    if tune_opts.scheduler is None:
+        return None
+    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
+
+    cfgs = [from_dict(c) for _, c, _ in todo]
+    grace = tune_opts.grace_period or 2 * min(c.eval_every for c in cfgs)
+    metric, mode = tune_opts.metric, tune_opts.mode
+    if tune_opts.scheduler == "asha":
+        max_t = max(c.steps for c in cfgs)
+        return ASHAScheduler(
+            time_attr="step", metric=metric, mode=mode, max_t=max_t, grace_period=min(grace, max_t), reduction_factor=3
+        )
+    return MedianStoppingRule(time_attr="step", metric=metric, mode=mode, grace_period=grace, min_samples_required=3)
+
+
+def _record_stopped(run_dir: str, cfg: dict, metrics: dict, tune_opts: TuneOptions) -> dict:
+    """Write the ``stopped`` summary of a trial Tune's scheduler stopped (its actor is gone, so its
+    folder's lock is free; waited for a few seconds if not yet) and return its result. A trial
+    whose folder says it finished (stopped as its last result arrived) keeps that result."""
+    import time
+
+    rd = RunDir(run_dir)
+    summary, _, _ = _read_trial(rd)
+    if isinstance(summary, dict) and summary.get("status") in FINISHED:
+        return {"status": summary["status"], "metrics": summary.get("final", {}), "message": summary.get("message", "")}
+    step = metrics.get("step", 0)
+    value = metrics.get(tune_opts.metric)
+    shown = f"{value:.4g}" if isinstance(value, (int, float)) else repr(value)
+    message = f"stopped early by the {tune_opts.scheduler} scheduler at update {step} ({tune_opts.metric} {shown})"
+    for attempt in range(50):
+        try:
+            with lock_folder(rd.root):
+                rd.write_summary(
+                    status="stopped", step=step, experiment=cfg.get("experiment"), final=metrics, message=message
+                )
+            break
+        except FolderInUseError:
+            if attempt == 49:
+                raise
+            time.sleep(0.2)
+    return {"status": "stopped", "metrics": metrics, "message": message}
+
+
+def _run_ray(todo, workers, tune: TuneOptions | None = None):
+    """Run the trials as Ray Tune trials (``tune.resources`` each, default one CPU) on a local Ray
+    or the cluster at ``tune.address``, with ``tune.scheduler`` if any; yield (trial id, result)."""
+    opts = tune or TuneOptions()
     try:
         import ray
-        from ray import tune
+        from ray import tune as ray_tune
     except ImportError:
         raise ConfigError("backend 'ray' needs Ray Tune: pip install 'inertia[ray]'") from None
+    resources = dict(opts.resources or {"cpu": 1})
     started = False
     if not ray.is_initialized():
-        ray.init(
-            num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False
-        )
+        kwargs: dict = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if opts.address is not None:
+            kwargs["address"] = opts.address
+        else:
+            kwargs["num_cpus"] = max(1, math.ceil((workers or os.cpu_count() or 1) * resources.get("cpu", 1)))
+        try:
+            ray.init(**kwargs)
+        except ConnectionError as e:
+            raise ConfigError(f"cannot connect to the Ray cluster at {opts.address!r}: {e}") from None
         started = True
     try:
         storage = Path(todo[0][2]).parent.parent.resolve() / "ray"
         space = [{"id": tid, "cfg": c, "run_dir": str(Path(d).resolve())} for tid, c, d in todo]
-        tuner = tune.Tuner(
-            tune.with_resources(_tune_trainable, {"cpu": 1}),
-            param_space={"trial": tune.grid_search(space)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=workers or os.cpu_count()),
-            run_config=tune.RunConfig(storage_path=str(storage), name="tune", verbose=0),
+        by_id = {tid: (c, str(Path(d).resolve())) for tid, c, d in todo}
+        tuner = ray_tune.Tuner(
+            ray_tune.with_resources(_tune_trainable, resources),
+            param_space={"trial": ray_tune.grid_search(space), "mode": opts.mode},
+            tune_config=ray_tune.TuneConfig(
+                max_concurrent_trials=workers, scheduler=_tune_scheduler(opts, todo), reuse_actors=False
+            ),
+            run_config=ray_tune.RunConfig(storage_path=str(storage), name="tune", verbose=0),
         )
         grid = tuner.fit()
         for r in grid:  # type: ignore[attr-defined]  # ResultGrid supports iteration
             tid = r.config["trial"]["id"]
             m = r.metrics or {}
-            if r.error is not None or "inertia_status" not in m:
+            if r.error is not None:
                 yield tid, {"status": "failed", "metrics": {}, "message": str(r.error)}
-                continue
-            metrics = {
-                k: v for k, v in m.items() if k in ("step", "train_batch_loss") or k.startswith(("train_", "test_"))
-            }
-            yield tid, {"status": m["inertia_status"], "metrics": metrics, "message": m.get("inertia_message", "")}
+            elif "inertia_status" in m:
+                yield (
+                    tid,
+                    {
+                        "status": m["inertia_status"],
+                        "metrics": _kept_metrics(m),
+                        "message": m.get("inertia_message", ""),
+                        "node": m.get("inertia_node"),
+                    },
+                )
+            elif opts.scheduler is not None and "step" in m:
+                yield tid, _record_stopped(by_id[tid][1], by_id[tid][0], _kept_metrics(m), opts)
+            else:
+                yield tid, {"status": "failed", "metrics": {}, "message": "the Ray trial ended without a result"}
     finally:
         if started:
             ray.shutdown()
