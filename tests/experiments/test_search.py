@@ -148,3 +148,28 @@ def test_the_command_line_refuses_bad_search_options_with_one_line(tmp_path, arg
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_ray_address_is_checked_before_any_work(tmp_path):
+    import socket
+
+    from inertia.experiments.sweep import check_ray_address
+
+    with pytest.raises(ConfigError, match="must be HOST:PORT"):
+        check_ray_address("localhost")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: refused
+        with pytest.raises(ConfigError, match=f"cannot connect to the Ray cluster at '127.0.0.1:{port}'"):
+            run_sweep(
+                base(),
+                {"optimizer.lr": [0.1]},
+                out=tmp_path,
+                backend="ray",
+                tune=TuneOptions(address=f"127.0.0.1:{port}"),
+            )
+    assert not any(tmp_path.iterdir())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        check_ray_address(f"ray://127.0.0.1:{s.getsockname()[1]}")

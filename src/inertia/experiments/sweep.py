@@ -300,6 +300,25 @@ class TuneOptions:
             raise ConfigError(f"resources per trial ask for nothing ({self.resources!r}); give at least cpu=1")
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """A ConfigError, before any work, unless something answers at ``address`` (``HOST:PORT`` or
+    ``ray://HOST:PORT``; ``auto`` is left to Ray): Ray itself retries an unreachable address for
+    minutes."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"a Ray cluster address must be HOST:PORT (e.g. 127.0.0.1:6379) or auto, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {e.strerror or e}") from None
+
+
 def parse_resources(text: str) -> dict:
     """``"cpu=2,gpu=0.5"`` -> {"cpu": 2.0, "gpu": 0.5} (checked by :class:`TuneOptions`)."""
     out: dict = {}
@@ -363,6 +382,8 @@ def run_sweep(
         key += repr(sorted(meta["space"].items())) + f"{samples},{search_seed}"
     name = name or "sweep-" + hashlib.sha256(key.encode()).hexdigest()[:8]
     root = run_path(out, base.experiment, name, what=("experiment", "sweep name"))
+    if tune is not None and tune.address is not None:
+        check_ray_address(tune.address)
     runner = functools.partial(_run_ray, tune=tune) if tune is not None else None
     return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True, runner=runner)
 
