@@ -469,8 +469,7 @@ def run_cmd(
     """
     import hashlib
 
-    from rich.progress import Progress
-
+    from . import progress as _progress
     from .experiments.components import dry_build
     from .experiments.config import check_path_component, load
     from .experiments.store import run_path, to_json
@@ -486,9 +485,10 @@ def run_cmd(
     else:
         _check_fresh(run_dir)
     dry_build(cfg)
-    with Progress(disable=quiet, console=err_console, transient=True) as bar:
-        task = bar.add_task(f"{cfg.experiment}/{rid}", total=cfg.steps)
-        result = train(cfg, run_dir, resume=resume, progress=lambda step, total, m: bar.update(task, completed=step))
+    with _progress.reporting(f"run {cfg.experiment}/{rid}", quiet=quiet) as reporter:
+        result = train(
+            cfg, run_dir, resume=resume, progress=lambda step, total, m: reporter.update(step, total, what="updates")
+        )
     if not quiet:
         console.print(
             f"{result.status} at update {result.step}: "
@@ -684,6 +684,15 @@ def reproduce_cmd(
         help="with --full: hours to fit in; the papers with long runs (sutskever2013, glorot2010, hu2020) cut "
         "their update counts to fit, and the report says what was cut",
     ),
+    backend: str = typer.Option(
+        "local", "--backend", help="local (a process pool) or ray: every training pool of the papers as Ray trials"
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="with --backend ray: an existing Ray cluster, HOST:PORT (default: start a local one)"
+    ),
+    resources_per_trial: str | None = typer.Option(
+        None, "--resources-per-trial", help="with --backend ray: e.g. cpu=2,gpu=0.5 (default cpu=1)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="no progress output (runs done, time left)"),
 ):
     """Reproduce a paper's claims; writes results.json, figures, report.md and report.html.
@@ -691,10 +700,14 @@ def reproduce_cmd(
     Papers: sutskever2013, glorot2010, hu2020, temperoni2020, momentum (or all).
 
     Examples: inertia reproduce all --quick --out runs/reproduce;
-    inertia reproduce hu2020 --full --budget 2
+    inertia reproduce hu2020 --full --budget 2;
+    inertia reproduce sutskever2013 --full --backend ray --address 10.0.0.1:6379
     """
+    import importlib.util
+
     from . import reproduce
     from .experiments.config import check_device
+    from .experiments.sweep import default_backend
     from .reproduce.budget import check_budget
 
     if paper != "all" and paper not in reproduce.PAPERS:
@@ -705,9 +718,18 @@ def reproduce_cmd(
         check_budget(budget, quick)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if backend not in ("local", "ray"):
+        raise UsageError(f"--backend must be local or ray, got {backend!r}")
+    tune = _tune_options(backend, "grid", [], None, None, "train_error", "min", None, address, resources_per_trial)
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--backend ray needs Ray Tune: pip install 'inertia[ray]'")
+    if tune is not None and tune.address is not None:
+        from .experiments.sweep import check_ray_address
+
+        check_ray_address(tune.address)
     from .progress import reporting
 
-    with reporting(f"reproduce {paper}", quiet=quiet):
+    with reporting(f"reproduce {paper}", quiet=quiet), default_backend(backend, tune):
         results = reproduce.run(paper, quick=quick, out=out, seeds=seeds, device=device, budget_hours=budget)
     from rich.table import Table
 

@@ -34,6 +34,7 @@ import statistics
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,6 +320,38 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
         raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {e.strerror or e}") from None
 
 
+_DEFAULT_BACKEND: ContextVar[tuple[str, TuneOptions | None]] = ContextVar(
+    "inertia_sweep_backend", default=("local", None)
+)
+
+
+@contextlib.contextmanager
+def default_backend(backend: str, tune: TuneOptions | None = None):
+    """Inside the block, :func:`run_sweep` and :func:`run_configs` called without a ``backend`` use
+    this one (and ``tune``): how ``inertia reproduce --backend ray --address HOST:PORT`` spreads
+    every pool of a paper over a cluster without an option threaded through each paper."""
+    _check_backend(backend)
+    if tune is not None and backend != "ray":
+        raise ConfigError(f"a scheduler, cluster address or resources per trial need backend 'ray', got {backend!r}")
+    token = _DEFAULT_BACKEND.set((backend, tune))
+    try:
+        yield
+    finally:
+        _DEFAULT_BACKEND.reset(token)
+
+
+def _resolve_backend(backend: str | None, tune: TuneOptions | None) -> tuple[str, TuneOptions | None]:
+    if backend is None:
+        backend, default_tune = _DEFAULT_BACKEND.get()
+        tune = tune or default_tune
+    _check_backend(backend)
+    if tune is not None and backend != "ray":
+        raise ConfigError(f"a scheduler, cluster address or resources per trial need backend 'ray', got {backend!r}")
+    if tune is not None and tune.address is not None:
+        check_ray_address(tune.address)
+    return backend, tune
+
+
 def parse_resources(text: str) -> dict:
     """``"cpu=2,gpu=0.5"`` -> {"cpu": 2.0, "gpu": 0.5} (checked by :class:`TuneOptions`)."""
     out: dict = {}
@@ -348,7 +381,7 @@ def run_sweep(
     seeds: int = 1,
     out: str | Path = "runs",
     name: str | None = None,
-    backend: str = "local",
+    backend: str | None = None,
     workers: int | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -366,9 +399,7 @@ def run_sweep(
 
     Failed trials (an exception in ``train``) are recorded and the sweep goes on; check
     :attr:`SweepResult.failed` (the command line exits 1 when there are any)."""
-    _check_backend(backend)
-    if tune is not None and backend != "ray":
-        raise ConfigError(f"a scheduler, cluster address or resources per trial need backend 'ray', got {backend!r}")
+    backend, tune = _resolve_backend(backend, tune)
     meta: dict = {"base": base.to_dict(), "grid": grid, "seeds": seeds}
     points = None
     if space or samples is not None:
@@ -382,8 +413,6 @@ def run_sweep(
         key += repr(sorted(meta["space"].items())) + f"{samples},{search_seed}"
     name = name or "sweep-" + hashlib.sha256(key.encode()).hexdigest()[:8]
     root = run_path(out, base.experiment, name, what=("experiment", "sweep name"))
-    if tune is not None and tune.address is not None:
-        check_ray_address(tune.address)
     runner = functools.partial(_run_ray, tune=tune) if tune is not None else None
     return _execute(root, meta, trials, backend, workers, resume, progress, same_meta=True, runner=runner)
 
@@ -392,10 +421,11 @@ def run_configs(
     configs: dict,
     out: str | Path = "runs",
     name: str = "configs",
-    backend: str = "local",
+    backend: str | None = None,
     workers: int | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    tune: TuneOptions | None = None,
 ) -> SweepResult:
     """Run explicitly listed configs (``{label: Config or dict}``) as one pool of trials.
 
@@ -403,9 +433,10 @@ def run_configs(
     form a grid: different data, models or optimizers side by side. The folder is
     ``<out>/<name>``; each trial's overrides are ``{"label": label}`` and its id is derived from
     the label and the config, so a changed config never reuses an old folder (and resuming with
-    changed configs is allowed: ``sweep.json`` then lists the new ones).
+    changed configs is allowed: ``sweep.json`` then lists the new ones). ``backend`` defaults to
+    ``"local"`` or the one :func:`default_backend` made current; ``tune`` as for :func:`run_sweep`.
     """
-    _check_backend(backend)
+    backend, tune = _resolve_backend(backend, tune)
     if not isinstance(configs, dict) or not configs:
         raise ConfigError(f"configs must be a non-empty mapping of label -> config, got {configs!r}")
     trials = []
@@ -417,8 +448,9 @@ def run_configs(
         tid = trial_id({"label": label, "config": hashlib.sha256(repr(cfg.to_dict()).encode()).hexdigest()[:8]})
         trials.append((tid, {"label": label}, cfg))
     meta = {"configs": {label: (c if isinstance(c, dict) else c.to_dict()) for label, c in configs.items()}}
+    runner = functools.partial(_run_ray, tune=tune) if tune is not None else None
     return _execute(
-        run_path(out, name, what=("name",)), meta, trials, backend, workers, resume, progress, same_meta=False
+        run_path(out, name, what=("name",)), meta, trials, backend, workers, resume, progress, False, runner
     )
 
 
@@ -711,7 +743,8 @@ def _run_ray(todo, workers, tune: TuneOptions | None = None):
         kwargs: dict = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         if opts.address is not None:
             kwargs["address"] = opts.address
-        else:
+        else:  # "local": a new Ray of our own, never a cluster that happens to run on this machine
+            kwargs["address"] = "local"
             kwargs["num_cpus"] = max(1, math.ceil((workers or os.cpu_count() or 1) * resources.get("cpu", 1)))
         try:
             ray.init(**kwargs)
@@ -730,7 +763,9 @@ def _run_ray(todo, workers, tune: TuneOptions | None = None):
             ),
             run_config=ray_tune.RunConfig(storage_path=str(storage), name="tune", verbose=0),
         )
-        grid = tuner.fit()
+        storage.mkdir(parents=True, exist_ok=True)
+        with (storage / "tune-output.log").open("a") as log, contextlib.redirect_stdout(log):
+            grid = tuner.fit()  # Tune's own tables and hints go to the log, not the user's terminal
         for r in grid:  # type: ignore[attr-defined]  # ResultGrid supports iteration
             tid = r.config["trial"]["id"]
             m = r.metrics or {}
