@@ -3,6 +3,8 @@ quiet, and reported from inside a pool of runs through the current reporter."""
 
 import io
 
+import pytest
+
 from inertia import progress as P
 from inertia.experiments.config import from_dict
 from inertia.experiments.sweep import run_configs
@@ -87,3 +89,56 @@ def test_a_heartbeat_repeats_the_last_line_during_one_long_run():
     beats = [line for line in lines if "still running" in line]
     assert beats and all("w / s: 1/3 runs" in line for line in beats)
     assert "still running" not in lines[-1]
+
+
+@pytest.mark.slow
+def test_run_sweep_and_report_commands_print_progress_lines_in_a_log_and_none_when_quiet(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "experiment": "p",
+                "data": {"name": "deep_linear_regression", "d_in": 8, "n": 32, "d_out": 2},
+                "model": {"name": "deep_linear", "d_in": 8, "width": 8, "depth": 2, "d_out": 2},
+                "init": {"scheme": "orthogonal"},
+                "steps": 20,
+                "batch_size": 32,
+                "eval_every": 10,
+            }
+        )
+    )
+    cli = [sys.executable, "-m", "inertia"]
+    out = ["--out", str(tmp_path / "o")]
+    commands = {
+        "run p/": [*cli, "run", str(cfg), *out, "--run-id", "r"],
+        "sweep s": [
+            *cli,
+            "sweep",
+            str(cfg),
+            "--grid",
+            "optimizer.lr=0.1,0.01",
+            "--metric",
+            "train_loss",
+            "--name",
+            "s",
+            *out,
+        ],
+        "report ": [*cli, "report", str(tmp_path / "o" / "p" / "s"), "--metric", "train_loss"],
+    }
+    for label, cmd in commands.items():
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # stderr is a pipe: plain lines
+        assert res.returncode == 0, res.stderr
+        lines = [line for line in res.stderr.splitlines() if label in line]
+        assert lines and all(line.startswith("[") for line in lines), res.stderr
+        assert any(" 2/2 " in line or "/20 updates" in line for line in lines), res.stderr
+    quiet = subprocess.run(
+        [*cli, "report", str(tmp_path / "o" / "p" / "s"), "--metric", "train_loss", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr

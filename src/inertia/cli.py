@@ -658,6 +658,7 @@ def report_cmd(
     directory: Path = typer.Argument(..., help="a run folder or a sweep folder"),
     metric: str = typer.Option("train_error", "--metric", help="metric for a sweep's table"),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="also write TensorBoard event files (extra)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
 ):
     """Write report.md and a self-contained report.html for a run or a sweep.
 
@@ -665,9 +666,11 @@ def report_cmd(
               inertia report runs/curves/lr-grid --metric test_error
     """
     from .experiments.report import write_report, write_tensorboard
+    from .progress import reporting
 
-    md, page = write_report(directory, metric)
-    tb = write_tensorboard(directory) if tensorboard else None
+    with reporting(f"report {directory}", quiet=quiet):
+        md, page = write_report(directory, metric)
+        tb = write_tensorboard(directory) if tensorboard else None
     console.print(f"wrote {md} and {page}" + (f"; TensorBoard events in {tb}" if tb else ""))
 
 

@@ -12,6 +12,7 @@ import json
 from functools import partial
 from pathlib import Path
 
+from .. import progress as _progress
 from ..render import Code, Image, Page, Section, Table, legend_outside, save_figure, series_style
 from .config import ConfigError
 from .store import UnreadableFileError, read_json, read_jsonl
@@ -172,11 +173,17 @@ def report_sweep(root: Path, metric: str = "train_error") -> tuple[Path, Path]:
     ]
     series: dict = {}
     problems: list[str] = []
-    for t in res.trials:
+    reporter = _progress.current()
+    for i, t in enumerate(res.trials):
+        if reporter is not None:
+            reporter.update(i, len(res.trials), stage="reading trials", what="trials")
         ms = _read_or_note(root / "trials" / t["id"] / "metrics.jsonl", read_jsonl, [], problems)
         pts = [(m["step"], m[metric]) for m in ms if _num(m.get(metric)) is not None]
         if pts:
             series[t["id"]] = ([p[0] for p in pts], [p[1] for p in pts])
+    if reporter is not None:
+        reporter.update(len(res.trials), len(res.trials), stage="reading trials", what="trials")
+        reporter.note("drawing the figure and writing the report")
     fig = _curves(series, root / "trials.png", f"{metric} of every trial", metric)
     stored = read_json(root / "sweep.json")
     meta = json.dumps(stored.get("grid", stored.get("configs")) if isinstance(stored, dict) else stored, indent=2)
@@ -217,7 +224,10 @@ def write_tensorboard(directory: str | Path) -> Path:
     if not runs:
         raise ConfigError(f"{d} holds no run with metrics")
     out = d / "tensorboard"
-    for run in runs:
+    reporter = _progress.current()
+    for i, run in enumerate(runs):
+        if reporter is not None:
+            reporter.update(i, len(runs), stage="TensorBoard", what="runs")
         try:
             metrics = read_jsonl(run / "metrics.jsonl")
         except UnreadableFileError as e:
