@@ -460,12 +460,16 @@ def run_cmd(
     out: Path = typer.Option(Path("runs"), "--out", help="runs are written to OUT/<experiment>/<run-id>/"),
     run_id: str | None = typer.Option(None, "--run-id", help="folder name (default: seed<seed>-<config hash>)"),
     resume: bool = typer.Option(False, "--resume", help="continue from the run folder's last checkpoint"),
+    nproc: int = typer.Option(
+        1, "--nproc", help="CPU processes training data-parallel (gloo), each on 1/N of every batch; rank 0 writes"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
 ):
     """Train one config and record it in a run folder (config, metrics, checkpoints, summary).
 
     Examples: inertia run configs/curves.yaml --set optimizer.lr=0.01 --set schedule.mu_max=0.99
               inertia run configs/curves.yaml --resume
+              inertia run configs/curves.yaml --nproc 2
     """
     import hashlib
 
@@ -473,11 +477,13 @@ def run_cmd(
     from .experiments.components import dry_build
     from .experiments.config import check_path_component, load
     from .experiments.store import run_path, to_json
-    from .experiments.train import train
+    from .experiments.train import check_data_parallel, train, train_data_parallel
 
     if run_id is not None:
         check_path_component("--run-id", run_id)
     cfg = load(config, _parse_overrides(set_))
+    check_integer("--nproc", nproc, lo=1)
+    check_data_parallel(cfg, nproc)
     rid = run_id or f"seed{cfg.seed}-{hashlib.sha256(to_json(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]}"
     run_dir = run_path(out, cfg.experiment, rid, what=("experiment", "--run-id"))
     if resume:
@@ -485,10 +491,16 @@ def run_cmd(
     else:
         _check_fresh(run_dir)
     dry_build(cfg)
-    with _progress.reporting(f"run {cfg.experiment}/{rid}", quiet=quiet) as reporter:
-        result = train(
-            cfg, run_dir, resume=resume, progress=lambda step, total, m: reporter.update(step, total, what="updates")
-        )
+    if nproc > 1:
+        result = train_data_parallel(cfg, run_dir, nproc, resume=resume, quiet=quiet)
+    else:
+        with _progress.reporting(f"run {cfg.experiment}/{rid}", quiet=quiet) as reporter:
+            result = train(
+                cfg,
+                run_dir,
+                resume=resume,
+                progress=lambda step, total, m: reporter.update(step, total, what="updates"),
+            )
     if not quiet:
         console.print(
             f"{result.status} at update {result.step}: "

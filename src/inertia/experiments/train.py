@@ -86,6 +86,7 @@ def train(
     resume: bool = False,
     progress: Callable[[int, int, dict], None] | None = None,
     stop_after: int | None = None,
+    data_parallel: bool = False,
 ) -> TrainResult:
     """Train one config; return its final metrics.
 
@@ -96,10 +97,115 @@ def train(
         progress: called as ``progress(step, total, last_metrics)`` after each evaluation.
         stop_after: stop (status ``running``, checkpoint written) after this many updates;
             used to test that resuming reproduces an uninterrupted run.
+        data_parallel: this process is one rank of an initialized ``torch.distributed`` group
+            (:func:`train_data_parallel` starts them): each rank trains on its 1/N of every batch,
+            the gradients averaged across ranks (``DistributedDataParallel``), so that N ranks
+            give one process's parameters; rank 0 alone writes ``run_dir`` (the others read its
+            checkpoint on resume).
     """
     cfg = config if isinstance(config, Config) else from_dict(config)
+    world = _world() if data_parallel else (0, 1)
+    if data_parallel:
+        check_data_parallel(cfg, world[1])
     with flush_denormals():
-        return _train(cfg, run_dir, resume=resume, progress=progress, stop_after=stop_after)
+        return _train(cfg, run_dir, resume=resume, progress=progress, stop_after=stop_after, world=world)
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the initialized process group; a ConfigError without one."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ConfigError("data_parallel=True needs an initialized torch.distributed process group")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def check_data_parallel(cfg: Config, nproc: int) -> None:
+    """A ConfigError, before any work, for a config that cannot train on ``nproc`` ranks: a batch
+    that does not split evenly, a second-order optimizer, a Monitor, a device other than the CPU."""
+    if nproc == 1:
+        return
+    if cfg.batch_size % nproc:
+        raise ConfigError(f"batch_size {cfg.batch_size} does not split over {nproc} processes; make it a multiple")
+    if cfg.optimizer.name == "hessian_free":
+        raise ConfigError("optimizer 'hessian_free' trains in one process only; use a first-order optimizer")
+    if cfg.monitor.quantities:
+        raise ConfigError("a Monitor (monitor.quantities) trains in one process only; drop it or train with 1 process")
+    if cfg.device != "cpu":
+        raise ConfigError(f"data-parallel runs use the gloo backend on the CPU; got device {cfg.device!r}")
+
+
+def _dp_worker(
+    rank: int, world: int, init: str, cfg_dict: dict, run_dir: str, resume: bool, stop_after, result: str, quiet: bool
+) -> None:
+    """One rank of :func:`train_data_parallel` (a spawned process, one torch thread)."""
+    import json
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        from .. import progress as _progress
+
+        label = f"run {cfg_dict.get('experiment')}/{Path(run_dir).name} ({world} processes)"
+        with _progress.reporting(label, quiet=quiet or rank != 0) as reporter:
+            res = train(
+                cfg_dict,
+                run_dir,
+                resume=resume,
+                stop_after=stop_after,
+                data_parallel=True,
+                progress=lambda step, total, m: reporter.update(step, total, what="updates"),
+            )
+        if rank == 0:
+            out = {"metrics": dict(res), "status": res.status, "step": res.step, "message": res.message}
+            Path(result).write_text(json.dumps(out))
+    finally:
+        dist.destroy_process_group()
+
+
+def train_data_parallel(
+    config: Config | dict,
+    run_dir: str | Path,
+    nproc: int,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    quiet: bool = True,
+    timeout_s: float | None = None,
+) -> TrainResult:
+    """Train ``config`` on ``nproc`` CPU processes, data-parallel (gloo, a file rendezvous in a
+    temporary folder, spawned processes that exit with this one): the same parameters as
+    ``train(config, run_dir)`` to float tolerance, the run folder written by rank 0, resumable
+    (``resume=True``) with any number of processes. ``quiet=False``: rank 0 reports progress."""
+    import json
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    cfg = config if isinstance(config, Config) else from_dict(config)
+    check_integer_nproc(nproc)
+    check_data_parallel(cfg, nproc)
+    if nproc == 1:
+        return train(cfg, run_dir, resume=resume, stop_after=stop_after)
+    with tempfile.TemporaryDirectory(prefix="inertia-ddp-") as tmp:
+        result = Path(tmp) / "result.json"
+        args = (nproc, f"file://{tmp}/rendezvous", cfg.to_dict(), str(run_dir), resume, stop_after, str(result), quiet)
+        ctx = mp.start_processes(_dp_worker, args=args, nprocs=nproc, join=False, start_method="spawn")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not ctx.join(timeout=1.0):
+            if deadline is not None and time.monotonic() > deadline:
+                for p in ctx.processes:
+                    p.kill()
+                raise TimeoutError(f"data-parallel training did not finish in {timeout_s} s")
+        out = json.loads(result.read_text())
+    return TrainResult(out["metrics"], out["status"], out["step"], Path(run_dir), out["message"])
+
+
+def check_integer_nproc(nproc: int) -> None:
+    if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
+        raise ConfigError(f"nproc must be a positive integer, got {nproc!r}")
 
 
 @contextlib.contextmanager
@@ -134,16 +240,20 @@ def build_parts(cfg: Config) -> tuple:
     return data, model, loss_fn, optimizer
 
 
-def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after) -> TrainResult:
+def _train(cfg: Config, run_dir, *, resume: bool, progress, stop_after, world=(0, 1)) -> TrainResult:
     parts = build_parts(cfg)
     if run_dir is None:
-        return _run(cfg, None, parts, resume=False, progress=progress, stop_after=stop_after)
+        return _run(cfg, None, parts, resume=False, progress=progress, stop_after=stop_after, world=world)
+    if world[0] != 0:  # a rank other than 0 writes nothing; on resume it reads rank 0's checkpoint
+        return _run(
+            cfg, None, parts, resume=resume, progress=None, stop_after=stop_after, world=world, read=RunDir(run_dir)
+        )
     rd = RunDir(run_dir)
     with lock_folder(rd.root):  # one writer per folder; refused before anything is written
         remove_temporaries(rd.root)  # left by a write that a kill cut short
         if resume and rd.config.exists():
             check_resume_config(_stored_config(rd), cfg.to_dict(), str(rd.root))
-        return _run(cfg, rd, parts, resume=resume, progress=progress, stop_after=stop_after)
+        return _run(cfg, rd, parts, resume=resume, progress=progress, stop_after=stop_after, world=world)
 
 
 def _stored_config(rd: RunDir) -> dict:
@@ -178,10 +288,12 @@ def _open_run(rd: RunDir, cfg: Config, resume: bool, model, optimizer, device) -
     return start, history, ckpt, writer
 
 
-def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress, stop_after) -> TrainResult:
+def _run(
+    cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress, stop_after, world=(0, 1), read=None
+) -> TrainResult:
     """The training loop: evaluate at update 0, then update, evaluate, checkpoint until
     ``cfg.steps``; the run ends early when it diverges or ``stop_when`` is true."""
-    run = _Run(cfg, rd, parts, previous=_previous_summary(rd) if resume else None)
+    run = _Run(cfg, rd, parts, previous=_previous_summary(rd) if resume else None, world=world, read=read)
     try:  # every failure from here on is recorded in the summary, then re-raised
         run.open(resume)
         if run.start == 0:
@@ -192,15 +304,16 @@ def _run(cfg: Config, rd: RunDir | None, parts: tuple, *, resume: bool, progress
             xb, yb = run.batch()
             run.optimizer.zero_grad(set_to_none=True)
             loss = run.strategy.loss(xb, yb, run.step)  # Hessian-Free: its whole iteration
-            if not _is_finite(loss.detach()):
-                return run.finish("diverged", _diverged_message(loss, run.step))
+            value = run.batch_loss(loss)  # the whole batch's, on every rank alike
+            if not _is_finite(value):
+                return run.finish("diverged", _diverged_message(value, run.step))
             run.strategy.backward(loss)  # first order: the backward pass, then clipping
             if run.monitor is not None:  # after the Monitor's hooks saw the raw backward pass
                 run.monitor.step(run.step)
             run.strategy.update()
             run.step += 1
             if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
-                ended = run.evaluate_and_record(float(loss.detach()), progress)
+                ended = run.evaluate_and_record(float(value), progress)
                 if ended is not None:
                     return ended
             if run.step % run.checkpoint_every == 0 or run.step == cfg.steps:
@@ -222,12 +335,21 @@ class _Run:
     metrics so far, the files it writes) and the loop's small steps: evaluate, record,
     checkpoint, finish."""
 
-    def __init__(self, cfg: Config, rd: RunDir | None, parts: tuple, previous: dict | None) -> None:
+    def __init__(
+        self, cfg: Config, rd: RunDir | None, parts: tuple, previous: dict | None, world=(0, 1), read=None
+    ) -> None:
         self.cfg, self.rd, self.previous = cfg, rd, previous  # previous: what a failure before any evaluation keeps
         self.data, self.model, self.loss_fn, self.optimizer = parts
         self.device = torch.device(cfg.device)
         self.clip = GradClip(cfg.clip_grad_norm)
-        self.strategy = STEPS.get(cfg.optimizer.name)(cfg, self.model, self.loss_fn, self.optimizer, self.clip)
+        self.rank, self.world = world
+        self.read = read  # a rank other than 0: the run folder it only reads (its checkpoint)
+        trained = self.model
+        if self.world > 1:  # gradients averaged across ranks during the backward pass
+            from torch.nn.parallel import DistributedDataParallel
+
+            trained = DistributedDataParallel(self.model)
+        self.strategy = STEPS.get(cfg.optimizer.name)(cfg, trained, self.loss_fn, self.optimizer, self.clip)
         self.checkpoint_every = cfg.checkpoint_every or cfg.eval_every
         self.start, self.wall_offset = 0, 0.0
         self.history: list[dict] = []
@@ -247,13 +369,35 @@ class _Run:
             if ckpt is not None:
                 self.clip.load_state_dict(ckpt.get("grads", {}))
                 self.wall_offset = float(self.history[-1].get("wall_s", 0.0)) if self.history else 0.0
+        elif self.read is not None and resume and self.read.checkpoint.exists():
+            ckpt = load_checkpoint(self.read.checkpoint, map_location=self.device)
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.start = self.step = int(ckpt["step"])
+            self.clip.load_state_dict(ckpt.get("grads", {}))
         self.monitor = components.build_monitor(self.cfg, self.model, self.data, self.loss_fn, self.rd)
         if ckpt is not None:
             torch.set_rng_state(ckpt["torch_rng"])  # after everything else is built, as in the run it continues
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         idx = batch_indices(self.data.n_train, self.cfg.batch_size, self.step, self.cfg.seed).to(self.device)
+        if self.world > 1:  # this rank's contiguous 1/N of the batch
+            if len(idx) % self.world:
+                raise ConfigError(f"a batch of {len(idx)} examples does not split over {self.world} processes")
+            size = len(idx) // self.world
+            idx = idx[self.rank * size : (self.rank + 1) * size]
         return self.data.batch(idx)
+
+    def batch_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss of the whole batch: this rank's, averaged over the ranks (equal shards)."""
+        value = loss.detach()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            value = value.clone()
+            dist.all_reduce(value)
+            value /= self.world
+        return value
 
     def evaluate(self, train_loss: float) -> dict:
         """The metrics at the current iterate: the data's (at theta_t, not Nesterov's look-ahead
