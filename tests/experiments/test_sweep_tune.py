@@ -75,3 +75,34 @@ def test_a_random_search_runs_the_same_trials_on_ray_as_on_the_local_pool(tmp_pa
     assert [t["id"] for t in ray_res.trials] == [t["id"] for t in local.trials]
     for a, b in zip(local.trials, ray_res.trials, strict=True):
         assert a["metrics"]["train_loss"] == b["metrics"]["train_loss"]
+
+
+def test_a_ray_sweep_whose_driver_is_killed_resumes_to_the_local_pools_results(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(base().replace(steps=4000, eval_every=200).to_dict()))
+    cmd = [sys.executable, "-m", "inertia", "sweep", str(cfg), "--grid", "optimizer.lr=0.01,0.003,0.001"]
+    cmd += ["--metric", "train_loss", "--name", "k", "--workers", "2", "--quiet"]
+    ray_cmd = cmd + ["--backend", "ray", "--out", str(tmp_path / "ray")]
+    trials = tmp_path / "ray" / "tune" / "k" / "trials"
+    proc = subprocess.Popen(ray_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not any(trials.glob("*/checkpoint.pt")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-trial
+    proc.wait(timeout=60)
+    assert any(trials.glob("*/checkpoint.pt")), "no trial had checkpointed before the kill"
+    res = subprocess.run(ray_cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    local = subprocess.run(cmd + ["--out", str(tmp_path / "local")], capture_output=True, text=True, timeout=600)
+    assert local.returncode == 0, local.stderr[-3000:]
+    a = json.loads((tmp_path / "local" / "tune" / "k" / "results.json").read_text())["trials"]
+    b = json.loads((tmp_path / "ray" / "tune" / "k" / "results.json").read_text())["trials"]
+    assert [t["status"] for t in b] == ["completed"] * 3
+    for x, y in zip(a, b, strict=True):
+        assert x["id"] == y["id"] and x["metrics"]["train_loss"] == y["metrics"]["train_loss"]
