@@ -11,7 +11,7 @@ through every signature:
     ...     current().update(1, 4, stage="grid")
     ...     current().note("figures")
     >>> print(out.getvalue().splitlines()[0].split("]", 1)[1])
-     reproduce hu2020 / grid: 1/4 runs, 0s elapsed, about 0s left
+     reproduce hu2020 / grid: 1/4 runs, 0s elapsed
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ def format_duration(seconds: float) -> str:
 
 
 def eta_seconds(done: int, total: int, elapsed: float) -> float | None:
-    """The time left if the rest goes at the pace so far; None before the first is done.
+    """The time left if the rest goes at the pace so far; None before the first is done, or
+    before half a second has passed (too early to say: the first line would read "about 0s left").
 
-    >>> eta_seconds(1, 4, 30.0), eta_seconds(0, 4, 30.0), eta_seconds(4, 4, 30.0)
-    (90.0, None, 0.0)
+    >>> eta_seconds(1, 4, 30.0), eta_seconds(0, 4, 30.0), eta_seconds(4, 4, 30.0), eta_seconds(1, 4, 0.1)
+    (90.0, None, 0.0, None)
     """
-    if done <= 0 or total <= 0:
+    if done <= 0 or total <= 0 or (elapsed < 0.5 and done < total):
         return None
     return elapsed * max(total - done, 0) / done
 
