@@ -43,7 +43,10 @@ def main(pool: Path, out: Path) -> None:
                 "mu_max": (config.get("schedule") or {}).get("mu_max", 0.0),
                 "nesterov": config.get("optimizer", {}).get("nesterov"),
                 "seed": config.get("seed"),
-                **{k: m.get(k) for k in ("step", "train_error", "train_loss", "test_loss", "test_error", "test_solved", "wall_s")},
+                **{
+                    k: m.get(k)
+                    for k in ("step", "train_error", "train_loss", "test_loss", "test_error", "test_solved", "wall_s")
+                },
             }
         )
     out.write_text(
