@@ -738,10 +738,6 @@ def reproduce_cmd(
     tune = _tune_options(backend, "grid", [], None, None, "train_error", "min", None, address, resources_per_trial)
     if backend == "ray" and importlib.util.find_spec("ray") is None:
         raise UsageError("--backend ray needs Ray Tune: pip install 'inertia[ray]'")
-    if tune is not None and tune.address is not None:
-        from .experiments.sweep import check_ray_address
-
-        check_ray_address(tune.address)
     from .progress import reporting
 
     with reporting(f"reproduce {paper}", quiet=quiet), default_backend(backend, tune):

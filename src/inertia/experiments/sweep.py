@@ -330,9 +330,7 @@ def default_backend(backend: str, tune: TuneOptions | None = None):
     """Inside the block, :func:`run_sweep` and :func:`run_configs` called without a ``backend`` use
     this one (and ``tune``): how ``inertia reproduce --backend ray --address HOST:PORT`` spreads
     every pool of a paper over a cluster without an option threaded through each paper."""
-    _check_backend(backend)
-    if tune is not None and backend != "ray":
-        raise ConfigError(f"a scheduler, cluster address or resources per trial need backend 'ray', got {backend!r}")
+    _resolve_backend(backend, tune)  # checked (the cluster's address too) before the block's work
     token = _DEFAULT_BACKEND.set((backend, tune))
     try:
         yield
@@ -341,9 +339,12 @@ def default_backend(backend: str, tune: TuneOptions | None = None):
 
 
 def _resolve_backend(backend: str | None, tune: TuneOptions | None) -> tuple[str, TuneOptions | None]:
+    """The backend and Tune options to use, checked; those of :func:`default_backend` (checked when
+    it was entered) when ``backend`` is None."""
     if backend is None:
         backend, default_tune = _DEFAULT_BACKEND.get()
-        tune = tune or default_tune
+        if tune is None:
+            return backend, default_tune
     _check_backend(backend)
     if tune is not None and backend != "ray":
         raise ConfigError(f"a scheduler, cluster address or resources per trial need backend 'ray', got {backend!r}")
@@ -663,14 +664,17 @@ def _tune_trainable(config: dict) -> None:
 
     mode = config["mode"]
 
+    def numbers(m: dict) -> dict:
+        return {k: _tune_value(v, mode) for k, v in m.items() if isinstance(v, (int, float))}
+
     def report(step: int, total: int, m: dict) -> None:
         if step < total:  # the last evaluation is reported below, with the status, as one result
-            tune.report({k: _tune_value(v, mode) for k, v in m.items() if isinstance(v, (int, float))})
+            tune.report(numbers(m))
 
     res = _run_trial((config["trial"]["cfg"], config["trial"]["run_dir"]), progress=report)
     tune.report(
         {
-            **{k: _tune_value(v, mode) for k, v in res["metrics"].items() if isinstance(v, (int, float))},
+            **numbers(res["metrics"]),
             "inertia_status": res["status"],
             "inertia_message": res["message"],
             "inertia_node": get_runtime_context().get_node_id(),

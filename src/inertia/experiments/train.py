@@ -204,8 +204,12 @@ def train_data_parallel(
 
 
 def check_integer_nproc(nproc: int) -> None:
-    if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
-        raise ConfigError(f"nproc must be a positive integer, got {nproc!r}")
+    from ..validation import check_integer
+
+    try:
+        check_integer("nproc", nproc, lo=1)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 @contextlib.contextmanager
