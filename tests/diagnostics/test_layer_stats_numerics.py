@@ -197,3 +197,51 @@ def test_collect_summarizes_every_layer_in_one_batched_pass(monkeypatch):
         m(torch.randn(4, 3)).sum().backward()
         recs = ls.collect(0)
     assert calls == [len(recs)] and len(recs) == 2 + 3 + 3  # activations, backprop and weight grads
+
+
+def _summary_inputs(seed: int):
+    """Moments and samples of a layer batch with every special case: NaN, +-inf, an empty and
+    an all-NaN tensor, a constant, exact zeros (ReLU), values on the saturation bounds, a small
+    spread far from 0, float64, and samples of different sizes."""
+    from inertia.diagnostics.layers import _measure
+
+    g = torch.Generator().manual_seed(seed)
+    xs = [
+        torch.tanh(2 * torch.randn(256, 1000, generator=g)),
+        torch.sigmoid(4 * torch.randn(256, 300, generator=g)),
+        torch.relu(torch.randn(999, generator=g)),
+        torch.tensor([0.99, -0.99, 0.9, -0.9, 0.01, 0.0, -0.0, 1.0, float("nan"), float("inf"), -float("inf")]),
+        torch.full((7,), float("nan")),
+        torch.empty(0),
+        torch.full((5000,), 3.25),
+        0.5 + 1e-4 * torch.randn(20_000, generator=g),
+        torch.randn(4097, generator=g, dtype=torch.float64) ** 3,
+        torch.softmax(torch.randn(8, 50, generator=g), 1) * 0.9,
+    ]
+    ms = [_measure(x, 2048) for x in xs]
+    return [m[1] for m in ms], [m[2] for m in ms], [2, 1, 4, 2, 0, 0, 3, 1, 0, 3]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("histogram", [True, False])
+def test_the_host_summary_equals_the_device_summary_bit_for_bit(seed, histogram):
+    """numpy's sort on the CPU and the device path's topk and scatter_add give the same numbers."""
+    import numpy as np
+
+    from inertia.diagnostics.layers import _summaries_device, _summaries_host
+
+    moments, samples, codes = _summary_inputs(seed)
+    host = np.array(_summaries_host(moments, samples, codes, 20, histogram))
+    device = np.array(_summaries_device(moments, samples, codes, 20, histogram))
+    assert host.shape == device.shape
+    np.testing.assert_array_equal(host, device)  # NaN where NaN, every other value identical
+
+
+def test_the_cpu_summary_goes_through_the_host_path(monkeypatch):
+    from inertia.diagnostics import layers
+
+    used = []
+    real = layers._summaries_host
+    monkeypatch.setattr(layers, "_summaries_host", lambda *a: used.append(1) or real(*a))
+    D.tensor_stats(torch.randn(100))
+    assert used == [1]

@@ -31,6 +31,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -122,14 +123,18 @@ def _measure(
     sample = flat[:: max(1, n // max_sample)].clone()
     if exact if exact is not None else flat.device.type != "cpu":
         return n, _moments_exact(flat), sample
+    s_sum, s_sq = torch.stack([sample.sum(), torch.dot(sample, sample)]).tolist()
+    if not math.isfinite(s_sum + s_sq):  # NaN / inf in the sample, or squares beyond its dtype
+        return n, _moments_exact(flat), sample
     buf = scratch.take(flat) if scratch is not None else torch.empty_like(flat)
-    var_s, c = torch.var_mean(sample, correction=0)  # NaN / inf in the sample: non-finite sums below
-    cf = float(c)
-    if cf * cf <= 0.25 * float(var_s):  # the mean is small next to the spread: no cancellation to fear
-        cf, s1, s2 = 0.0, float(flat.sum()), float(torch.mul(flat, flat, out=buf).sum())
-    else:
-        d = torch.sub(flat, c, out=buf)
-        s1, s2 = float(d.sum()), float(d.square_().sum())
+    c = s_sum / sample.numel()
+    if 5.0 * c * c <= s_sq / sample.numel():  # c^2 <= var / 4: the mean is small next to the spread
+        cf, sums = 0.0, torch.stack([flat.sum(), torch.mul(flat, flat, out=buf).sum()])
+    else:  # shift by the sample mean, rounded to the tensor's dtype (the value actually subtracted)
+        cf = float(np.float32(c)) if flat.dtype == torch.float32 else c
+        d = torch.sub(flat, cf, out=buf)
+        sums = torch.stack([d.sum(), d.square_().sum()])
+    s1, s2 = sums.tolist()
     if not math.isfinite(s1 + s2):
         return n, _moments_exact(flat), sample
     shift = s1 / n
@@ -139,8 +144,85 @@ def _measure(
 def _summaries(
     moments: list[torch.Tensor | list[float]], samples: list[torch.Tensor], codes: list[int], bins: int, histogram: bool
 ) -> list[list[float]]:
-    """Every recorded tensor's summary in a few batched ops and one transfer to the host: per
-    tensor ``[finite count, mean, variance, lo, p2, p98, hi, saturation, sample size, histogram...]``.
+    """Every recorded tensor's summary: per tensor ``[finite count, mean, variance, lo, p2, p98,
+    hi, saturation, sample size, histogram...]``. On the CPU by :func:`_summaries_host` (numpy's
+    vectorized sort), elsewhere by :func:`_summaries_device` (no host sync until the one transfer
+    of the results); both give the same numbers."""
+    if samples[0].device.type == "cpu":
+        return _summaries_host(moments, samples, codes, bins, histogram)
+    return _summaries_device(moments, samples, codes, bins, histogram)
+
+
+_SATURATION_BOUNDS = {1: (0.01, 0.99), 2: (-0.99, 0.99), 3: (-0.9, 0.9)}  # saturated: x < lo or x > hi
+
+
+def _summaries_host(
+    moments: list[torch.Tensor | list[float]], samples: list[torch.Tensor], codes: list[int], bins: int, histogram: bool
+) -> list[list[float]]:
+    """:func:`_summaries_device`'s numbers from one sort per sample on the host: the samples,
+    padded with +inf (NaN and -inf made +inf, so that the finite elements are each row's sorted
+    prefix), are sorted by numpy's vectorized sort (on this 2-core CPU 3x faster than torch's
+    ``topk`` of the few smallest and 10x faster than ``torch.sort``); the order statistics are
+    read at their ranks, the saturated and dead fractions counted by binary search, and the
+    histogram's bin of each element computed by the same float64 arithmetic."""
+    L = len(moments)
+    m = max(1, max(s.numel() for s in samples))
+    dtype = np.float64 if any(s.dtype == torch.float64 for s in samples) else np.float32
+    pad = np.full((L, m), np.inf, dtype=dtype)
+    for row, s in zip(pad, samples, strict=True):
+        row[: s.numel()] = s.numpy()
+    pad[~np.isfinite(pad)] = np.inf
+    srt = np.sort(pad, axis=1)
+    k = np.count_nonzero(srt < np.inf, axis=1)
+    km1 = np.maximum(k - 1, 0).astype(np.float64)
+    rows = np.arange(L)
+    q = np.stack(
+        [
+            srt[:, 0],
+            srt[rows, np.round(0.02 * km1).astype(np.int64)],
+            srt[rows, np.round(0.98 * km1).astype(np.int64)],
+            srt[rows, km1.astype(np.int64)],
+        ],
+        1,
+    ).astype(np.float64)
+    q[k == 0] = math.nan
+    x = srt.astype(np.float64)
+    sat = np.zeros(L)
+    for i, c in enumerate(codes):
+        if c and k[i]:
+            xi = x[i, : k[i]]
+            if c == 4:
+                hits = np.searchsorted(xi, 0.0, "right") - np.searchsorted(xi, 0.0, "left")
+            else:
+                lo, hi = _SATURATION_BOUNDS[c]
+                hits = np.searchsorted(xi, lo, "left") + k[i] - np.searchsorted(xi, hi, "right")
+            sat[i] = hits / k[i]
+    if all(isinstance(r, list) for r in moments):
+        mom = np.asarray(moments, dtype=np.float64)
+    else:
+        mom = np.stack([torch.as_tensor(r, dtype=torch.float64).numpy() for r in moments])
+    parts = [mom.reshape(L, 3), q, sat[:, None], k[:, None].astype(np.float64)]
+    if histogram:
+        counts = np.zeros((L, bins))
+        for i in range(L):
+            if not k[i]:
+                continue
+            lo, hi = q[i, 0], q[i, 3]
+            if hi > lo:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    idx = np.clip(np.floor((x[i, : k[i]] - lo) * (bins / (hi - lo))), 0, bins - 1).astype(np.int64)
+                counts[i] = np.bincount(idx, minlength=bins)
+            else:
+                counts[i, 0] = k[i]
+        parts.append(counts)
+    return np.concatenate(parts, 1).tolist()
+
+
+def _summaries_device(
+    moments: list[torch.Tensor | list[float]], samples: list[torch.Tensor], codes: list[int], bins: int, histogram: bool
+) -> list[list[float]]:
+    """Every recorded tensor's summary in a few batched ops and one transfer to the host (the
+    row of :func:`_summaries`).
 
     The samples are padded into one ``[L, m]`` matrix; NaN and inf are left out (the ranks
     count the finite elements of each row). The order statistics come from one ``topk`` of the
