@@ -113,3 +113,38 @@ def test_a_constant_momentum_beyond_the_trials_reach_is_a_warning_and_a_moderate
             assert found[0].severity == "warning" and "1000 updates" in found[0].message
             exec(found[0].fix, {"optimizer": optimizer, "model": model})
             assert optimizer.param_groups[0]["momentum"] == 0.99
+
+
+def test_after_a_stall_whose_loss_rose_the_smaller_rate_is_tried_first():
+    c = measure._fix_candidates
+    assert c(1.0, 0.9, False, 1.0, rose=True) == [{"lr": 0.1}, {"lr": 10.0}, {"lr": 0.01}, {"lr": 100.0}]
+    assert c(1e-5, 0.9, False, 0.2, rose=True)[0] == {"lr": 0.1}  # the quadratic bound's rate stays first
+    assert c(10.0, 0.9, True, 0.5, rose=True) == c(10.0, 0.9, True, 0.5)  # a divergence: unchanged
+
+
+def test_a_trial_settles_once_its_losses_stay_below_the_line():
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    x = torch.ones(4, 1)
+    loss = lambda m: m(x).square().mean()  # noqa: E731
+    full = trial_run(model, loss, lr=0.1, steps=100)
+    early = trial_run(model, loss, lr=0.1, steps=100, stop_below=0.5, patience=5)
+    # w -> 0.8 w: the loss 0.64^t is below 0.5 from t = 2; 5 such losses are reached at t = 6
+    assert early.settled and not full.settled and early.steps_run == 6
+    assert early.losses == full.losses[:7] and all(v < 0.5 for v in early.losses[-5:])
+    never = trial_run(model, loss, lr=1e-4, steps=10, stop_below=0.5, patience=5)
+    assert not never.settled and never.steps_run == 10
+    with pytest.raises(ValueError, match="patience"):
+        trial_run(model, loss, lr=0.1, stop_below=0.5, patience=0)
+
+
+def test_an_oscillating_rate_is_fixed_by_a_smaller_one_tried_first_and_cut_short():
+    model, (x, y) = mlp(), batch()
+    optimizer = inertia.optim.Momentum(model.parameters(), lr=5.0, momentum=0.9, nesterov=True)
+    report = inertia.doctor(model, x, y, optimizer=optimizer, trial_seconds=120, curvature_checks=False)
+    t = report.trial
+    # the trial stalls (no divergence, final loss above the line) with a loss that rose
+    assert not t["diverged"] and t["steps_run"] == 150 and max(t["losses"]) > t["losses"][0]
+    assert t["fixes_tried"][0]["lr"] == 0.5 and t["fix"] == {"lr": 0.5}  # lr / 10 tried first, and it trains
+    assert t["fixes_tried"][0]["steps_run"] < 150  # settled before the end

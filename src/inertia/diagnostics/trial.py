@@ -45,6 +45,7 @@ class TrialRun:
     diverged: bool
     blowup: float
     out_of_time: bool = False  # stopped by ``max_seconds`` before ``steps`` updates
+    settled: bool = False  # stopped early: the last ``patience`` losses were all below ``stop_below``
 
     @property
     def steps_run(self) -> int:
@@ -102,6 +103,8 @@ def trial_run(
     blowup: float = 10.0,
     max_seconds: float | None = None,
     overrides: dict[str, float] | None = None,
+    stop_below: float | None = None,
+    patience: int = 20,
 ) -> TrialRun:
     """Train a copy of ``model`` for ``steps`` updates and return the losses.
 
@@ -116,8 +119,14 @@ def trial_run(
         max_seconds: stop after this much wall-clock time (``out_of_time`` in the result).
         overrides: hyperparameters set in every parameter group of the copied optimizer (e.g.
             ``{"lr": 0.01, "momentum": 0.9}``): the trial of a proposed fix.
+        stop_below: stop early (``settled`` in the result) once the last ``patience`` losses are
+            all below this value: the trial of a fix needs to know that it trains, not how far.
+        patience: see ``stop_below`` (>= 1).
     """
     check_integer("steps", steps, lo=1)
+    check_integer("patience", patience, lo=1)
+    if stop_below is not None:
+        check_number("stop_below", stop_below)
     check_number("blowup", blowup, lo=1, lo_open=True)
     if lr is not None:
         check_number("lr", lr, lo=0)
@@ -125,7 +134,8 @@ def trial_run(
         check_number("max_seconds", max_seconds, lo=0, lo_open=True)
     rng = rng_state()
     start = time.perf_counter()
-    out_of_time = False
+    out_of_time = settled = False
+    below = 0  # how many of the latest losses are below stop_below
     try:
         twin, opt = _copies(model, optimizer, lr, momentum, nesterov, overrides)
         losses: list[float] = []
@@ -138,7 +148,11 @@ def trial_run(
             if not math.isfinite(value) or (losses[0] > 0 and value > blowup * losses[0]):
                 diverged = True
                 break
+            below = below + 1 if stop_below is not None and value < stop_below else 0
             if step == steps:
+                break
+            if below >= patience:
+                settled = True
                 break
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 out_of_time = True
@@ -147,7 +161,7 @@ def trial_run(
             opt.step()
     finally:
         set_rng_state(rng)
-    return TrialRun(losses, steps, diverged, blowup, out_of_time)
+    return TrialRun(losses, steps, diverged, blowup, out_of_time, settled)
 
 
 def constant_prediction_loss(

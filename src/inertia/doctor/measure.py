@@ -53,6 +53,7 @@ TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_
 HOPELESS = 1e4  # a trial stops when its loss exceeds this multiple of the first (or is not finite)
 DIVERGED_ABOVE = 10.0  # a trial that ends above this multiple of its first loss diverged
 FIX_SEARCH_TRIALS = 3  # the fix search stops starting candidates after this many trials' time caps
+FIX_PATIENCE = 20  # a fix's trial stops once this many consecutive losses are below the "trains" line
 JACOBIAN_EXAMPLES = 4  # examples whose per-example Jacobians are measured
 GATED = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
 
@@ -435,7 +436,9 @@ def measure_curvature(
         }
 
 
-def _trial(ex: Examination, optimizer: Any, hypers: tuple, steps: int, seconds: float, overrides=None) -> TrialRun:
+def _trial(
+    ex: Examination, optimizer: Any, hypers: tuple, steps: int, seconds: float, overrides=None, stop_below=None
+) -> TrialRun:
     """One trial run; diverged when it stopped on a hopeless loss (non-finite or above
     :data:`HOPELESS` x the first) or ended above :data:`DIVERGED_ABOVE` x the first. Judging at the
     end, not at the first spike, lets a run through the early "catapult" (the loss jumps, the
@@ -452,6 +455,8 @@ def _trial(ex: Examination, optimizer: Any, hypers: tuple, steps: int, seconds: 
         blowup=HOPELESS,
         max_seconds=seconds,
         overrides=overrides,
+        stop_below=stop_below,
+        patience=FIX_PATIENCE,
     )
     if not run.diverged and run.initial > 0 and run.final > DIVERGED_ABOVE * run.initial:
         run.diverged = True
@@ -463,13 +468,17 @@ def _trains(run: TrialRun, reference: float) -> bool:
     return not run.diverged and not run.out_of_time and run.final < TRAINS_BELOW * reference
 
 
-def _fix_candidates(lr: float, mu: float, diverged: bool, max_stable_lr: float | None) -> list[dict[str, float]]:
+def _fix_candidates(
+    lr: float, mu: float, diverged: bool, max_stable_lr: float | None, rose: bool = False
+) -> list[dict[str, float]]:
     """The hyperparameters a fix may propose, in the order they are tried. After a divergence:
     lr / 10 (or the quadratic bound's rate when smaller), then lr / 100 and lr / 1000 (at high
     momentum, first lr itself with momentum 0.9). After a stall: half the quadratic bound's rate
     when that is larger than lr (the rule of the tune half before fixes were measured), then
     lr x 10, lr / 10 (a stall is as often an oscillation at too large a rate), lr x 100 and
-    lr / 100. Momentum goes back to 0.9 where it was at least HIGH_MOMENTUM."""
+    lr / 100; when the stalled trial's loss ``rose`` above its first value (on a fixed batch, the
+    sign of a step too large for the curvature), the smaller rate of each pair first. Momentum
+    goes back to 0.9 where it was at least HIGH_MOMENTUM."""
     if diverged:
         first = lr / 10 if max_stable_lr is None else min(lr / 10, max_stable_lr)
         rates = [first, lr / 100, lr / 1000]
@@ -477,7 +486,7 @@ def _fix_candidates(lr: float, mu: float, diverged: bool, max_stable_lr: float |
             rates.insert(0, lr)
     else:
         rates = [0.5 * max_stable_lr] if max_stable_lr is not None and 0.5 * max_stable_lr > lr else []
-        rates += [lr * 10, lr / 10, lr * 100, lr / 100]
+        rates += [lr / 10, lr * 10, lr / 100, lr * 100] if rose else [lr * 10, lr / 10, lr * 100, lr / 100]
     extra = {"momentum": 0.9} if mu >= HIGH_MOMENTUM else {}
     out: list[dict[str, float]] = []
     for r in rates:
@@ -492,7 +501,8 @@ def measure_trial(
 ) -> None:
     """A trial run of the user's optimizer on a copy (``diagnostics.trial``), and the loss a
     constant prediction reaches, its yardstick. When it does not train, the fix is measured too:
-    the candidates of :func:`_fix_candidates` are tried on fresh copies, each as long as the trial,
+    the candidates of :func:`_fix_candidates` are tried on fresh copies, each as long as the trial
+    (or until FIX_PATIENCE consecutive losses are below the "trains" line),
     until one trains; ``report.trial["fix"]`` holds the first that does (None when none does) and
     ``"fixes_tried"`` every candidate with its last loss."""
     run = _trial(ex, optimizer, hypers, steps, seconds)
@@ -514,11 +524,14 @@ def measure_trial(
         return
     stable = report.stability["max_stable_lr"] if report.stability is not None else None
     start = time.perf_counter()
-    for cand in _fix_candidates(hypers[0], hypers[1], run.diverged, stable):
+    rose = max(run.losses) > run.initial
+    for cand in _fix_candidates(hypers[0], hypers[1], run.diverged, stable, rose):
         if time.perf_counter() - start > FIX_SEARCH_TRIALS * seconds:  # the search's time cap
             break
-        tried = _trial(ex, optimizer, hypers, steps, seconds, overrides=cand)
-        report.trial["fixes_tried"].append({**cand, "final": tried.final, "diverged": tried.diverged})
+        tried = _trial(ex, optimizer, hypers, steps, seconds, overrides=cand, stop_below=TRAINS_BELOW * reference)
+        report.trial["fixes_tried"].append(
+            {**cand, "final": tried.final, "diverged": tried.diverged, "steps_run": tried.steps_run}
+        )
         if _trains(tried, reference):
             report.trial["fix"] = cand
             return
