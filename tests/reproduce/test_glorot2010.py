@@ -238,3 +238,19 @@ def test_init_claims_pass_on_the_papers_picture_and_fail_without_it():
     assert not G.init_claims({("tanh", "standard"): shrinking_weight_grads, ("tanh", "normalized"): normalized})[
         2
     ].passed
+
+
+def test_with_a_grid_of_rates_each_model_keeps_its_best_and_the_other_seeds_run_at_it(tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setitem(G.SIZES, "smoke", dataclasses.replace(G.SIZES["smoke"], lrs=(0.003, 0.3)))
+    res = G.run(smoke=True, seeds=2, out=tmp_path)
+    rows = res.tables["test error after training (%)"]
+    assert len(rows) == 6 and "lr chosen per model from [0.003, 0.3]" in res.setting
+    for row in rows:
+        scores = row["smoothed test error (%) per lr tried"]
+        assert set(scores) == {"0.003", "0.3"}
+        assert scores[str(row["lr (chosen)"])] == min(scores.values())
+    seeds = json.loads((tmp_path / "glorot2010" / "train-smoke-seeds" / "sweep.json").read_text())
+    assert sorted(seeds["configs"]) == sorted(f"{r['activation']}|{r['init']}|{r['lr (chosen)']}|1" for r in rows)
+    assert G.BUDGET.hours(G.SIZES["full"]) == 3 * G.BUDGET.hours(dataclasses.replace(G.SIZES["full"], lrs=(0.05,)))

@@ -19,8 +19,9 @@ Cost: on steps that are not recorded each hook only checks a flag. On a recorded
 computes its tensor's moments over every element (two float32 reductions on the CPU; see
 ``_measure``) and copies a sample of evenly spaced elements (every ``n // max_sample``-th: from
 ``max_sample`` to ``2 max_sample - 1`` of them, all when ``n < 2 max_sample``); ``collect``
-then summarizes every sample at once (percentiles, saturation, histograms) in a few batched ops
-on the tensors' device and moves the results to the host in one transfer. Every tensor is
+then summarizes every sample at once (percentiles, saturation, histograms): on the CPU from one
+numpy sort of all samples, elsewhere in a few batched ops on the tensors' device with one
+transfer to the host (the same numbers). Every tensor is
 detached immediately, so no graph is retained. NaN and inf (a diverging run) are counted in
 ``nonfinite``, never raised on, and an empty batch gives NaN statistics.
 """
@@ -107,8 +108,8 @@ def _measure(
     spaced elements, every ``n // max_sample``-th (a copy, so that later in-place ops cannot change it).
 
     Moments on the CPU: float32 sums by torch's cascade summation (relative error about 1e-8,
-    against float64 var_mean; 5-10x faster), in one of two forms chosen from the sample: when
-    the sample's mean is small next to its spread (``c^2 <= var / 4``), the plain sums of ``x``
+    against float64 var_mean; 5-10x faster), in one of two forms chosen from the sample's sum and
+    sum of squares: when its mean is small next to its spread (``c^2 <= var / 4``), the plain sums of ``x``
     and ``x^2`` (no cancellation to fear); otherwise the sums of ``x - c`` and ``(x - c)^2``, which
     keep the digits of a spread 1e-4 around 0.5 (the uncentred ``E[x^2] - E[x]^2`` in float32
     reports std 0 there). A non-finite sum (NaN, inf, or a square beyond float32) takes the exact

@@ -25,7 +25,9 @@ variant** (larger white shapes on black, not the paper's data): the faithful set
 quick budget (78-84% test error after 10,000 updates; chance 88.9%). Full: width 1000 everywhere,
 the faithful data (100,000 training images standing in for the paper's online stream), 1,000,000
 updates (the paper trains online for much longer than any quick budget; its exact count is not
-reproduced here).
+reproduced here), and, as the paper tunes the learning rate per model, every setting at each rate
+of ``FULL_LRS`` (0.01, 0.03, 0.1) with the best one (lowest smoothed test error) kept per
+setting and the other seeds run at it; quick keeps lr 0.05 for every model.
 
 Activation statistics along training are computed, as in the paper, on 300 fixed test images at
 each recorded update (``monitor.probe: 300``: one extra forward/backward pass with the Monitor's
@@ -70,6 +72,10 @@ PAPER_TABLE1 = {
 }
 
 
+# the paper tunes the learning rate per model; --full tries these for each of the six settings
+FULL_LRS = (0.01, 0.03, 0.1)
+
+
 @dataclass(frozen=True)
 class Sizes:
     """The sizes and budget of one mode: the training runs' width, updates and training / test
@@ -82,6 +88,7 @@ class Sizes:
     init_width: int
     init_examples: int
     jacobian_examples: int
+    lrs: tuple = (0.05,)  # the learning rates tried per model (the best one per model is kept)
 
 
 SIZES = {
@@ -90,11 +97,18 @@ SIZES = {
         width=200, steps=18_000, n=10_000, n_test=2000, init_width=500, init_examples=300, jacobian_examples=8
     ),
     "full": Sizes(
-        width=1000, steps=1_000_000, n=100_000, n_test=10_000, init_width=1000, init_examples=300, jacobian_examples=16
+        width=1000,
+        steps=1_000_000,
+        n=100_000,
+        n_test=10_000,
+        init_width=1000,
+        init_examples=300,
+        jacobian_examples=16,
+        lrs=FULL_LRS,
     ),
 }
 # a 1024-1000x5-9 MLP update at minibatch 10: about 0.3 GFLOP, ~12 ms on one core (estimate)
-BUDGET = PaperBudget("glorot2010", {"steps": 1000}, hours=lambda s: 6 * s.steps * 0.012 / 3600)
+BUDGET = PaperBudget("glorot2010", {"steps": 1000}, hours=lambda s: 6 * len(s.lrs) * s.steps * 0.012 / 3600)
 PROBE_IMAGES = 300  # the paper computes activation statistics on 300 fixed test images
 TANH_SATURATED_P98 = 0.97  # a tanh layer counts as saturated once its 98th percentile reaches this
 SIGMOID_LOWER_BAND = 0.15  # sigmoid's lower layers "stay near 0.5": |mean - 0.5| <= this throughout
@@ -105,7 +119,7 @@ def get_config(quick: bool = True, smoke: bool = False, sizes: Sizes | None = No
 
     The base config (tanh, standard init); the six settings vary ``model.activation`` and
     ``init.scheme`` (``standard_uniform`` or ``glorot_uniform``). 1024-m-m-m-m-m-9 MLP, SGD with
-    lr 0.05, minibatch 10, per-layer statistics every ``steps / 40`` updates. Quick: m = 200,
+    lr 0.05 (``--full`` tries ``FULL_LRS`` per setting), minibatch 10, per-layer statistics every ``steps / 40`` updates. Quick: m = 200,
     18,000 updates on the easy Shapeset variant (10,000 images); full: m = 1000, 1,000,000 updates
     on the faithful Shapeset-3x2 (100,000 images). The init-time measurements' sizes are in
     ``SIZES``. Command: ``inertia reproduce glorot2010 --quick|--full [--device cuda]``."""
@@ -133,9 +147,12 @@ def get_config(quick: bool = True, smoke: bool = False, sizes: Sizes | None = No
     )
 
 
-def setting_config(base: Config, activation: str, init: str, seed: int = 0) -> Config:
-    """``base`` with one (activation, init) setting and seed ``base.seed + seed``."""
+def setting_config(base: Config, activation: str, init: str, seed: int = 0, lr: float | None = None) -> Config:
+    """``base`` with one (activation, init) setting, seed ``base.seed + seed`` and ``lr`` (None:
+    ``base``'s)."""
     d = base.to_dict()
+    if lr is not None:
+        d["optimizer"]["lr"] = lr
     d["model"]["activation"] = activation
     d["init"] = {"scheme": INITS[init]}
     d["seed"] = base.seed + seed
@@ -413,7 +430,7 @@ def run(
     res = PaperResult("glorot2010", TITLE, _setting(mode, base, seeds, sizes), cut=cut.note() if cut else "")
     # at initialization first: the training pool takes every core
     at_initialization(res, sizes, fig_dir, seed=base.seed, device=device)
-    training = _train(base, seeds, fig_dir, mode)
+    training = _train(base, seeds, fig_dir, mode, sizes.lrs)
     training_table(res, training)
     res.claims.append(sigmoid_saturation_claim(training.curves[("sigmoid", "standard")]))
     res.claims.append(tanh_saturation_claim(training.curves[("tanh", "standard")]))
@@ -471,29 +488,82 @@ class Training:
     status: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
+    lr: dict = field(default_factory=dict)  # with a grid of rates: the one chosen per setting
+    lr_scores: dict = field(default_factory=dict)  # ... and every rate's smoothed test error (seed 0)
 
     @property
     def mean_error(self) -> dict:
         return {key: statistics.fmean(v) for key, v in self.errors.items()}
 
 
-def _train(base: Config, seeds: int, fig_dir: Path, mode: str) -> Training:
-    """Six settings x seeds in one resumable pool."""
-    configs = {f"{a}|{i}|{k}": setting_config(base, a, i, k) for a in ACTIVATIONS for i in INITS for k in range(seeds)}
-    sweep = run_configs(configs, out=fig_dir, name=f"train-{mode}", workers=1 if mode == "smoke" else None, resume=True)
-    _, act_names = hidden_layer_names(make_net(2, "tanh", "standard"))  # the same module names at any width
+def _train(base: Config, seeds: int, fig_dir: Path, mode: str, lrs: tuple = (0.05,)) -> Training:
+    """Six settings x seeds in resumable pools. With more than one learning rate (``--full``), as
+    the paper tunes it per model: first each setting at every rate of ``lrs`` (seed 0), then the
+    other seeds at each setting's best rate (the lowest smoothed test error; a run that did not
+    complete scores 100%)."""
+    one = len(lrs) == 1
+    if one:
+        configs = {
+            _label(a, i, None, k, True): setting_config(base, a, i, k)
+            for a in ACTIVATIONS
+            for i in INITS
+            for k in range(seeds)
+        }
+    else:
+        configs = {
+            _label(a, i, lr, 0, False): setting_config(base, a, i, 0, lr)
+            for a in ACTIVATIONS
+            for i in INITS
+            for lr in lrs
+        }
+    workers = 1 if mode == "smoke" else None
+    first = run_configs(configs, out=fig_dir, name=f"train-{mode}", workers=workers, resume=True)
+    trials = {t["overrides"]["label"]: (first, t) for t in first.trials}
     out = Training()
-    for t in sweep.trials:
-        a, i, k = t["overrides"]["label"].split("|")
-        d = sweep.directory / "trials" / t["id"]
-        metrics = read_jsonl(d / "metrics.jsonl")
-        e = smoothed_error(metrics) if t["status"] == "completed" else None
-        out.errors.setdefault((a, i), []).append(1.0 if e is None else e)  # a diverged or failed run scores 100%
-        out.status.setdefault((a, i), []).append(t["status"])
-        if k == "0":
-            out.history[(a, i)] = [(mm["step"], mm["test_error"]) for mm in metrics if "test_error" in mm]
-            out.curves[(a, i)] = activation_curves(read_jsonl(d / "diagnostics.jsonl"), act_names)
+    if not one:
+        for a in ACTIVATIONS:
+            for i in INITS:
+                scores = {lr: _score(*trials[_label(a, i, lr, 0, False)]) for lr in lrs}
+                out.lr[(a, i)] = min(lrs, key=scores.__getitem__)
+                out.lr_scores[(a, i)] = scores
+        if seeds > 1:
+            more = {
+                _label(a, i, out.lr[(a, i)], k, False): setting_config(base, a, i, k, out.lr[(a, i)])
+                for a in ACTIVATIONS
+                for i in INITS
+                for k in range(1, seeds)
+            }
+            second = run_configs(more, out=fig_dir, name=f"train-{mode}-seeds", workers=workers, resume=True)
+            trials.update({t["overrides"]["label"]: (second, t) for t in second.trials})
+    _, act_names = hidden_layer_names(make_net(2, "tanh", "standard"))  # the same module names at any width
+    for a in ACTIVATIONS:
+        for i in INITS:
+            lr = None if one else out.lr[(a, i)]
+            for k in range(seeds):
+                sweep, t = trials[_label(a, i, lr, k, one)]
+                d = sweep.directory / "trials" / t["id"]
+                metrics = read_jsonl(d / "metrics.jsonl")
+                e = smoothed_error(metrics) if t["status"] == "completed" else None
+                out.errors.setdefault((a, i), []).append(
+                    1.0 if e is None else e
+                )  # a diverged or failed run scores 100%
+                out.status.setdefault((a, i), []).append(t["status"])
+                if k == 0:
+                    out.history[(a, i)] = [(mm["step"], mm["test_error"]) for mm in metrics if "test_error" in mm]
+                    out.curves[(a, i)] = activation_curves(read_jsonl(d / "diagnostics.jsonl"), act_names)
     return out
+
+
+def _label(activation: str, init: str, lr: float | None, seed: int, one: bool) -> str:
+    return f"{activation}|{init}|{seed}" if one else f"{activation}|{init}|{lr}|{seed}"
+
+
+def _score(sweep, t: dict) -> float:
+    """A run's smoothed test error (1.0 when it did not complete): what picks a model's rate."""
+    if t["status"] != "completed":
+        return 1.0
+    e = smoothed_error(read_jsonl(sweep.directory / "trials" / t["id"] / "metrics.jsonl"))
+    return 1.0 if e is None else e
 
 
 def training_table(res: PaperResult, training: Training) -> None:
@@ -507,6 +577,16 @@ def training_table(res: PaperResult, training: Training) -> None:
             "final evaluation (%)": 100 * history[(a, i)][-1][1] if history.get((a, i)) else None,
             "paper (faithful Shapeset, long training)": PAPER_TABLE1.get((a, i)),
             "status": ", ".join(training.status[(a, i)]),
+            **(
+                {
+                    "lr (chosen)": training.lr[(a, i)],
+                    "smoothed test error (%) per lr tried": {
+                        str(lr): round(100 * e, 2) for lr, e in training.lr_scores[(a, i)].items()
+                    },
+                }
+                if training.lr
+                else {}
+            ),
         }
         for a in ACTIVATIONS
         for i in INITS
@@ -543,8 +623,9 @@ def _setting(mode: str, base: Config, seeds: int, sizes: Sizes | None = None) ->
     return (
         f"{mode}: init-time measurements on the faithful Shapeset-3x2 ({s.init_examples} images, width "
         f"{s.init_width}, Jacobians at {s.jacobian_examples} images); training on {data}, width "
-        f"{s.width}, {base.data['n']} training and {base.data['n_test']} test images, SGD lr "
-        f"{base.optimizer.lr} for every model, minibatch {base.batch_size}, {base.steps} updates, layer "
+        f"{s.width}, {base.data['n']} training and {base.data['n_test']} test images, SGD "
+        + (f"lr {base.optimizer.lr} for every model" if len(s.lrs) == 1 else f"lr chosen per model from {list(s.lrs)}")
+        + f", minibatch {base.batch_size}, {base.steps} updates, layer "
         f"statistics on {base.monitor.probe} fixed test images every {base.monitor.every} updates, {seeds} "
         f"seed(s) per setting (paper: width 1000, the faithful data online, lr tuned per model, long training)"
     )
