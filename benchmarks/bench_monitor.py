@@ -10,6 +10,11 @@ cross-entropy on a fixed batch of 256 random inputs and labels; one training ste
 (``inertia.optim.Momentum(lr=0.01, momentum=0.9, nesterov=True)``, or ``torch.optim.SGD`` with
 the same settings for ``--optimizer torch``).
 
+Paired single steps (``--paired N``, default 100): N triples of one step of a twin model without
+a monitor, one recorded step and one unrecorded step of the monitored model, each timed alone; the
+medians of the differences within a triple give the cost of a recorded and an unrecorded step,
+robust to a shared machine's bursts (the figures the goals are read from).
+
 Cases: no monitor; ``Monitor(model, ["layer_stats"], every=1)`` and ``every=10`` (layer
 statistics with histograms: activations, back-propagated gradients and weight gradients of every
 layer, the records kept in memory); and the same two writing JSON lines to a file (``path=``, as
@@ -29,6 +34,7 @@ machine.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -108,6 +114,59 @@ def measure(
     return times
 
 
+def measure_paired(
+    sizes, batch: int, activation: str, optimizer: str, triples: int, clock: Callable[[], float]
+) -> dict[str, list[float]]:
+    """Single steps timed one by one, in triples: a step of a twin model with no monitor, then a
+    step the twin's monitored copy records and one it does not (``Monitor(every=2)``, built once:
+    its hooks fire and return, ``mon.step`` discards). The medians of many single steps shrug off
+    a shared machine's bursts, which a block's mean does not."""
+    model, x, y = build(sizes, batch, activation)
+    twin = copy.deepcopy(model)
+    cls = Momentum if optimizer == "inertia" else torch.optim.SGD
+    opts = {id(m): cls(m.parameters(), lr=0.01, momentum=0.9, nesterov=True) for m in (model, twin)}
+    mon = D.Monitor(model, ["layer_stats"], every=2)
+
+    def one(m: nn.Module, t: int | None) -> float:
+        opt = opts[id(m)]
+        t0 = clock()
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        if t is not None:
+            mon.step(t)
+        opt.step()
+        return clock() - t0
+
+    out: dict[str, list[float]] = {"no monitor": [], "recorded": [], "not recorded": []}
+    for i in range(triples + 3):  # the first 3 triples warm up
+        plain, rec, skip = one(twin, None), one(model, 2 * i), one(model, 2 * i + 1)
+        if i >= 3:
+            out["no monitor"].append(plain)
+            out["recorded"].append(rec)
+            out["not recorded"].append(skip)
+    mon.close()
+    return out
+
+
+def summarize_paired(times: dict[str, list[float]]) -> dict[str, float]:
+    """Costs as medians of the differences within each triple (its three steps ran back to back,
+    under the same load): a recorded step against the same model's unrecorded step (the same
+    hooks, inert), and the unrecorded step against the twin without hooks (a few Python calls:
+    zero within the noise, counted only when positive). Overheads are relative to the median
+    step without a monitor."""
+    plain, rec, skip = (times[k] for k in ("no monitor", "recorded", "not recorded"))
+    base = statistics.median(plain)
+    d_rec = statistics.median(r - s for r, s in zip(rec, skip, strict=True))
+    d_skip = statistics.median(s - p for s, p in zip(skip, plain, strict=True))
+    return {
+        "ms_no_monitor": 1e3 * base,
+        "ms_per_recorded_step": 1e3 * d_rec,
+        "ms_per_unrecorded_step": 1e3 * d_skip,
+        "overhead_every_step": (d_rec + max(d_skip, 0.0)) / base,
+        "overhead_every_10_steps": (d_rec / 10 + max(d_skip, 0.0)) / base,
+    }
+
+
 def summarize(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     base = times["no monitor"]
     base_med = statistics.median(base)
@@ -134,6 +193,7 @@ def main() -> None:
     extra.add_argument("--optimizer", choices=("inertia", "torch"), default="inertia")
     extra.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     extra.add_argument("--json", default=None, help="write the figures here")
+    extra.add_argument("--paired", type=int, default=None, help="single-step triples (0: none)")
     known, sys.argv[1:] = extra.parse_known_args()
     args = parse_args(__doc__)
     steps = known.steps or (10 if args.quick else 20)
@@ -156,6 +216,17 @@ def main() -> None:
         print(f"{name:28s} {r['ms_per_step']:9.2f} {100 * r['overhead']:8.1f}%")
     for name in ("every step", "every step, JSON file"):
         print(f"one recorded step ({name}): {res[name]['ms_per_recorded_step']:.2f} ms")
+    triples = known.paired if known.paired is not None else (5 if args.quick else 100)
+    paired = {}
+    if triples:
+        ptimes = measure_paired(sizes, batch, known.activation, known.optimizer, triples, clock)
+        paired = summarize_paired(ptimes)
+        print(
+            f"single steps, median of {triples}: no monitor {paired['ms_no_monitor']:.2f} ms; recorded step "
+            f"+{paired['ms_per_recorded_step']:.2f} ms ({100 * paired['overhead_every_step']:.1f}%); unrecorded "
+            f"step +{paired['ms_per_unrecorded_step']:.3f} ms; every 10 steps "
+            f"{100 * paired['overhead_every_10_steps']:.1f}%"
+        )
     if known.json:
         Path(known.json).write_text(
             json.dumps(
@@ -171,6 +242,7 @@ def main() -> None:
                     "rounds": rounds,
                     "summary": res,
                     "times_s": times,
+                    "paired": paired,
                 },
                 indent=1,
             )
