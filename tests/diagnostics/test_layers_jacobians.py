@@ -224,3 +224,40 @@ def test_lanczos_estimate_matches_the_exact_spectrum_and_says_so():
     assert small.method == "exact"
     io = D.input_output_jacobian_spectrum(lin, x, examples=2, method="lanczos", lanczos_steps=40)
     assert io.method == "lanczos" and io.mean == pytest.approx(float(exact.mean()), rel=0.03)
+
+
+def test_no_jacobian_block_is_started_that_would_end_past_the_budget(monkeypatch):
+    """A fake clock: every forward call of a block takes 1 ms, nothing else takes time."""
+    import types
+
+    from inertia.diagnostics import jacobians as J
+
+    clock = [0.0]
+    monkeypatch.setattr(J, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            clock[0] += 1e-3
+            return torch.tanh(self.lin(x))
+
+    torch.manual_seed(0)
+    model = nn.Sequential(*[Slow() for _ in range(12)])
+    x = torch.randn(4, 4)
+
+    def timed(seconds):
+        clock[0] = 0.0
+        spectra = D.layer_jacobian_singular_values(model, x, examples=2, seconds=seconds)
+        return spectra, clock[0]
+
+    full, took_all = timed(None)
+    first, took_first = timed(1e-9)  # the set-up and the first block, which always runs
+    assert len(first) == 1 and len(first.skipped) == 11 and len(full) == 12
+    per_block = (took_all - took_first) / 11
+    cut, took = timed(4.5 * per_block)
+    # after the first block, blocks 2-4 end by 4 x per_block; a 5th would end at 5 x per_block
+    assert len(cut) == 4 and cut.skipped == [str(i) for i in range(4, 12)]
+    assert took - took_first == pytest.approx(3 * per_block)

@@ -117,3 +117,29 @@ def test_a_time_budget_stops_the_trial_and_says_so():
     x, y = _data()
     run = trial_run(model, lambda m: nn.functional.mse_loss(m(x), y), lr=0.01, steps=10_000, max_seconds=0.05)
     assert run.out_of_time and 0 < run.steps_run < 10_000
+
+
+def test_no_update_is_started_that_would_end_past_the_cap(monkeypatch):
+    """A fake clock: each forward takes 0.05 s, nothing else takes time."""
+    import types
+
+    from inertia.diagnostics import trial as T
+
+    clock = [0.0]
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 1)
+
+        def forward(self, x):
+            clock[0] += 0.05
+            return self.lin(x)
+
+    x, y = torch.randn(8, 3), torch.randn(8, 1)
+    run = trial_run(Slow(), lambda m: nn.functional.mse_loss(m(x), y), lr=0.01, steps=1000, max_seconds=0.32)
+    # the forwards end at 0.05, 0.10, ...: after the 6th (0.30 s) a 7th update would end at 0.35
+    assert run.out_of_time and run.steps_run == 5 and clock[0] == pytest.approx(0.30)
+    run = trial_run(Slow(), lambda m: nn.functional.mse_loss(m(x), y), lr=0.01, steps=1000, max_seconds=0.36)
+    assert run.steps_run == 6

@@ -116,7 +116,8 @@ def trial_run(
             constant values these are ``torch.optim.SGD``'s updates).
         steps: number of updates (>= 1).
         blowup: the run has diverged when a loss exceeds ``blowup`` times the first (> 1).
-        max_seconds: stop after this much wall-clock time (``out_of_time`` in the result).
+        max_seconds: wall-clock cap: no update is started that, as long as the last one, would end
+            past it (``out_of_time`` in the result).
         overrides: hyperparameters set in every parameter group of the copied optimizer (e.g.
             ``{"lr": 0.01, "momentum": 0.9}``): the trial of a proposed fix.
         stop_below: stop early (``settled`` in the result) once the last ``patience`` losses are
@@ -136,6 +137,7 @@ def trial_run(
     start = time.perf_counter()
     out_of_time = settled = False
     below = 0  # how many of the latest losses are below stop_below
+    last = start  # when the latest update began
     try:
         twin, opt = _copies(model, optimizer, lr, momentum, nesterov, overrides)
         losses: list[float] = []
@@ -154,9 +156,11 @@ def trial_run(
             if below >= patience:
                 settled = True
                 break
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                out_of_time = True
+            now = time.perf_counter()
+            if max_seconds is not None and now - start + (now - last if step else 0.0) > max_seconds:
+                out_of_time = True  # the next update, as long as the last one, would end past the cap
                 break
+            last = now
             loss.backward()
             opt.step()
     finally:

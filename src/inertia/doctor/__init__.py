@@ -159,8 +159,9 @@ def doctor(
             When the trial does not train, candidate fixes are tried for up to 3 more caps.
         curvature_seconds: the curvature checks' wall-clock budget: lam_max's examples are cut to
             fit half of it, then per-layer Hessian norms are measured while it lasts; the layers
-            left are listed in ``report.skipped``. (Layer Jacobians have their own 2 s budget,
-            ``measure.JACOBIAN_SECONDS``, and are estimated by Lanczos above 2**18 entries.)
+            left are listed in ``report.skipped``. (The Jacobians, input-output then layer blocks,
+            share their own 2 s budget, ``measure.JACOBIAN_SECONDS``, and are estimated by
+            Lanczos above 2**18 entries.)
         seed: for the random probes of the curvature estimates.
 
     Examples:

@@ -47,7 +47,7 @@ __all__ = [
 
 CURVATURE_BATCH = 128  # examples for the Hessian quantities (fewer where the time budget needs it)
 LAM_MAX_PRODUCTS = 12  # Hessian-vector products lam_max's Lanczos run takes, about (tol 1e-2)
-JACOBIAN_SECONDS = 2.0  # no layer-Jacobian block is started after this many seconds
+JACOBIAN_SECONDS = 2.0  # the Jacobians' time budget (input-output, then layer blocks)
 JACOBIAN_LANCZOS_STEPS = 12  # Lanczos steps of an estimated block spectrum
 TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_doctor_verdicts.py)
 HOPELESS = 1e4  # a trial stops when its loss exceeds this multiple of the first (or is not finite)
@@ -336,9 +336,18 @@ def measure_recurrence(ex: Examination, report: DoctorReport) -> None:
 def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
     """Layer-Jacobian singular values (the blocks of any model, from the embedding output on for
     token models; estimated above ``MAX_ENTRIES`` entries per example) and the input-output
-    condition number (floating-point tensor inputs only)."""
+    condition number (floating-point tensor inputs only), together within ``JACOBIAN_SECONDS``:
+    the input-output Jacobian first, then the layers in what is left (at least half of it)."""
+    start = time.perf_counter()
+    if isinstance(ex.inputs, torch.Tensor) and ex.inputs.is_floating_point():
+        io_spec = input_output_jacobian_spectrum(ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES)
+        report.input_output_condition = io_spec.condition_number
+        report.input_output_method = io_spec.method
+    else:
+        report.skipped.append(Skipped("input-output Jacobian", "the inputs are integer tokens or a tuple/dict batch"))
+    left = max(JACOBIAN_SECONDS - (time.perf_counter() - start), JACOBIAN_SECONDS / 2)
     spectra = layer_jacobian_singular_values(
-        ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES, lanczos_steps=JACOBIAN_LANCZOS_STEPS, seconds=JACOBIAN_SECONDS
+        ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES, lanczos_steps=JACOBIAN_LANCZOS_STEPS, seconds=left
     )
     if spectra.skipped:
         why = f"over the Jacobian time budget ({JACOBIAN_SECONDS:g} s): {', '.join(spectra.skipped)}"
@@ -352,12 +361,6 @@ def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
         s.name: {"mean": s.mean, "std": s.std, "max": s.max, "method": s.method, "shape": list(s.shape or ())}
         for s in spectra
     }
-    if not isinstance(ex.inputs, torch.Tensor) or not ex.inputs.is_floating_point():
-        report.skipped.append(Skipped("input-output Jacobian", "the inputs are integer tokens or a tuple/dict batch"))
-        return
-    io_spec = input_output_jacobian_spectrum(ex.model, ex.inputs, examples=JACOBIAN_EXAMPLES)
-    report.input_output_condition = io_spec.condition_number
-    report.input_output_method = io_spec.method
 
 
 def _curvature_batch(ex: Examination, seconds: float | None) -> tuple[int, int]:

@@ -119,10 +119,11 @@ def get_config(quick: bool = True, smoke: bool = False, sizes: Sizes | None = No
 
     The base config (tanh, standard init); the six settings vary ``model.activation`` and
     ``init.scheme`` (``standard_uniform`` or ``glorot_uniform``). 1024-m-m-m-m-m-9 MLP, SGD with
-    lr 0.05 (``--full`` tries ``FULL_LRS`` per setting), minibatch 10, per-layer statistics every ``steps / 40`` updates. Quick: m = 200,
-    18,000 updates on the easy Shapeset variant (10,000 images); full: m = 1000, 1,000,000 updates
-    on the faithful Shapeset-3x2 (100,000 images). The init-time measurements' sizes are in
-    ``SIZES``. Command: ``inertia reproduce glorot2010 --quick|--full [--device cuda]``."""
+    lr 0.05 (``--full`` tries ``FULL_LRS`` per setting), minibatch 10, per-layer statistics every
+    ``steps / 40`` updates. Quick: m = 200, 18,000 updates on the easy Shapeset variant (10,000
+    images); full: m = 1000, 1,000,000 updates on the faithful Shapeset-3x2 (100,000 images). The
+    init-time measurements' sizes are in ``SIZES``. Command: ``inertia reproduce glorot2010
+    --quick|--full [--device cuda]``."""
     mode = mode_name(quick, smoke)
     s = sizes or SIZES[mode]
     every = max(s.steps // 40, 1)
