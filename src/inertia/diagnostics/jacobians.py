@@ -552,6 +552,7 @@ def layer_jacobian_singular_values(
                 with torch.no_grad():
                     h = block(h)
             return JacobianSpectra(out)
+    start = time.perf_counter()  # the budget counts the tracing pass too
     with _measuring(model, lambda: call(model, inputs)):
         calls = _trace(model, lambda: call(model, small))
         if not calls:
@@ -566,7 +567,6 @@ def layer_jacobian_singular_values(
                     "name the modules with blocks=[...]"
                 )
         result = JacobianSpectra()
-        start = time.perf_counter()
         last = 0.0  # the time of the last block measured: the forecast of the next one's
         for name, seq in found:
             if seconds is not None and len(result) and time.perf_counter() - start + last > seconds:
