@@ -300,3 +300,29 @@ def test_the_doctor_takes_a_tuple_batch():
 def test_a_batch_that_is_not_tensors_is_refused():
     with pytest.raises(ValueError, match="inputs must be a tensor, a tuple of tensors"):
         inertia.doctor(nn.Linear(2, 2), [1.0, 2.0])
+
+
+def test_no_layer_hessian_norm_is_started_that_would_end_past_the_curvature_budget(monkeypatch):
+    """A fake clock: each per-layer Hessian norm takes 1 s, nothing else takes time."""
+    import types
+
+    from inertia.diagnostics import curvature
+    from inertia.doctor import measure
+
+    clock = [0.0]
+    monkeypatch.setattr(measure, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    real = curvature.hessian_frobenius_norm
+
+    def slow(*a, **k):
+        clock[0] += 1.0
+        return real(*a, **k)
+
+    monkeypatch.setattr(measure.curvature, "hessian_frobenius_norm", slow)
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(5) for m in (nn.Linear(8, 8), nn.Tanh())], nn.Linear(8, 3))
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    report = inertia.doctor(model, x, y, lr=0.1, trial_steps=0, curvature_seconds=3.5)
+    measured = [r.name for r in report.layers if r.hessian_norm is not None]
+    # norms end at 1, 2, 3 s; a 4th would end at 4 s > 3.5 s
+    assert len(measured) == 3
+    assert any(s.name.startswith("Hessian norm of 3 layer") for s in report.skipped)

@@ -388,7 +388,8 @@ def measure_curvature(
     ex: Examination, report: DoctorReport, hypers: tuple | None, seed: int, seconds: float | None = None
 ) -> None:
     """lam_max and the quadratic bound, then per-layer Hessian Frobenius norms (Temperoni et al.
-    2020) while ``seconds`` of wall clock last (None: no limit); the layers left without one are
+    2020) while ``seconds`` of wall clock last (no layer is started that, as long as the last one,
+    would end past them; None: no limit); the layers left without one are
     listed in ``report.skipped`` (the norms are shown, no rule reads them).
 
     With a budget, the examples are cut so that lam_max's Lanczos run (about
@@ -414,14 +415,17 @@ def measure_curvature(
                 raise  # e.g. no second derivative: the curvature check is skipped, with why
             report.lam_max = None
         left = []
+        last = 0.0  # the last layer's time: the forecast of the next one's
         for row in report.layers:
             w = _weight(ex.modules.get(row.name))
             if w is None or not w.requires_grad:
                 continue
-            if seconds is not None and time.perf_counter() - start > seconds:
+            if seconds is not None and time.perf_counter() - start + last > seconds:  # it would end past it
                 left.append(row.name)
                 continue
+            t0 = time.perf_counter()
             row.hessian_norm = curvature.hessian_frobenius_norm(closure, [w], probes=3, generator=gen).value
+            last = time.perf_counter() - t0
         if left:
             why = f"over the curvature time budget ({seconds:g} s, curvature_seconds=): {', '.join(left)}"
             report.skipped.append(Skipped(f"Hessian norm of {len(left)} layer(s)", why))
