@@ -261,3 +261,16 @@ def test_no_jacobian_block_is_started_that_would_end_past_the_budget(monkeypatch
     # after the tracing pass and the first block, blocks 2-4 fit in 3.5 x per_block, a 5th would not
     assert len(cut) == 4 and cut.skipped == [str(i) for i in range(4, 12)]
     assert took - took_first == pytest.approx(3 * per_block)
+
+
+def test_the_loop_of_pullbacks_equals_the_vmapped_one(monkeypatch):
+    from inertia.diagnostics import jacobians as J
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4)).double()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    looped = J._dense(net, x)  # 4 output coordinates: at most LOOP_ROWS, one pullback each
+    monkeypatch.setattr(J, "LOOP_ROWS", 0)
+    batched = J._dense(net, x)
+    explicit = torch.stack([torch.autograd.functional.jacobian(net, x[i]) for i in range(3)])
+    assert torch.allclose(looped, batched, atol=1e-14) and torch.allclose(looped, explicit, atol=1e-14)

@@ -373,6 +373,9 @@ def _svals(jac: torch.Tensor, gram: bool) -> torch.Tensor:
     return torch.linalg.eigvalsh(g).clamp_min(0).sqrt().flip(-1)
 
 
+LOOP_ROWS = 32  # dense Jacobians with at most this many output coordinates: one pullback per row, no vmap
+
+
 def _dense(fn, x: torch.Tensor, per_example_fn: bool = False) -> torch.Tensor:
     """Per-example Jacobians [n, out, in] of a batch function whose examples do not interact.
     ``per_example_fn``: ``fn`` also runs on single examples (vmapped over them); otherwise one
@@ -384,9 +387,13 @@ def _dense(fn, x: torch.Tensor, per_example_fn: bool = False) -> torch.Tensor:
     out, pull = _vjp(fn, x)
     k = out[0].numel()
     eye = torch.eye(k, dtype=out.dtype, device=out.device).reshape(k, 1, *out.shape[1:]).expand(k, *out.shape)
-    try:
-        rows = vmap(lambda v: pull(v)[0])(eye)  # [k, n, in...]
-    except RuntimeError:  # an op without a batching rule: one product at a time
+    rows = None
+    if k > LOOP_ROWS:  # batched; below this, a loop of products costs no more and skips vmap's first-call set-up
+        try:
+            rows = vmap(lambda v: pull(v)[0])(eye)  # [k, n, in...]
+        except RuntimeError:  # an op without a batching rule: one product at a time
+            rows = None
+    if rows is None:
         rows = torch.stack([pull(eye[i].contiguous())[0] for i in range(k)])
     return rows.reshape(k, n, -1).transpose(0, 1)
 
