@@ -15,6 +15,9 @@ a monitor, one recorded step and one unrecorded step of the monitored model, eac
 medians of the differences within a triple give the cost of a recorded and an unrecorded step,
 robust to a shared machine's bursts (the figures the goals are read from).
 
+``--breakdown N``: N recorded steps timed part by part (the hooks' moments, the batched summary,
+the rest of ``mon.step``).
+
 Cases: no monitor; ``Monitor(model, ["layer_stats"], every=1)`` and ``every=10`` (layer
 statistics with histograms: activations, back-propagated gradients and weight gradients of every
 layer, the records kept in memory); and the same two writing JSON lines to a file (``path=``, as
@@ -148,6 +151,49 @@ def measure_paired(
     return out
 
 
+def measure_breakdown(sizes, batch: int, activation: str, steps: int, clock: Callable[[], float]) -> dict[str, float]:
+    """Milliseconds per recorded step spent in the hooks' moments (``layers._measure``), in the
+    batched summary (``layers._summaries``) and in the rest of ``mon.step``, over ``steps`` recorded
+    training steps (after 5 unmeasured ones), timed by wrapping those functions."""
+    from inertia.diagnostics import layers as LY
+
+    model, x, y = build(sizes, batch, activation)
+    opt = Momentum(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    acc = {"moments": 0.0, "summary": 0.0, "mon.step": 0.0}
+    real_measure, real_summaries = LY._measure, LY._summaries
+
+    def timed(fn, key):
+        def wrapper(*a, **k):
+            t0 = clock()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] += clock() - t0
+
+        return wrapper
+
+    LY._measure, LY._summaries = timed(real_measure, "moments"), timed(real_summaries, "summary")
+    try:
+        mon = D.Monitor(model, ["layer_stats"], every=1)
+        for t in range(steps + 5):
+            if t == 5:
+                acc = dict.fromkeys(acc, 0.0)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            t0 = clock()
+            mon.step(t)
+            acc["mon.step"] += clock() - t0
+            opt.step()
+        mon.close()
+    finally:
+        LY._measure, LY._summaries = real_measure, real_summaries
+    return {
+        "moments_ms": 1e3 * acc["moments"] / steps,
+        "summary_ms": 1e3 * acc["summary"] / steps,
+        "rest_of_step_ms": 1e3 * (acc["mon.step"] - acc["summary"]) / steps,
+    }
+
+
 def summarize_paired(times: dict[str, list[float]]) -> dict[str, float]:
     """Costs as medians of the differences within each triple (its three steps ran back to back,
     under the same load): a recorded step against the same model's unrecorded step (the same
@@ -194,6 +240,7 @@ def main() -> None:
     extra.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     extra.add_argument("--json", default=None, help="write the figures here")
     extra.add_argument("--paired", type=int, default=None, help="single-step triples (0: none)")
+    extra.add_argument("--breakdown", type=int, default=0, help="recorded steps timed part by part (0: none)")
     known, sys.argv[1:] = extra.parse_known_args()
     args = parse_args(__doc__)
     steps = known.steps or (10 if args.quick else 20)
@@ -227,6 +274,13 @@ def main() -> None:
             f"step +{paired['ms_per_unrecorded_step']:.3f} ms; every 10 steps "
             f"{100 * paired['overhead_every_10_steps']:.1f}%"
         )
+    breakdown = {}
+    if known.breakdown:
+        breakdown = measure_breakdown(sizes, batch, known.activation, known.breakdown, clock)
+        print(
+            f"per recorded step, in the training loop: moments {breakdown['moments_ms']:.2f} ms, summary "
+            f"{breakdown['summary_ms']:.2f} ms, the rest of mon.step {breakdown['rest_of_step_ms']:.2f} ms"
+        )
     if known.json:
         Path(known.json).write_text(
             json.dumps(
@@ -243,6 +297,7 @@ def main() -> None:
                     "summary": res,
                     "times_s": times,
                     "paired": paired,
+                    "breakdown": breakdown,
                 },
                 indent=1,
             )
