@@ -162,8 +162,8 @@ def _summaries_host(
 ) -> list[list[float]]:
     """:func:`_summaries_device`'s numbers from one sort per sample on the host: the samples,
     padded with +inf (NaN and -inf made +inf, so that the finite elements are each row's sorted
-    prefix), are sorted by numpy's vectorized sort (on this 2-core CPU 3x faster than torch's
-    ``topk`` of the few smallest and 10x faster than ``torch.sort``); the order statistics are
+    prefix), are sorted by numpy's vectorized sort (on the CPU faster than torch's ``topk`` of the few
+    smallest, and than ``torch.sort``); the order statistics are
     read at their ranks, the saturated and dead fractions counted by binary search, and the
     histogram's bin of each element computed by the same float64 arithmetic."""
     L = len(moments)

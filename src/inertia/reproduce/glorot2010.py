@@ -544,10 +544,7 @@ def _train(base: Config, seeds: int, fig_dir: Path, mode: str, lrs: tuple = (0.0
                 sweep, t = trials[_label(a, i, lr, k, one)]
                 d = sweep.directory / "trials" / t["id"]
                 metrics = read_jsonl(d / "metrics.jsonl")
-                e = smoothed_error(metrics) if t["status"] == "completed" else None
-                out.errors.setdefault((a, i), []).append(
-                    1.0 if e is None else e
-                )  # a diverged or failed run scores 100%
+                out.errors.setdefault((a, i), []).append(_error(t, metrics))
                 out.status.setdefault((a, i), []).append(t["status"])
                 if k == 0:
                     out.history[(a, i)] = [(mm["step"], mm["test_error"]) for mm in metrics if "test_error" in mm]
@@ -559,12 +556,15 @@ def _label(activation: str, init: str, lr: float | None, seed: int, one: bool) -
     return f"{activation}|{init}|{seed}" if one else f"{activation}|{init}|{lr}|{seed}"
 
 
-def _score(sweep, t: dict) -> float:
-    """A run's smoothed test error (1.0 when it did not complete): what picks a model's rate."""
-    if t["status"] != "completed":
-        return 1.0
-    e = smoothed_error(read_jsonl(sweep.directory / "trials" / t["id"] / "metrics.jsonl"))
+def _error(t: dict, metrics: list) -> float:
+    """A run's smoothed test error; a diverged or failed run scores 100%."""
+    e = smoothed_error(metrics) if t["status"] == "completed" else None
     return 1.0 if e is None else e
+
+
+def _score(sweep, t: dict) -> float:
+    """:func:`_error` of a trial read from its folder: what picks a model's rate."""
+    return _error(t, read_jsonl(sweep.directory / "trials" / t["id"] / "metrics.jsonl"))
 
 
 def training_table(res: PaperResult, training: Training) -> None:
