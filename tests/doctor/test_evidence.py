@@ -326,3 +326,29 @@ def test_no_layer_hessian_norm_is_started_that_would_end_past_the_curvature_budg
     # norms end at 1, 2, 3 s; a 4th would end at 4 s > 3.5 s
     assert len(measured) == 3
     assert any(s.name.startswith("Hessian norm of 3 layer") for s in report.skipped)
+
+
+def test_lam_max_takes_no_more_products_than_fit_in_half_the_curvature_budget(monkeypatch):
+    """A fake clock: the one timed forward/backward pass takes 0.1 s, so a product takes 0.3 s."""
+    import types
+
+    from inertia.doctor import measure
+
+    clock = [0.0]
+
+    def tick():
+        clock[0] += 0.1  # the two readings around the pass are 0.1 s apart
+        return clock[0]
+
+    monkeypatch.setattr(measure, "time", types.SimpleNamespace(perf_counter=tick))
+    model = nn.Linear(3, 1)
+    x = torch.randn(64, 3)
+    ex = types.SimpleNamespace(
+        inputs=x, model=model, params=list(model.parameters()), batch_loss=lambda m, n: m(x[:n]).square().sum()
+    )
+    # 12 products (3.6 s) fit in 20 s; 66 would, capped at 40
+    assert measure._curvature_batch(ex, 40.0) == (64, 64, measure.LAM_MAX_ITER)
+    assert measure._curvature_batch(ex, 10.0) == (64, 64, 16)  # 5 s / 0.3 s
+    # 12 products do not fit in 2 s: the examples are cut (to 35), and the products stay at 12
+    assert measure._curvature_batch(ex, 4.0) == (35, 64, measure.LAM_MAX_PRODUCTS)
+    assert measure._curvature_batch(ex, None) == (64, 64, measure.LAM_MAX_ITER)

@@ -47,6 +47,7 @@ __all__ = [
 
 CURVATURE_BATCH = 128  # examples for the Hessian quantities (fewer where the time budget needs it)
 LAM_MAX_PRODUCTS = 12  # Hessian-vector products lam_max's Lanczos run takes, about (tol 1e-2)
+LAM_MAX_ITER = 40  # at most, and no more than fit in half the curvature budget
 JACOBIAN_SECONDS = 2.0  # the Jacobians' time budget (input-output, then layer blocks)
 JACOBIAN_LANCZOS_STEPS = 12  # Lanczos steps of an estimated block spectrum
 TRIAL_STEPS = 150  # updates of the trial run (chosen on the tune half of bench_doctor_verdicts.py)
@@ -363,18 +364,25 @@ def measure_jacobians(ex: Examination, report: DoctorReport) -> None:
     }
 
 
-def _curvature_batch(ex: Examination, seconds: float | None) -> tuple[int, int]:
-    """The examples for the curvature checks and how many they could have been:
-    :data:`CURVATURE_BATCH` (or all the batch has), fewer when one forward/backward pass on them
-    says lam_max would take more than ``seconds / 2``."""
+def _curvature_batch(ex: Examination, seconds: float | None) -> tuple[int, int, int]:
+    """The examples for the curvature checks, how many they could have been, and how many
+    Hessian-vector products lam_max's Lanczos run may take: :data:`CURVATURE_BATCH` examples (or
+    all the batch has), fewer when one forward/backward pass on them says
+    :data:`LAM_MAX_PRODUCTS` products (each about 3 passes) would take more than ``seconds / 2``;
+    then as many products as fit in ``seconds / 2`` at that cost, between
+    :data:`LAM_MAX_PRODUCTS` and :data:`LAM_MAX_ITER`."""
     first = next((t for t in _tensors(ex.inputs) if t.dim() > 0), None)
     n = min(CURVATURE_BATCH, first.shape[0]) if first is not None else CURVATURE_BATCH
     if seconds is None or first is None or n <= 2:
-        return n, n
+        return n, n, LAM_MAX_ITER
     t0 = time.perf_counter()
     torch.autograd.grad(ex.batch_loss(ex.model, n), ex.params, allow_unused=True)
-    cost = 3 * LAM_MAX_PRODUCTS * (time.perf_counter() - t0)
-    return (n if cost <= seconds / 2 else max(2, int(n * seconds / 2 / cost))), n
+    product = 3 * (time.perf_counter() - t0)  # one Hessian-vector product on the n examples
+    used = (
+        n if LAM_MAX_PRODUCTS * product <= seconds / 2 else max(2, int(n * seconds / 2 / (LAM_MAX_PRODUCTS * product)))
+    )
+    fits = int(seconds / 2 / max(product * used / n, 1e-12))
+    return used, n, min(LAM_MAX_ITER, max(LAM_MAX_PRODUCTS, fits))
 
 
 def _tensors(batch: Any) -> list[torch.Tensor]:
@@ -397,7 +405,7 @@ def measure_curvature(
     half of it; ``report.curvature_batch`` says how many were used."""
     start = time.perf_counter()
     with preserved(ex.model, ex.params), twice_differentiable():
-        n, full = _curvature_batch(ex, seconds)
+        n, full, max_iter = _curvature_batch(ex, seconds)
         report.curvature_batch = n
         if n < full:
             report.curvature_note = (
@@ -405,17 +413,20 @@ def measure_curvature(
             )
         closure = lambda: ex.batch_loss(ex.model, n)  # noqa: E731
         gen = torch.Generator().manual_seed(seed)
+        last = 0.0  # the forecast of the next layer's Hessian norm: the last one's time
         try:
+            t0 = time.perf_counter()
             eig = curvature.hessian_eigenvalues(
-                closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=40, generator=gen
+                closure, ex.params, k=1, which="largest_magnitude", tol=1e-2, max_iter=max_iter, generator=gen
             )
             report.lam_max = abs(float(eig.values[0]))
+            # before the first layer: its 3 probes, each a product at most as costly as lam_max's
+            last = 3 * (time.perf_counter() - t0) / max(eig.num_hvps, 1)
         except ValueError as e:  # curvature overflows: reported through the non-finite findings
             if "non-finite" not in str(e):
                 raise  # e.g. no second derivative: the curvature check is skipped, with why
             report.lam_max = None
         left = []
-        last = 0.0  # the last layer's time: the forecast of the next one's
         for row in report.layers:
             w = _weight(ex.modules.get(row.name))
             if w is None or not w.requires_grad:
