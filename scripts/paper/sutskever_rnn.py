@@ -9,7 +9,8 @@ minibatch 100, up to 50,000 updates, the echo-state init of ``inertia.reproduce.
   test set is right.
 
 Protocol (the paper's: the best learning rate per setting, then seeds at it):
-  stage 1: each setting at each learning rate of its grid, seed 0;
+  stage 1: each setting at each learning rate of its grid, seed 0 (rate-major: every setting's
+           first rate, then every setting's second, ...);
   stage 2: each setting's best rate (solved first, then the lowest final test error) for the other seeds.
 One worker, resumable (rerun the same command); solved runs stop.
 Writes docs/results/sutskever2013-TASK-full.json.
@@ -48,9 +49,9 @@ TASKS = {
         # norm clipped at 1 (not the paper's protocol), which solved the task in the prototype in 4,500 updates.
         {
             "NAG 0.99, clipped at 1": (0.99, [0.01], 1.0),
+            "SGD, clipped at 1": (0.0, [0.3], 1.0),
             "NAG 0.99": (0.99, [0.003, 0.001], None),
             "SGD": (0.0, [0.1, 0.03, 0.3], None),
-            "SGD, clipped at 1": (0.0, [0.3], 1.0),
         },
         2,
         {"NAG 0.99": 0.0, "SGD": None, "NAG 0.99, clipped at 1": None, "SGD, clipped at 1": None},
@@ -86,10 +87,13 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     add = S.get_config(quick=False)[key]
     t0 = time.time()
+    # rate-major (every setting's first rate, then every setting's second, ...): an unfinished
+    # pool already holds a run of every setting
     stage1 = {
-        _label(task, s, lr, 0): S._rnn_config(add, mu, lr, add.seed, clip)
+        _label(task, s, lrs[i], 0): S._rnn_config(add, mu, lrs[i], add.seed, clip)
+        for i in range(max(len(lrs) for _, lrs, _ in GRID.values()))
         for s, (mu, lrs, clip) in GRID.items()
-        for lr in lrs
+        if i < len(lrs)
     }
     r1 = run_configs(stage1, out=OUT, name=f"{task}-full-lr", workers=1, resume=True, progress=_progress(t0))
     by = {t["overrides"]["label"]: t for t in r1.trials}
