@@ -13,19 +13,27 @@ import time
 from pathlib import Path
 
 
-def last_metrics(trial: Path) -> dict | None:
+def metrics_lines(trial: Path) -> list[dict]:
     path = trial / "metrics.jsonl"
-    if not path.exists():
-        return None
-    last = None
-    for line in path.read_text().splitlines():
+    lines = []
+    for line in path.read_text().splitlines() if path.exists() else []:
         line = line.strip()
         if line:
             try:
-                last = json.loads(line)
+                lines.append(json.loads(line))
             except json.JSONDecodeError:  # a line cut by a kill: the ones before it stand
                 break
-    return last
+    return lines
+
+
+def best_test_error(lines: list[dict]) -> dict:
+    """The lowest test error of the run's evaluations and the update it was at (a run that learned
+    and then lost it ends above its best)."""
+    errs = [(r["test_error"], r["step"]) for r in lines if isinstance(r.get("test_error"), (int, float))]
+    if not errs:
+        return {"best_test_error": None, "best_test_error_at": None}
+    err, step = min(errs)
+    return {"best_test_error": err, "best_test_error_at": step}
 
 
 def main(pool: Path, out: Path) -> None:
@@ -34,7 +42,8 @@ def main(pool: Path, out: Path) -> None:
         summary = trial / "summary.json"
         status = json.loads(summary.read_text()).get("status") if summary.exists() else "running or stopped"
         config = json.loads((trial / "config.json").read_text()) if (trial / "config.json").exists() else {}
-        m = last_metrics(trial) or {}
+        lines = metrics_lines(trial)
+        m = lines[-1] if lines else {}
         rows.append(
             {
                 "trial": trial.name,
@@ -47,6 +56,8 @@ def main(pool: Path, out: Path) -> None:
                     k: m.get(k)
                     for k in ("step", "train_error", "train_loss", "test_loss", "test_error", "test_solved", "wall_s")
                 },
+                **best_test_error(lines),
+                "clip_grad_norm": config.get("clip_grad_norm"),
             }
         )
     out.write_text(
