@@ -12,7 +12,13 @@ core (benchmarks/bench_stacked.py): ~16 minutes per run, 54 runs.
 One worker, resumable (rerun the same command; finished runs are reused). Whenever it stops it
 writes docs/results/sutskever2013-curves-full.json from the runs finished so far.
 
-Command: ``nice .venv/bin/python scripts/paper/curves_table1.py [STEPS]`` (default 50000).
+``--carry PARTIAL.json`` (a ``scripts/paper/partial_summary.py`` record of an earlier pool of the
+same STEPS, e.g. docs/results/sutskever2013-curves-partial.json, for when the run folders are gone
+with an earlier machine): its completed runs of the same setting, rate and update count are not
+trained again; their final error is taken from it, and the result lists them under ``carried``.
+
+Command: ``nice .venv/bin/python scripts/paper/curves_table1.py [STEPS] [--carry PARTIAL.json]``
+(default 50000).
 """
 
 from __future__ import annotations
@@ -47,6 +53,25 @@ def configs(steps: int) -> dict:
     return {_label(label, lr): S._ae_config(ae, mu, nes, lr) for lr in LR_ORDER for label, mu, nes in settings}
 
 
+def carried(path: Path, steps: int) -> dict:
+    """The completed runs of a partial record, as trials keyed by label (only their final error and
+    update count: what :func:`summary` reads)."""
+    record = json.loads(path.read_text())
+    if not str(record.get("pool", "")).endswith(f"curves-full-{steps}"):
+        sys.exit(f"error: {path} is the record of pool {record.get('pool')!r}, not of curves-full-{steps}")
+    by_setting = {(mu, nes): label for label, mu, nes, _ in S.SIZES["full"].ae_settings}
+    out = {}
+    for row in record["trials"]:
+        label = by_setting.get((row.get("mu_max") or 0.0, bool(row.get("nesterov"))))
+        if row.get("status") == "completed" and row.get("step") == steps and label and row.get("lr") in LR_ORDER:
+            out[_label(label, row["lr"])] = {
+                "status": "completed",
+                "metrics": {"train_error": row["train_error"], "step": row["step"], "wall_s": row.get("wall_s")},
+                "carried_from": record["pool"],
+            }
+    return out
+
+
 def summary(by: dict, steps: int) -> dict:
     table = {}
     for label, *_ in S.SIZES["full"].ae_settings:
@@ -69,18 +94,26 @@ def summary(by: dict, steps: int) -> dict:
 
 
 def main(argv: list[str]) -> None:
+    carry = None
+    if "--carry" in argv:
+        i = argv.index("--carry")
+        if i + 1 >= len(argv) or not Path(argv[i + 1]).is_file():
+            sys.exit("error: --carry needs a partial_summary.py record (a JSON file)")
+        carry, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2 :]
     steps = int(argv[0]) if argv else 50_000
     if steps < 2 * S.SIZES["full"].final_steps:
         sys.exit(f"error: STEPS must be at least {2 * S.SIZES['full'].final_steps}, got {steps}")
     torch.set_num_threads(1)
     cfgs = configs(steps)
+    done = carried(carry, steps) if carry else {}
     t0 = time.time()
 
     def progress(done: int, total: int) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {done}/{total} runs done, {time.time() - t0:.0f} s", flush=True)
 
-    r = run_configs(cfgs, out=OUT, name=f"curves-full-{steps}", workers=1, resume=True, progress=progress)
-    by = {t["overrides"]["label"]: t for t in r.trials}
+    todo = {label: c for label, c in cfgs.items() if label not in done}
+    r = run_configs(todo, out=OUT, name=f"curves-full-{steps}", workers=1, resume=True, progress=progress)
+    by = {**done, **{t["overrides"]["label"]: t for t in r.trials}}
     some = next(iter(cfgs.values()))
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(
@@ -101,6 +134,7 @@ def main(argv: list[str]) -> None:
                 "table1": summary(by, steps),
                 "runs_finished": sum(t["status"] == "completed" for t in by.values()),
                 "runs_total": len(cfgs),
+                "carried": sorted(done),
                 "wall_s": time.time() - t0,
                 "machine": f"{platform.machine()}, 1 torch thread, torch {torch.__version__}",
             },
