@@ -15,7 +15,12 @@ Protocol (the paper's: the best learning rate per setting, then seeds at it):
 One worker, resumable (rerun the same command); solved runs stop.
 Writes docs/results/sutskever2013-TASK-full.json.
 
-Command: ``nice .venv/bin/python scripts/paper/sutskever_rnn.py TASK``.
+``--carry PARTIAL.json`` (a ``scripts/paper/partial_summary.py`` record of an earlier pool of this
+task, for when its run folders are gone with an earlier machine): the record's completed runs of
+a setting of the grid (the same mu_max, clipping, rate and seed) are not trained again; their
+metrics are taken from it, and the result lists them under ``carried``.
+
+Command: ``nice .venv/bin/python scripts/paper/sutskever_rnn.py TASK [--carry PARTIAL.json]``.
 """
 
 from __future__ import annotations
@@ -79,13 +84,38 @@ def _progress(t0: float):
     return report
 
 
+def carried(path: Path, task: str, grid: dict, seed0: int) -> dict:
+    """The completed runs of a partial record that belong to ``grid``, as trials keyed by label."""
+    record = json.loads(path.read_text())
+    if f"{task}-full-" not in str(record.get("pool", "")):
+        sys.exit(f"error: {path} is the record of pool {record.get('pool')!r}, not of a {task} pool")
+    out = {}
+    for row in record["trials"]:
+        for setting, (mu, lrs, clip) in grid.items():
+            same = row.get("mu_max") == mu and row.get("clip_grad_norm") == clip and row.get("lr") in lrs
+            if same and row.get("status") == "completed" and isinstance(row.get("seed"), int):
+                label = _label(task, setting, row["lr"], row["seed"] - seed0)
+                out[label] = {
+                    "status": "completed",
+                    "message": f"carried from {record['pool']} ({path})",
+                    "metrics": {k: row.get(k) for k in RUN_METRICS},
+                }
+    return out
+
+
 def main(argv: list[str]) -> None:
+    carry = None
+    if len(argv) == 3 and argv[1] == "--carry":
+        if not Path(argv[2]).is_file():
+            sys.exit(f"error: --carry needs a partial_summary.py record (a JSON file), got {argv[2]!r}")
+        carry, argv = Path(argv[2]), argv[:1]
     if len(argv) != 1 or argv[0] not in TASKS:
-        sys.exit(f"usage: sutskever_rnn.py {{{','.join(TASKS)}}}")
+        sys.exit(f"usage: sutskever_rnn.py {{{','.join(TASKS)}}} [--carry PARTIAL.json]")
     task = argv[0]
     key, GRID, SEEDS, paper = TASKS[task]
     torch.set_num_threads(1)
     add = S.get_config(quick=False)[key]
+    done = carried(carry, task, GRID, add.seed) if carry else {}
     t0 = time.time()
     # rate-major (every setting's first rate, then every setting's second, ...): an unfinished
     # pool already holds a run of every setting
@@ -95,15 +125,19 @@ def main(argv: list[str]) -> None:
         for s, (mu, lrs, clip) in GRID.items()
         if i < len(lrs)
     }
-    r1 = run_configs(stage1, out=OUT, name=f"{task}-full-lr", workers=1, resume=True, progress=_progress(t0))
-    by = {t["overrides"]["label"]: t for t in r1.trials}
+    by = {label: t for label, t in done.items() if label in stage1}
+    todo = {label: c for label, c in stage1.items() if label not in by}
+    r1 = run_configs(todo, out=OUT, name=f"{task}-full-lr", workers=1, resume=True, progress=_progress(t0))
+    by.update({t["overrides"]["label"]: t for t in r1.trials})
     best = {s: min(lrs, key=lambda lr, s=s: _score(by[_label(task, s, lr, 0)])) for s, (_, lrs, _) in GRID.items()}
     stage2 = {
         _label(task, s, best[s], k): S._rnn_config(add, GRID[s][0], best[s], add.seed + k, GRID[s][2])
         for s in GRID
         for k in range(1, SEEDS)
     }
-    r2 = run_configs(stage2, out=OUT, name=f"{task}-full-seeds", workers=1, resume=True, progress=_progress(t0))
+    by.update({label: t for label, t in done.items() if label in stage2})
+    todo = {label: c for label, c in stage2.items() if label not in by}
+    r2 = run_configs(todo, out=OUT, name=f"{task}-full-seeds", workers=1, resume=True, progress=_progress(t0))
     by.update({t["overrides"]["label"]: t for t in r2.trials})
     runs = [
         {
@@ -148,6 +182,7 @@ def main(argv: list[str]) -> None:
                 "summary": summary,
                 "runs": runs,
                 "wall_s": sum(r["wall_s"] or 0.0 for r in runs),
+                "carried": sorted(label for label in done if label in by),
                 "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread, torch {torch.__version__}",
             },
             indent=2,
