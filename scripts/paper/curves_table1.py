@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from partial_summary import pop_carry  # this script's folder is on sys.path
 
 from inertia.experiments.sweep import run_configs
 from inertia.reproduce import sutskever2013 as S
@@ -94,12 +95,7 @@ def summary(by: dict, steps: int) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    carry = None
-    if "--carry" in argv:
-        i = argv.index("--carry")
-        if i + 1 >= len(argv) or not Path(argv[i + 1]).is_file():
-            sys.exit("error: --carry needs a partial_summary.py record (a JSON file)")
-        carry, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2 :]
+    carry, argv = pop_carry(argv)
     steps = int(argv[0]) if argv else 50_000
     if steps < 2 * S.SIZES["full"].final_steps:
         sys.exit(f"error: STEPS must be at least {2 * S.SIZES['full'].final_steps}, got {steps}")

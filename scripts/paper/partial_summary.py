@@ -36,6 +36,17 @@ def best_test_error(lines: list[dict]) -> dict:
     return {"best_test_error": err, "best_test_error_at": step}
 
 
+def pop_carry(argv: list[str]) -> tuple[Path | None, list[str]]:
+    """``--carry PARTIAL.json`` taken out of a paper script's arguments: (the record's path or None,
+    the other arguments); a missing or absent file is one error line."""
+    if "--carry" not in argv:
+        return None, argv
+    i = argv.index("--carry")
+    if i + 1 >= len(argv) or not Path(argv[i + 1]).is_file():
+        sys.exit("error: --carry needs a partial_summary.py record (a JSON file)")
+    return Path(argv[i + 1]), argv[:i] + argv[i + 2 :]
+
+
 def main(pool: Path, out: Path) -> None:
     rows = []
     for trial in sorted((pool / "trials").iterdir()):

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+from partial_summary import pop_carry  # this script's folder is on sys.path
 
 from inertia.experiments.sweep import run_configs
 from inertia.reproduce import sutskever2013 as S
@@ -104,11 +105,7 @@ def carried(path: Path, task: str, grid: dict, seed0: int) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    carry = None
-    if len(argv) == 3 and argv[1] == "--carry":
-        if not Path(argv[2]).is_file():
-            sys.exit(f"error: --carry needs a partial_summary.py record (a JSON file), got {argv[2]!r}")
-        carry, argv = Path(argv[2]), argv[:1]
+    carry, argv = pop_carry(argv)
     if len(argv) != 1 or argv[0] not in TASKS:
         sys.exit(f"usage: sutskever_rnn.py {{{','.join(TASKS)}}} [--carry PARTIAL.json]")
     task = argv[0]
