@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import torch
-from partial_summary import pop_carry  # this script's folder is on sys.path
+from partial_summary import fail, pop_carry, read_record  # this script's folder is on sys.path
 
 from inertia.experiments.sweep import run_configs
 from inertia.reproduce import sutskever2013 as S
@@ -57,17 +57,19 @@ def configs(steps: int) -> dict:
 def carried(path: Path, steps: int) -> dict:
     """The completed runs of a partial record, as trials keyed by label (only their final error and
     update count: what :func:`summary` reads)."""
-    record = json.loads(path.read_text())
+    record = read_record(path)
     if not str(record.get("pool", "")).endswith(f"curves-full-{steps}"):
-        sys.exit(f"error: {path} is the record of pool {record.get('pool')!r}, not of curves-full-{steps}")
+        fail(f"--carry {path} is the record of pool {record.get('pool')!r}, not of curves-full-{steps}")
     by_setting = {(mu, nes): label for label, mu, nes, _ in S.SIZES["full"].ae_settings}
     out = {}
     for row in record["trials"]:
         label = by_setting.get((row.get("mu_max") or 0.0, bool(row.get("nesterov"))))
-        if row.get("status") == "completed" and row.get("step") == steps and label and row.get("lr") in LR_ORDER:
+        error = row.get("train_error")
+        finished = row.get("status") == "completed" and row.get("step") == steps and isinstance(error, (int, float))
+        if finished and label and row.get("lr") in LR_ORDER:
             out[_label(label, row["lr"])] = {
                 "status": "completed",
-                "metrics": {"train_error": row["train_error"], "step": row["step"], "wall_s": row.get("wall_s")},
+                "metrics": {"train_error": error, "step": steps, "wall_s": row.get("wall_s")},
                 "carried_from": record["pool"],
             }
     return out
@@ -96,9 +98,14 @@ def summary(by: dict, steps: int) -> dict:
 
 def main(argv: list[str]) -> None:
     carry, argv = pop_carry(argv)
+    least = 2 * S.SIZES["full"].final_steps
+    if len(argv) > 1:
+        fail(f"usage: curves_table1.py [STEPS] [--carry PARTIAL.json]; got {' '.join(argv)!r}")
+    if argv and not argv[0].isdigit():
+        fail(f"STEPS must be a whole number of updates (at least {least}), got {argv[0]!r}")
     steps = int(argv[0]) if argv else 50_000
-    if steps < 2 * S.SIZES["full"].final_steps:
-        sys.exit(f"error: STEPS must be at least {2 * S.SIZES['full'].final_steps}, got {steps}")
+    if steps < least:
+        fail(f"STEPS must be at least {least} (twice the final phase of {least // 2} updates), got {steps}")
     torch.set_num_threads(1)
     cfgs = configs(steps)
     done = carried(carry, steps) if carry else {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -43,4 +44,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:]:
+        print(f"error: {Path(sys.argv[0]).name} takes no arguments, got {' '.join(sys.argv[1:])!r}", file=sys.stderr)
+        raise SystemExit(2)
     main()

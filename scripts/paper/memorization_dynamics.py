@@ -20,16 +20,24 @@ from inertia.reproduce import sutskever2013 as S
 
 torch.set_num_threads(1)
 p = argparse.ArgumentParser()
-p.add_argument("--lr", type=float)
+p.add_argument("--lr", type=float, required=True)
 p.add_argument("--mu", type=float, default=0.99)
 p.add_argument("--steps", type=int, default=5000)
-p.add_argument("--loss", default="all")
+p.add_argument("--loss", default="all", choices=["all", "recall"])
 p.add_argument("--clip", type=float, default=None)
 p.add_argument("--every", type=int, default=250)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--nesterov", type=int, default=1)
 p.add_argument("--out", default=None, help="write the lines as JSON here too")
 a = p.parse_args()
+for bad, what in (
+    (not a.lr > 0 or a.lr == float("inf"), f"--lr must be a positive finite number, got {a.lr}"),
+    (not 0 <= a.mu < 1, f"--mu must be in [0, 1), got {a.mu}"),
+    (a.steps < 1 or a.every < 1, f"--steps and --every must be at least 1, got {a.steps} and {a.every}"),
+    (a.clip is not None and not a.clip > 0, f"--clip must be a positive number, got {a.clip}"),
+):
+    if bad:
+        p.error(what)  # one error line, exit status 2
 base = S.get_config(quick=False)["memorization"].replace(seed=a.seed)
 data, m, loss_fn, _ = build_parts(base)
 opt = Momentum(

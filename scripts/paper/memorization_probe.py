@@ -13,7 +13,9 @@ docs/results/sutskever2013-memorization-probe.json``.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -43,4 +45,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:]:
+        print(f"error: {Path(sys.argv[0]).name} takes no arguments, got {' '.join(sys.argv[1:])!r}", file=sys.stderr)
+        raise SystemExit(2)
     main()

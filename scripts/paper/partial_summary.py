@@ -11,6 +11,43 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
+
+MAX_RECORD_BYTES = 16 << 20  # a partial record is a few kB; anything beyond this is not one
+
+
+def fail(message: str) -> NoReturn:
+    """Bad input to a paper script: one ``error:`` line on stderr and exit status 2 (as inertia's
+    command line), before any training starts."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _json_file(path: Path) -> object:
+    """A small JSON file's value, or None when it is missing, too large or not JSON."""
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def read_record(path: Path) -> dict:
+    """A ``partial_summary.py`` record read with its size bounded and its shape checked (a dict with
+    a ``trials`` list of dicts); anything else is one error line."""
+    if not path.is_file():
+        fail(f"--carry {path}: no such file (expected a partial_summary.py record, a JSON file)")
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        fail(f"--carry {path}: {path.stat().st_size:,} bytes, more than a partial record's {MAX_RECORD_BYTES:,}")
+    try:
+        record = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"--carry {path} is not JSON ({e})")
+    trials = record.get("trials") if isinstance(record, dict) else None
+    if not isinstance(trials, list) or not all(isinstance(row, dict) for row in trials):
+        fail(f"--carry {path} is not a partial_summary.py record (expected an object with a 'trials' list of objects)")
+    return record
 
 
 def metrics_lines(trial: Path) -> list[dict]:
@@ -20,9 +57,11 @@ def metrics_lines(trial: Path) -> list[dict]:
         line = line.strip()
         if line:
             try:
-                lines.append(json.loads(line))
+                value = json.loads(line)
             except json.JSONDecodeError:  # a line cut by a kill: the ones before it stand
                 break
+            if isinstance(value, dict):
+                lines.append(value)
     return lines
 
 
@@ -38,21 +77,30 @@ def best_test_error(lines: list[dict]) -> dict:
 
 def pop_carry(argv: list[str]) -> tuple[Path | None, list[str]]:
     """``--carry PARTIAL.json`` taken out of a paper script's arguments: (the record's path or None,
-    the other arguments); a missing or absent file is one error line."""
+    the other arguments); a missing value or a file that is not a record is one error line."""
     if "--carry" not in argv:
         return None, argv
     i = argv.index("--carry")
-    if i + 1 >= len(argv) or not Path(argv[i + 1]).is_file():
-        sys.exit("error: --carry needs a partial_summary.py record (a JSON file)")
+    if i + 1 >= len(argv):
+        fail("--carry needs a value: a partial_summary.py record (a JSON file)")
+    read_record(Path(argv[i + 1]))
     return Path(argv[i + 1]), argv[:i] + argv[i + 2 :]
 
 
 def main(pool: Path, out: Path) -> None:
+    if not (pool / "trials").is_dir():
+        fail(f"{pool} is not a pool folder (no trials/ in it)")
+    if not out.parent.is_dir():
+        fail(f"{out.parent} is not a folder (the record's place)")
     rows = []
-    for trial in sorted((pool / "trials").iterdir()):
-        summary = trial / "summary.json"
-        status = json.loads(summary.read_text()).get("status") if summary.exists() else "running or stopped"
-        config = json.loads((trial / "config.json").read_text()) if (trial / "config.json").exists() else {}
+    for trial in sorted(p for p in (pool / "trials").iterdir() if p.is_dir()):
+        summary = _json_file(trial / "summary.json")
+        if (trial / "summary.json").exists():
+            status = summary.get("status") if isinstance(summary, dict) else "unreadable summary.json"
+        else:
+            status = "running or stopped"
+        config = _json_file(trial / "config.json")
+        config = config if isinstance(config, dict) else {}
         lines = metrics_lines(trial)
         m = lines[-1] if lines else {}
         rows.append(
@@ -83,5 +131,8 @@ def main(pool: Path, out: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit(__doc__)
+        fail(
+            "usage: partial_summary.py POOL_FOLDER RECORD.json (e.g. runs/reproduce/sutskever2013/curves-full-50000 "
+            "docs/results/sutskever2013-curves-partial.json)"
+        )
     main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import torch
-from partial_summary import pop_carry  # this script's folder is on sys.path
+from partial_summary import fail, pop_carry, read_record  # this script's folder is on sys.path
 
 from inertia.experiments.sweep import run_configs
 from inertia.reproduce import sutskever2013 as S
@@ -87,9 +87,9 @@ def _progress(t0: float):
 
 def carried(path: Path, task: str, grid: dict, seed0: int) -> dict:
     """The completed runs of a partial record that belong to ``grid``, as trials keyed by label."""
-    record = json.loads(path.read_text())
+    record = read_record(path)
     if f"{task}-full-" not in str(record.get("pool", "")):
-        sys.exit(f"error: {path} is the record of pool {record.get('pool')!r}, not of a {task} pool")
+        fail(f"--carry {path} is the record of pool {record.get('pool')!r}, not of a {task} pool")
     out = {}
     for row in record["trials"]:
         for setting, (mu, lrs, clip) in grid.items():
@@ -107,7 +107,7 @@ def carried(path: Path, task: str, grid: dict, seed0: int) -> dict:
 def main(argv: list[str]) -> None:
     carry, argv = pop_carry(argv)
     if len(argv) != 1 or argv[0] not in TASKS:
-        sys.exit(f"usage: sutskever_rnn.py {{{','.join(TASKS)}}} [--carry PARTIAL.json]")
+        fail(f"usage: sutskever_rnn.py {{{','.join(TASKS)}}} [--carry PARTIAL.json]; got {' '.join(argv)!r}")
     task = argv[0]
     key, GRID, SEEDS, paper = TASKS[task]
     torch.set_num_threads(1)
