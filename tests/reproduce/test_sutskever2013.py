@@ -135,10 +135,45 @@ def test_a_second_stage_runs_when_the_reference_setting_tries_several_lrs(tmp_pa
 
     monkeypatch.setattr(S, "get_config", two_lrs)
     r = S.run(out=tmp_path, smoke=True)
-    stage2 = json.loads((tmp_path / "sutskever2013" / "stage2-smoke" / "sweep.json").read_text())
+    pools = tmp_path / "sutskever2013"
+    stage1 = json.loads((pools / "stage1-smoke" / "sweep.json").read_text())
+    stage2 = json.loads((pools / "stage2-smoke" / "sweep.json").read_text())
     best = r.tables["the final low-momentum phase"][0]["lr"]
-    assert best in (0.05, 0.01) and stage2  # the final-phase and scale runs used NAG 0.99's best lr
-    assert r.tables[f"scale of the sparse init (NAG mu_max 0.99, lr {best})"]
+    labels2 = list(stage2["configs"])
+    assert best in (0.05, 0.01) and labels2 == [f"nofinal|NAG 0.99|{best}"]  # the final phase at the best lr
+    labels1 = set(stage1["configs"])
+    assert {"scale|0.25|0.05", "scale|0.25|0.01"} <= labels1  # each scale at every rate of the grid
+    rows = r.tables["scale of the sparse init (NAG mu_max 0.99, the best lr per scale of [0.05, 0.01])"]
+    assert [row["scale"] for row in rows] == [0.25, 1.0] and all(row["best lr"] in (0.05, 0.01) for row in rows)
+
+
+def _trial(err):
+    return {"status": "completed", "metrics": {"train_error": err}}
+
+
+def test_table3_keeps_each_scales_best_rate(tmp_path):
+    """The paper's Table 3 chooses the rate per scale: a scale is reported at its best rate of the
+    reference's grid, not at the rate that is best for scale 1."""
+    lrs = [0.01, 0.005]
+    grid = {"ae_settings": [(S.REFERENCE, 0.99, True, lrs)], "sparse_scales": [0.25, 1.0, 2.0]}
+    by = {
+        "scale|0.25|0.01": _trial(16.0),
+        "scale|0.25|0.005": _trial(15.0),
+        "scale|2.0|0.01": _trial(float("nan")),  # diverged: never the best
+        "scale|2.0|0.005": _trial(3.0),
+    }
+    p = S.Pools({"grid": grid}, 1, tmp_path, None, by, {S.REFERENCE: (0.01, 2.0)}, baseline=18.0)
+    res = S.PaperResult("sutskever2013", S.TITLE, "test")
+    S.table3(res, p)
+    (rows,) = res.tables.values()
+    assert [(r["scale"], r["best lr"], r["train error"]) for r in rows] == [
+        (0.25, 0.005, 15.0),
+        (1.0, 0.01, 2.0),
+        (2.0, 0.005, 3.0),
+    ]
+    small, large = res.claims
+    assert small.passed  # 15 >= 0.8 x 18: does not train
+    assert large.passed  # 2 and 3 < 0.5 x 18
 
 
 def test_the_clipped_memorization_setting_is_reported_but_not_claimed():
