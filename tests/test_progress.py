@@ -91,6 +91,27 @@ def test_a_heartbeat_repeats_the_last_line_during_one_long_run():
     assert "still running" not in lines[-1]
 
 
+def test_a_heartbeat_gives_the_stages_time_and_the_time_left_as_of_now():
+    import time
+
+    now = [100.0]  # the reporter's clock; the heartbeat's own wait is real time
+    out = io.StringIO()
+    r = P.Reporter("w", stream=out, tty=False, every=0, heartbeat=0.05, clock=lambda: now[0])
+    r.update(0, 3, stage="s")  # the stage starts at 100 s
+    now[0] = 110.0
+    r.update(1, 3, stage="s")  # 10 s for the first of 3: about 20 s left
+    now[0] = 130.0  # nothing finishes for 20 s more
+    time.sleep(0.3)
+    r.close()
+    lines = out.getvalue().splitlines()
+    assert "w / s: 1/3 runs, 10s elapsed, about 20s left" in lines[1]
+    beats = [line for line in lines if "still running" in line]
+    # at the pace so far (30 s for one run), two runs take another 60 s
+    assert beats and all(
+        line.endswith("w / s: 1/3 runs, 30s elapsed, about 1m00s left (still running)") for line in beats
+    )
+
+
 @pytest.mark.slow
 def test_run_sweep_and_report_commands_print_progress_lines_in_a_log_and_none_when_quiet(tmp_path):
     import json

@@ -63,9 +63,10 @@ class Reporter:
         tty: draw a rich progress bar (default: when ``stream`` is a terminal).
         every: on plain output, the least seconds between two progress lines of one stage (the
             last update of a stage is always printed).
-        heartbeat: on plain output, repeat the last progress line (``still running``) when nothing
-            was printed for this many seconds, so that a log shows life during one long run
-            (None: never).
+        heartbeat: on plain output, repeat the last progress line (``still running``, with the
+            stage's elapsed time and the time left re-estimated as of then) when nothing was
+            printed for this many seconds, so that a log shows life during one long run (None:
+            never).
         clock: seconds, for tests.
     """
 
@@ -82,6 +83,7 @@ class Reporter:
         self.label, self.quiet, self.every, self.clock = label, quiet, every, clock
         self.heartbeat = heartbeat
         self._last_text: str | None = None
+        self._last_state: tuple[str, int, int] = ("", 0, 0)  # (stage, done, total) of the last progress line
         self._last_write = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -111,11 +113,16 @@ class Reporter:
         if last is not None and now - last < self.every and done < total:
             return
         self._last_line[stage] = now
+        self._line(f"{name}: {done}/{total} {what}, {self._times(done, total, elapsed)}")
+        self._last_text = f"{name}: {done}/{total} {what}" if done < total else None
+        self._last_state = (stage, done, total)
+        self._start_heartbeat()
+
+    @staticmethod
+    def _times(done: int, total: int, elapsed: float) -> str:
         eta = eta_seconds(done, total, elapsed)
         left = f", about {format_duration(eta)} left" if eta is not None and done < total else ""
-        self._line(f"{name}: {done}/{total} {what}, {format_duration(elapsed)} elapsed{left}")
-        self._last_text = f"{name}: {done}/{total} {what}" if done < total else None
-        self._start_heartbeat()
+        return f"{format_duration(elapsed)} elapsed{left}"
 
     def note(self, text: str) -> None:
         """A one-off line (a stage starts or ends)."""
@@ -139,9 +146,11 @@ class Reporter:
         def beat() -> None:
             assert self.heartbeat is not None
             while not self._stop.wait(min(self.heartbeat, 5.0)):
-                text = self._last_text
+                text, (stage, done, total) = self._last_text, self._last_state
                 if text is not None and time.monotonic() - self._last_write >= self.heartbeat:
-                    self._line(f"{text}, {format_duration(self.clock() - self.start)} elapsed (still running)")
+                    # the stage's time so far and the time left at its pace so far, as of now
+                    elapsed = self.clock() - self._stage_start.get(stage, self.start)
+                    self._line(f"{text}, {self._times(done, total, elapsed)} (still running)")
 
         self._beat = threading.Thread(target=beat, name="inertia-progress", daemon=True)
         self._beat.start()
