@@ -18,6 +18,13 @@ robust to a shared machine's bursts (the figures the goals are read from).
 ``--breakdown N``: N recorded steps timed part by part (the hooks' moments, the batched summary,
 the rest of ``mon.step``).
 
+``--sum-of-squares N``: the ways to the sum of squares of the tensors one recorded step measures
+(taken from a real step of the model), each timed over all of them with the caches flushed
+first, median of N rounds, with its largest relative error against float64: the current one
+(squares into a scratch buffer, torch's cascade sum), a float32 BLAS ``dot`` (one read, no write),
+float32 norms of rows of 4096 with their squares summed in float64, and the plain sum of the
+tensors (the other pass every form needs) for scale.
+
 Cases: no monitor; ``Monitor(model, ["layer_stats"], every=1)`` and ``every=10`` (layer
 statistics with histograms: activations, back-propagated gradients and weight gradients of every
 layer, the records kept in memory); and the same two writing JSON lines to a file (``path=``, as
@@ -194,6 +201,62 @@ def measure_breakdown(sizes, batch: int, activation: str, steps: int, clock: Cal
     }
 
 
+def measure_sum_of_squares(sizes, batch: int, activation: str, rounds: int, clock: Callable[[], float]) -> dict:
+    """Milliseconds per recorded step (median of ``rounds``, caches flushed before each) and the
+    largest relative error against float64 of each way to the sum of squares of the tensors a
+    recorded step measures."""
+    from inertia.diagnostics import layers as LY
+
+    model, x, y = build(sizes, batch, activation)
+    seen: list[torch.Tensor] = []
+    real = LY._measure
+
+    def keep(t, *a, **k):
+        seen.append(t.detach().reshape(-1).clone())
+        return real(t, *a, **k)
+
+    LY._measure = keep
+    try:
+        mon = D.Monitor(model, ["layer_stats"], every=1)
+        nn.functional.cross_entropy(model(x), y).backward()
+        mon.step(0)
+        mon.close()
+    finally:
+        LY._measure = real
+    buf = torch.empty(max(t.numel() for t in seen))
+    flush = torch.ones(16 << 20)  # 64 MB, beyond the last-level cache
+
+    def rows(f: torch.Tensor) -> torch.Tensor:
+        k = f.numel() // 4096
+        total = torch.linalg.vector_norm(f[k * 4096 :]).double().square()
+        if k:
+            total = total + torch.linalg.vector_norm(f[: k * 4096].view(k, 4096), dim=1).double().square().sum()
+        return total
+
+    ways = {
+        "squares into a buffer, cascade sum (current)": lambda f: torch.mul(f, f, out=buf[: f.numel()]).sum(),
+        "float32 BLAS dot": lambda f: torch.dot(f, f),
+        "float32 row norms, float64 sum": rows,
+        "the plain sum (for scale)": lambda f: f.sum(),
+    }
+    out = {}
+    refs = [float((t.double() ** 2).sum()) for t in seen]
+    for name, fn in ways.items():
+        times = []
+        for _ in range(rounds):
+            flush.add_(1.0)
+            t0 = clock()
+            for t in seen:
+                float(fn(t))
+            times.append(clock() - t0)
+        errors = [abs(float(fn(t)) - r) / r for t, r in zip(seen, refs, strict=True) if r > 0]
+        plain = name.startswith("the plain sum")  # not a sum of squares: no error to give
+        out[name] = {"ms": 1e3 * statistics.median(times), "max_relative_error": None if plain else max(errors)}
+    out["tensors"] = len(seen)
+    out["values"] = sum(t.numel() for t in seen)
+    return out
+
+
 def summarize_paired(times: dict[str, list[float]]) -> dict[str, float]:
     """Costs as medians of the differences within each triple (its three steps ran back to back,
     under the same load): a recorded step against the same model's unrecorded step (the same
@@ -241,6 +304,7 @@ def main() -> None:
     extra.add_argument("--json", default=None, help="write the figures here")
     extra.add_argument("--paired", type=int, default=None, help="single-step triples (0: none)")
     extra.add_argument("--breakdown", type=int, default=0, help="recorded steps timed part by part (0: none)")
+    extra.add_argument("--sum-of-squares", type=int, default=0, help="rounds timing the ways to the sums of squares")
     known, sys.argv[1:] = extra.parse_known_args()
     args = parse_args(__doc__)
     steps = known.steps or (10 if args.quick else 20)
@@ -281,6 +345,16 @@ def main() -> None:
             f"per recorded step, in the training loop: moments {breakdown['moments_ms']:.2f} ms, summary "
             f"{breakdown['summary_ms']:.2f} ms, the rest of mon.step {breakdown['rest_of_step_ms']:.2f} ms"
         )
+    squares = {}
+    if known.sum_of_squares:
+        squares = measure_sum_of_squares(sizes, batch, known.activation, known.sum_of_squares, clock)
+        print(f"sums of squares of one recorded step's {squares['tensors']} tensors ({squares['values']:,} values):")
+        for name, r in squares.items():
+            if isinstance(r, dict):
+                err = (
+                    "" if r["max_relative_error"] is None else f", largest relative error {r['max_relative_error']:.1e}"
+                )
+                print(f"  {name}: {r['ms']:.2f} ms{err}")
     if known.json:
         Path(known.json).write_text(
             json.dumps(
@@ -298,6 +372,7 @@ def main() -> None:
                     "times_s": times,
                     "paired": paired,
                     "breakdown": breakdown,
+                    "sum_of_squares": squares,
                 },
                 indent=1,
             )
