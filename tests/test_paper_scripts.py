@@ -156,3 +156,34 @@ def test_rnn_carry_matches_momentum_clipping_rate_and_seed(paper, tmp_path):
     got = rnn.carried(record, "memorization", grid, seed0=7)
     assert sorted(got) == ["memorization|NAG 0.99, clipped at 1|0.01|0", "memorization|SGD, clipped at 1|0.3|1"]
     assert got["memorization|SGD, clipped at 1|0.3|1"]["metrics"]["test_error"] == 0.3
+
+
+def test_a_new_record_keeps_the_earlier_records_completed_runs(paper, tmp_path, capsys):
+    """Run folders do not outlive a session's machine: the record written at the end of a session
+    holds the completed runs of the record the session's run was carried from, and its own."""
+    _, _, summary = paper
+    pool = tmp_path / "runs" / "curves-full-2000"
+    for name, status in (("t-new-done", "completed"), ("t-old-done", None)):  # the second: retrained, unfinished
+        d = pool / "trials" / name
+        d.mkdir(parents=True)
+        if status:
+            _write(d / "summary.json", {"status": status})
+        (d / "metrics.jsonl").write_text(json.dumps({"step": 2000 if status else 500, "train_error": 1.0}) + "\n")
+    earlier = {
+        "pool": "/gone/machine/curves-full-2000",
+        "trials": [
+            {"trial": "t-old-done", "status": "completed", "step": 2000, "train_error": 2.0},
+            {"trial": "t-old-running", "status": "running or stopped", "step": 100},
+            {"trial": "t-older", "status": "completed", "step": 2000, "carried_from": "/older/curves-full-2000"},
+        ],
+    }
+    record = _write(tmp_path / "record.json", earlier)
+    summary.main(pool, record, record)  # the record replaced by its successor, read first
+    rows = {r["trial"]: r for r in json.loads(record.read_text())["trials"]}
+    assert set(rows) == {"t-new-done", "t-old-done", "t-older"}
+    assert rows["t-old-done"]["train_error"] == 2.0 and rows["t-old-done"]["carried_from"] == earlier["pool"]
+    assert rows["t-older"]["carried_from"] == "/older/curves-full-2000"
+    assert rows["t-new-done"]["status"] == "completed" and "carried_from" not in rows["t-new-done"]
+    other = _write(tmp_path / "other.json", {"pool": "runs/x/curves-full-50000", "trials": []})
+    capsys.readouterr()
+    assert "not of one named 'curves-full-2000'" in _exits_2(capsys, summary.main, pool, tmp_path / "o.json", other)

@@ -2,12 +2,19 @@
 read from its run folder (no training). For a long run that a session had to leave running:
 
     .venv/bin/python scripts/paper/partial_summary.py runs/reproduce/sutskever2013/memorization-full-lr \
-        docs/results/sutskever2013-memorization-partial.json
+        docs/results/sutskever2013-memorization-partial.json [--carry OLD.json]
+
+``--carry OLD.json``: an earlier record of a pool of the same name (the one the run was started
+with ``--carry`` from, since run folders do not outlive a session's machine) whose completed
+trials the pool lacks are kept in the new record, each with ``carried_from``, so one record holds
+every completed run of all the sessions; OLD.json may be the output file itself (it is read
+before the new record replaces it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,11 +94,14 @@ def pop_carry(argv: list[str]) -> tuple[Path | None, list[str]]:
     return Path(argv[i + 1]), argv[:i] + argv[i + 2 :]
 
 
-def main(pool: Path, out: Path) -> None:
+def main(pool: Path, out: Path, carry: Path | None = None) -> None:
     if not (pool / "trials").is_dir():
         fail(f"{pool} is not a pool folder (no trials/ in it)")
     if not out.parent.is_dir():
         fail(f"{out.parent} is not a folder (the record's place)")
+    old = read_record(carry) if carry is not None else None
+    if old is not None and Path(str(old.get("pool", ""))).name != pool.name:
+        fail(f"--carry {carry} is the record of pool {old.get('pool')!r}, not of one named {pool.name!r}")
     rows = []
     for trial in sorted(p for p in (pool / "trials").iterdir() if p.is_dir()):
         summary = _json_file(trial / "summary.json")
@@ -119,20 +129,33 @@ def main(pool: Path, out: Path) -> None:
                 "clip_grad_norm": config.get("clip_grad_norm"),
             }
         )
-    out.write_text(
-        json.dumps(
-            {"pool": str(pool), "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "trials": rows},
-            indent=2,
-        )
-        + "\n"
-    )
+    if old is not None:
+        rows = merged(rows, old)
+    record = {"pool": str(pool), "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "trials": rows}
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, out)  # atomic: the old record stands until the new one is whole
     print(json.dumps(rows, indent=2))
 
 
+def merged(rows: list[dict], old: dict) -> list[dict]:
+    """``rows`` (this pool's trials) and the completed trials of the earlier record ``old`` that
+    this pool has not completed (each marked ``carried_from``: the pool that ran it)."""
+    done = {r["trial"] for r in rows if r["status"] == "completed"}
+    carried = [
+        {**r, "carried_from": r.get("carried_from") or old.get("pool")}
+        for r in old["trials"]
+        if r.get("status") == "completed" and r.get("trial") not in done
+    ]
+    names = {r.get("trial") for r in carried}
+    return carried + [r for r in rows if r["trial"] not in names]
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    carry, args = pop_carry(sys.argv[1:])
+    if len(args) != 2:
         fail(
-            "usage: partial_summary.py POOL_FOLDER RECORD.json (e.g. runs/reproduce/sutskever2013/curves-full-50000 "
-            "docs/results/sutskever2013-curves-partial.json)"
+            "usage: partial_summary.py POOL_FOLDER RECORD.json [--carry OLD.json] (e.g. "
+            "runs/reproduce/sutskever2013/curves-full-50000 docs/results/sutskever2013-curves-partial.json)"
         )
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(args[0]), Path(args[1]), carry)
