@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from partial_summary import fail  # this script's folder is on sys.path
 
 from inertia.experiments.sweep import run_configs
 from inertia.reproduce import sutskever2013 as S
@@ -46,6 +47,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:]:
-        print(f"error: {Path(sys.argv[0]).name} takes no arguments, got {' '.join(sys.argv[1:])!r}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(f"{Path(sys.argv[0]).name} takes no arguments, got {' '.join(sys.argv[1:])!r}")
     main()

@@ -45,8 +45,9 @@ def read_record(path: Path) -> dict:
     a ``trials`` list of dicts); anything else is one error line."""
     if not path.is_file():
         fail(f"--carry {path}: no such file (expected a partial_summary.py record, a JSON file)")
-    if path.stat().st_size > MAX_RECORD_BYTES:
-        fail(f"--carry {path}: {path.stat().st_size:,} bytes, more than a partial record's {MAX_RECORD_BYTES:,}")
+    size = path.stat().st_size
+    if size > MAX_RECORD_BYTES:
+        fail(f"--carry {path}: {size:,} bytes, more than a partial record's {MAX_RECORD_BYTES:,}")
     try:
         record = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -422,6 +422,17 @@ def mean_image_error(cfg: Config) -> float:
     return float(((x - x.mean(0)) ** 2).sum(1).mean())
 
 
+def _reference_lrs(ae_settings: list) -> list:
+    """The learning rates the reference setting (:data:`REFERENCE`) tries."""
+    return next(lrs for label, _, _, lrs in ae_settings if label == REFERENCE)
+
+
+def _best_rate(errs: dict) -> tuple:
+    """``(lr, error)`` of the lowest error in ``errs`` (lr -> final error; inf for a run that failed)."""
+    lr = min(errs, key=lambda r: errs[r])
+    return lr, errs[lr]
+
+
 def _protocol_hours(s: Sizes) -> float:
     """Estimated hours of the whole protocol on one core of the reference CPU. Seconds per update
     measured there: the full CURVES autoencoder about 19 ms (benchmarks/bench_stacked.py), the
@@ -431,8 +442,8 @@ def _protocol_hours(s: Sizes) -> float:
     Every RNN run is counted as unsolved (its longest)."""
     # every lr of every setting, the reference's other sparse scales at every lr of its grid (Table 3
     # keeps each scale's best), and its no-final-phase run
-    ref_lrs = next(lrs for label, _, _, lrs in s.ae_settings if label == REFERENCE)
-    ae_runs = sum(len(lrs) for *_, lrs in s.ae_settings) + (len(s.sparse_scales) - 1) * len(ref_lrs) + 1
+    scale_runs = (len(s.sparse_scales) - 1) * len(_reference_lrs(s.ae_settings))
+    ae_runs = sum(len(lrs) for *_, lrs in s.ae_settings) + scale_runs + 1
     seconds = (
         ae_runs * s.ae_steps * 0.019
         + 2 * s.rnn_seeds * s.addition_steps * 0.018
@@ -563,7 +574,7 @@ def _run_pools(cfg: dict, n_seeds: int, out: Path, mode: str) -> Pools:
     ae, grid = cfg["autoencoder"], cfg["grid"]
     out.mkdir(parents=True, exist_ok=True)
     workers = 1 if mode == "smoke" else None
-    ref_lrs = next(lrs for label, _, _, lrs in grid["ae_settings"] if label == REFERENCE)
+    ref_lrs = _reference_lrs(grid["ae_settings"])
     stage1 = _stage1_configs(cfg, n_seeds)
     stage1.update(_scale_runs(ae, grid, ref_lrs))
     if len(ref_lrs) == 1:
@@ -572,9 +583,7 @@ def _run_pools(cfg: dict, n_seeds: int, out: Path, mode: str) -> Pools:
     by = {t["overrides"]["label"]: t for t in s1.trials}
     ae_err = {}
     for label, _, _, lrs in grid["ae_settings"]:
-        errs = {lr: _final(by[f"ae|{label}|{lr}"]) for lr in lrs}
-        best_lr = min(errs, key=lambda lr: errs[lr])
-        ae_err[label] = (best_lr, errs[best_lr])
+        ae_err[label] = _best_rate({lr: _final(by[f"ae|{label}|{lr}"]) for lr in lrs})
     if len(ref_lrs) > 1:
         runs = _nofinal_run(ae, ae_err[REFERENCE][0])
         s2 = run_configs(runs, out=out, name=f"stage2-{mode}", workers=workers, resume=True)
@@ -660,13 +669,15 @@ def table3(res: PaperResult, p: Pools) -> None:
     """Table 3: the scale of the sparse init (the reference setting, each scale at the best rate of
     the reference's grid, as the paper chooses it); its figure."""
     baseline = p.baseline
-    ref_lrs = next(lrs for label, _, _, lrs in p.grid["ae_settings"] if label == REFERENCE)
+    ref_lrs = _reference_lrs(p.grid["ae_settings"])
     best = {1.0: p.ae_err[REFERENCE]}
-    for sc in p.grid["sparse_scales"]:
-        if sc != 1.0:
-            errs = {lr: _final(p.by[f"scale|{sc}|{lr}"]) for lr in ref_lrs}
-            lr = min(errs, key=lambda r: errs[r])
-            best[sc] = (lr, errs[lr])
+    best.update(
+        {
+            sc: _best_rate({lr: _final(p.by[f"scale|{sc}|{lr}"]) for lr in ref_lrs})
+            for sc in p.grid["sparse_scales"]
+            if sc != 1.0
+        }
+    )
     scale_err = {sc: err for sc, (_, err) in best.items()}
     rates = f"lr {ref_lrs[0]}" if len(ref_lrs) == 1 else f"the best lr per scale of {ref_lrs}"
     res.tables[f"scale of the sparse init (NAG mu_max 0.99, {rates})"] = [
